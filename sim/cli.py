@@ -1,0 +1,266 @@
+"""Command line: run, batch, validate, schema, trace (DESIGN §7, §8).
+
+Bad input ends with one line on stderr naming the file, the key path and what is allowed,
+and exit code 2; an interrupted run exits 130 (SIGINT) or 143 (SIGTERM) and leaves no
+half-written result folder. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from . import runner, scenario, tables
+from .lifetable import LifeTableError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="baclofen-sim: ITB pump versus oral baclofen, a discrete-event Monte Carlo model.",
+    pretty_exceptions_enable=False,
+)
+# Off a terminal (CI, pipes) Rich would wrap tables at 80 columns: give them room.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+EXIT_BAD_INPUT = 2
+_state = {"debug": False}
+
+
+class UsageError(Exception):
+    """A bad command-line value: one line, exit code 2."""
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _load(path: Path, patients: int | None = None, seed: int | None = None) -> scenario.Scenario:
+    loaded = scenario.load(path)
+    update = {}
+    if patients is not None:
+        update["patients"] = patients
+    if seed is not None:
+        update["seed"] = seed
+    if update:
+        loaded = scenario.validate({**loaded.model_dump(), **update}, path)
+    return loaded
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("patients"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=True,
+    )
+
+
+def _run_one(path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str,
+             progress: Progress) -> Path:  # fmt: skip
+    if engine not in runner.ENGINES:
+        raise UsageError(f"--engine {engine!r}: allowed: {', '.join(runner.ENGINES)}")
+    start = time.perf_counter()
+    task = progress.add_task(loaded.name, total=loaded.patients)
+    tally = runner.run(loaded, path.resolve().parent,
+                       lambda k: progress.advance(task, k))  # fmt: skip
+    progress.remove_task(task)
+    seconds = time.perf_counter() - start
+    target = out_dir / loaded.name
+    with tables.atomic_folder(target) as tmp:
+        summary = tables.summary(loaded, tally)
+        tables.write_csv(summary, tmp / "summary.csv")
+        tables.write_csv(tables.events(loaded, tally), tmp / "events.csv")
+        tables.write_csv(tables.cumulative_incidence(loaded, tally),
+                         tmp / "cumulative_incidence.csv")  # fmt: skip
+        manifest = tables.manifest(loaded, path, engine, seconds)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _print_summary(loaded, summary, target, seconds)
+    return target
+
+
+def _print_summary(loaded: scenario.Scenario, summary, target: Path, seconds: float) -> None:
+    table = Table(title=f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name)
+    for column in ("strategy", f"cost ({loaded.currency})", "QALYs", "life-years",
+                   "incr. cost", "incr. QALYs", "ICER", "status"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("strategy", "status") else "right")
+    for row in summary.itertuples():
+        icer = "" if row.icer != row.icer else f"{row.icer:,.0f}"
+        table.add_row(
+            row.strategy, f"{row.cost:,.0f}", f"{row.qaly:.3f}", f"{row.life_years:.2f}",
+            f"{row.incremental_cost:,.0f}", f"{row.incremental_qaly:.3f}", icer or row.icer_note,
+            row.frontier_status,
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"{loaded.patients:,} patients per strategy, seed {loaded.seed}, "
+              f"{seconds:.1f} s -> {target}")  # fmt: skip
+
+
+@app.command()
+def run(
+    scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML.")],
+    patients: Annotated[int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS,
+                                                  help="Patients per strategy.")] = None,  # fmt: skip
+    seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    engine: Annotated[str, typer.Option(help="Engine: des (SimPy).")] = "des",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run one scenario; tables go to OUT/<name>/."""
+    loaded = _load(scenario_file, patients, seed)
+    with _progress(quiet) as progress:
+        _run_one(scenario_file, loaded, out_dir, engine, progress)
+
+
+@app.command()
+def batch(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of scenario files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    engine: Annotated[str, typer.Option(help="Engine: des (SimPy).")] = "des",
+    patients: Annotated[int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS,
+                                                  help="Override patients per strategy.")] = None,  # fmt: skip
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run every scenario (*.yaml) in a folder; all are validated before any runs."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder of scenario files")
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not files:
+        raise UsageError(f"{folder}: no *.yaml scenario files")
+    loaded = [(path, _load(path, patients)) for path in files]
+    seen: dict[str, Path] = {}
+    for path, item in loaded:
+        if item.name in seen:
+            raise scenario.ScenarioError(path, "name", f"{item.name!r} is also the name of "
+                                         f"{seen[item.name]}: results would collide")  # fmt: skip
+        seen[item.name] = path
+    with _progress(quiet) as progress:
+        for path, item in loaded:
+            _run_one(path, item, out_dir, engine, progress)
+
+
+@app.command("validate")
+def validate_command(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Scenario files.")],
+) -> None:
+    """Check scenario files; print one line per file."""
+    failed = 0
+    for path in files:
+        try:
+            loaded = scenario.load(path)
+        except scenario.ScenarioError as exc:
+            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            failed += 1
+        else:
+            out.print(f"{path}: ok ({loaded.name}, {len(loaded.strategies)} strategies)",
+                      markup=False, highlight=False)  # fmt: skip
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editor autocompletion)."""
+    sys.stdout.write(json.dumps(scenario.json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def trace(
+    scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO")],
+    strategy: Annotated[str, typer.Option(help="Strategy name.")],
+    patient: Annotated[int, typer.Option(min=0, help="Patient index (0-based).")] = 0,
+    seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+) -> None:
+    """One simulated patient's events in order (the SimPy engine)."""
+    loaded = _load(scenario_file, seed=seed)
+    if strategy not in loaded.strategies:
+        raise scenario.ScenarioError(
+            scenario_file, "strategies",
+            f"--strategy {strategy!r} names no strategy; allowed: {', '.join(loaded.strategies)}",
+        )  # fmt: skip
+    person, rows = runner.trace(loaded, scenario_file.resolve().parent, strategy, patient)
+    if csv:
+        sys.stdout.write("time_years,age_years,event,detail,cost,qaly_loss\n")
+        for r in rows:
+            detail = r.detail.replace('"', '""')
+            sys.stdout.write(f'{r.time_years:.10g},{r.age_years:.10g},{r.event},"{detail}",'
+                             f"{r.cost:.10g},{r.qaly_loss:.10g}\n")  # fmt: skip
+        return
+    sex = "man" if person.male else "woman"
+    title = (f"Patient {patient} under {strategy!r}: {sex} aged {person.age_years:.1f}, "
+             f"{person.indication.replace('_', ' ')}, ITB dose need "
+             f"{person.itb_dose_mcg_per_day:.0f} mcg/day, tablets "
+             f"{person.oral_dose_mg_per_day:.0f} mg/day")  # fmt: skip
+    table = Table(title=title)
+    for column in ("year", "age", "event", "detail", f"cost ({loaded.currency})", "QALY loss"):
+        table.add_column(column, justify="left" if column in ("event", "detail") else "right")
+    for r in rows:
+        table.add_row(f"{r.time_years:.3f}", f"{r.age_years:.1f}", r.event.replace("_", " "),
+                      r.detail, f"{r.cost:,.0f}" if r.cost else "",
+                      f"{r.qaly_loss:.4f}" if r.qaly_loss else "")  # fmt: skip
+    out.print(table)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signum)
+
+
+def main() -> None:
+    """Entry point: maps failures to exit codes (2 bad input, 130/143 interrupted)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(standalone_mode=False)
+    except (scenario.ScenarioError, UsageError, LifeTableError) as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt as exc:
+        if debug:
+            raise
+        sigterm = exc.args == (signal.SIGTERM,)
+        err.print("interrupted: no results written for the unfinished scenario",
+                  highlight=False)  # fmt: skip
+        sys.exit(143 if sigterm else 130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.BadParameter, typer.Abort) as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"error: {where}{exc.strerror or exc}", markup=False, highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug: say so in one line, unless debugging
+        if debug:
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+                  "traceback)", markup=False, highlight=False)  # fmt: skip
+        sys.exit(1)

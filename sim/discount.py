@@ -1,0 +1,31 @@
+"""Continuous-time discounting (DESIGN §4.6), shared by both engines.
+
+An amount at time t (years) is worth (1 + r)^-t today; a flow of 1 per year from a to b
+is worth the integral of (1 + r)^-t dt = ((1 + r)^-a - (1 + r)^-b) / ln(1 + r).
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+
+@njit(cache=True)
+def factor(rate: float, t: float) -> float:
+    """Discount factor (1 + rate)^-t of an amount at time t."""
+    if rate == 0.0:
+        return 1.0
+    return math.exp(-math.log1p(rate) * t)
+
+
+@njit(cache=True)
+def flow(rate: float, start: float, stop: float) -> float:
+    """Present value of a flow of 1 per year from `start` to `stop` (years)."""
+    if stop <= start:
+        return 0.0
+    if rate == 0.0:
+        return stop - start
+    delta = math.log1p(rate)
+    # expm1 keeps precision for short intervals: f(a) - f(b) = f(a) (1 - e^{-delta (b-a)})
+    return math.exp(-delta * start) * -math.expm1(-delta * (stop - start)) / delta

@@ -1,0 +1,570 @@
+"""The SimPy engine: the model of DESIGN §4 as readable event handlers, with full traces.
+
+This is the executable specification. Each patient under each strategy runs in its own
+SimPy environment. The model is a set of named *clocks* (``events.CLOCKS``): each clock is
+a SimPy event at an absolute time, scheduled with the clock's tie-break priority, whose
+handler applies one rule of the model. Setting a clock again moves it; cancelling it (an
+explant, a new pump) makes its pending event do nothing. Consequences of an event (a
+withdrawal after a catheter failure, the revision surgery, a death) run at once inside
+its handler.
+
+Random numbers come from the keyed streams of :mod:`sim.rng`; each stream is drawn in the
+order this file draws it, and the compiled engine must draw in the same order. Rules
+about draws, kept everywhere below:
+
+* a Bernoulli (withdrawal after a cause, meningitis, explant after infection, event
+  death) is drawn every time its question arises, even when its probability is 0 or 1,
+  so that changing a probability does not shift the other draws of that stream;
+* per-visit risks (missed refill, pocket fill, programming error) are drawn as the number
+  of visits until the next occurrence (geometric), one draw per occurrence;
+* the side effects of a route are one Poisson process at the summed rate, the type of
+  each occurrence drawn in proportion to the rates; a dose change rescales the waiting
+  time (rate x remaining time is kept).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simpy
+
+from .. import discount
+from ..cohort import Patient
+from ..distributions import quantile
+from ..events import CLOCK_PRIORITY, EVENT_ID, ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
+from ..rng import STREAM, exponential_time, uniform, visits_until
+from ..scenario import (
+    Consequence,
+    Itb,
+    Oral,
+    Scenario,
+    Severity,
+    Surgery,
+    Untreated,
+    distribution_params,
+)
+from ..tally import Outcome
+
+DAYS_PER_YEAR = 365.25
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One line of a patient's history."""
+
+    time_years: float
+    age_years: float
+    event: str
+    detail: str
+    cost: float  # undiscounted
+    qaly_loss: float  # undiscounted
+
+
+class _Environment(simpy.Environment):
+    """SimPy environment that can schedule an event at an exact absolute time.
+
+    ``schedule(event, priority, delay)`` would store ``now + (time - now)``, which can
+    differ from ``time`` in the last bit; the compiled engine compares the times
+    themselves, so the queue must hold them exactly.
+    """
+
+    def at(self, time: float, priority: int) -> simpy.Event:
+        event = simpy.Event(self)
+        event._ok = True
+        event._value = None
+        heapq.heappush(self._queue, (time, priority, next(self._eid), event))
+        return event
+
+
+class _Clock:
+    __slots__ = ("live",)
+
+    def __init__(self) -> None:
+        self.live = True
+
+
+class PatientRun:
+    """One patient under one strategy, from t = 0 to death or the horizon."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        strategy_name: str,
+        patient: Patient,
+        parameter_set: int = 0,
+        trace: list[TraceRow] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.strategy = scenario.strategies[strategy_name]
+        self.patient = patient
+        self.key = (scenario.seed, parameter_set, patient.index)
+        self.trace = trace
+        self.horizon = scenario.horizon
+        self.rate_costs = scenario.discount.costs
+        self.rate_effects = scenario.discount.effects
+        self.env = _Environment()
+        self.out = Outcome()
+        self.counter = [0] * len(STREAM)
+        self.clocks: dict[str, _Clock] = {}
+        self.alive = True
+        self.finished = False
+        # accrual state: utility and cost per year of the current state, dose of the route
+        self.since = 0.0
+        self.utility = 0.0
+        self.cost_rate = 0.0
+        self.route = ""  # "itb", "oral" or "" (no drug)
+        self.route_dose = 0.0
+        # oral state (own strategy, or the fallback of an ITB strategy)
+        self.oral: Oral | None = None
+        self.tablets_stopped = False
+        self.oral_side_effect_rate = 0.0
+        # ITB state
+        self.implanted = False
+        self.first_implant_time = math.nan
+        self.dose = 0.0  # mcg/day, updated when the pump is filled
+        self.fill_time = 0.0
+        self.refill_late = False
+        self.battery_depletion_time = math.inf
+        self.catheter_placed = 0.0
+        self.itb_side_effect_rate = 0.0
+        self.itb_side_effect_time = math.nan  # nan: no waiting time drawn yet
+        self.infection_time = math.inf  # the pending infection, if any
+        self.visits_to = {"missed_refill": math.inf, "pocket_fill": math.inf,
+                          "programming_error": math.inf}  # fmt: skip
+
+    # ------------------------------------------------------------------ plumbing
+
+    def draw(self, stream: str) -> float:
+        """Next uniform of a stream for this patient (the stream's counter advances)."""
+        s = STREAM[stream]
+        u = uniform(self.key[0], self.key[1], self.key[2], s, self.counter[s])
+        self.counter[s] += 1
+        return u
+
+    def chance(self, stream: str, probability: float) -> bool:
+        return self.draw(stream) < probability
+
+    def set_clock(self, name: str, time: float, action: Callable[[], None]) -> None:
+        """(Re)set a clock: at `time`, if not moved or cancelled since, run `action`."""
+        self.cancel(name)
+        if not time < self.horizon:
+            return
+        clock = self.clocks[name] = _Clock()
+
+        def fire(_event: simpy.Event) -> None:
+            if clock.live and not self.finished:
+                clock.live = False
+                del self.clocks[name]
+                action()
+
+        self.env.at(time, CLOCK_PRIORITY[name]).callbacks.append(fire)
+
+    def cancel(self, *names: str) -> None:
+        for name in names:
+            clock = self.clocks.pop(name, None)
+            if clock is not None:
+                clock.live = False
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def record(self, event: str, detail: str = "", cost: float = 0.0, qaly_loss: float = 0.0,
+               ) -> None:  # fmt: skip
+        """Count an event at the current time; its cost and QALY loss are discounted now."""
+        t = self.now
+        self.out.count(EVENT_ID[event], t)
+        self.out.cost += cost * discount.factor(self.rate_costs, t)
+        self.out.qaly -= qaly_loss * discount.factor(self.rate_effects, t)
+        if self.trace is not None:
+            self.trace.append(TraceRow(t, self.patient.age_years + t, event, detail, cost,
+                                       qaly_loss))  # fmt: skip
+
+    def enter_state(self, utility: float, cost_per_year: float, route: str, dose: float) -> None:
+        """Accrue the state left behind, then switch utility, cost rate and drug route."""
+        self.accrue(self.now)
+        self.utility, self.cost_rate, self.route, self.route_dose = (
+            utility, cost_per_year, route, dose)  # fmt: skip
+
+    def accrue(self, t: float) -> None:
+        a, b = self.since, t
+        if b <= a:
+            return
+        out = self.out
+        out.qaly += self.utility * discount.flow(self.rate_effects, a, b)
+        out.cost += self.cost_rate * discount.flow(self.rate_costs, a, b)
+        if self.route == "itb":
+            out.itb_dose_mcg_years += self.route_dose * (b - a)
+            out.itb_years += b - a
+        elif self.route == "oral":
+            out.oral_dose_mg_years += self.route_dose * (b - a)
+            out.oral_years += b - a
+        self.since = b
+
+    def consequence(self, block: Consequence, event: str, death_event: str, detail: str = "",
+                    ) -> bool:  # fmt: skip
+        """Record an event with its cost and QALY loss; it may kill. True if still alive."""
+        qaly_loss = block.utility_loss * block.duration_days / DAYS_PER_YEAR
+        self.record(event, detail, block.cost, qaly_loss)
+        if self.chance("event_death", block.death_probability):
+            self.die(death_event, f"after {event.replace('_', ' ')}")
+        return self.alive
+
+    def severity(self, block: Severity, kind: str, cause: str) -> bool:
+        """A withdrawal or overdose: severity drawn from the mix. True if still alive."""
+        u = self.draw("severity")
+        levels = block.levels()
+        level = 0
+        cumulative = levels[0].share
+        while level < 2 and u >= cumulative:
+            level += 1
+            cumulative += levels[level].share
+        return self.consequence(levels[level], f"{kind}_{SEVERITIES[level]}", f"death_{kind}",
+                                cause)  # fmt: skip
+
+    def die(self, event: str, detail: str = "") -> None:
+        """Death ends follow-up now: no later (or simultaneous, pending) event happens."""
+        self.record(event, detail)
+        self.alive = False
+        self.finished = True
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> Outcome:
+        p = self.patient
+        self.set_clock("background_death", p.background_death_years,
+                       lambda: self.die("death_background"))  # fmt: skip
+        strategy = self.strategy
+        if isinstance(strategy, Untreated):
+            self.enter_state(strategy.utility, strategy.care_cost_per_year, "", 0.0)
+        elif isinstance(strategy, Oral):
+            self.start_tablets(strategy)
+        else:
+            self.start_itb(strategy)
+        # Every clock lies before the horizon (set_clock drops the others).
+        while not self.finished and self.env.peek() < math.inf:
+            self.env.step()
+        t_end = self.now if not self.alive else self.horizon
+        self.accrue(t_end)
+        out = self.out
+        out.followup_years = t_end
+        out.life_years = t_end
+        out.life_years_discounted = discount.flow(self.rate_effects, 0.0, t_end)
+        if self.trace is not None and self.alive:
+            self.trace.append(TraceRow(t_end, p.age_years + t_end, "end_of_follow_up",
+                                       "horizon reached", 0.0, 0.0))  # fmt: skip
+        return out
+
+    # ------------------------------------------------------------------ tablets
+
+    def start_tablets(self, oral: Oral) -> None:
+        """On tablets (own strategy, or an ITB fallback): or untreated once stopped."""
+        self.oral = oral
+        if self.tablets_stopped:
+            self.enter_state(oral.untreated_utility, oral.untreated_care_cost_per_year, "", 0.0)
+            return
+        controlled = self.patient.oral_response_u < oral.response_probability
+        dose = self.patient.oral_dose_mg_per_day
+        self.enter_state(
+            oral.utility_controlled if controlled else oral.utility_uncontrolled,
+            oral.care_cost_per_year + dose * DAYS_PER_YEAR * oral.drug_cost_per_mg,
+            "oral",
+            dose,
+        )
+        effects = oral.side_effects
+        scale = (dose / effects.reference_dose_mg_per_day) ** effects.dose_exponent
+        self.oral_side_effect_rate = scale * sum(
+            getattr(effects.events, name).rate_per_year for name in ORAL_SIDE_EFFECTS
+        )
+        self.next_oral_side_effect()
+        t = self.now + exponential_time(self.draw("tablets_stopped"),
+                                        oral.discontinuation_rate_per_year)  # fmt: skip
+        self.set_clock("tablets_stopped", t, self.on_tablets_stopped)
+        self.next_oral_withdrawal()
+
+    def stop_tablet_clocks(self) -> None:
+        self.cancel("oral_side_effect", "tablets_stopped", "oral_withdrawal")
+
+    def next_oral_side_effect(self) -> None:
+        u = self.draw("oral_side_effect_time")
+        t = self.now + exponential_time(u, self.oral_side_effect_rate)
+        self.set_clock("oral_side_effect", t, self.on_oral_side_effect)
+
+    def next_oral_withdrawal(self) -> None:
+        u = self.draw("oral_withdrawal")
+        t = self.now + exponential_time(u, self.oral.withdrawal_rate_per_year)
+        self.set_clock("oral_withdrawal", t, self.on_oral_withdrawal)
+
+    def on_oral_side_effect(self) -> None:
+        events = self.oral.side_effects.events
+        name = self.pick_side_effect(ORAL_SIDE_EFFECTS, events, "oral_side_effect_type")
+        if self.consequence(getattr(events, name), name, "death_side_effect", "tablets"):
+            self.next_oral_side_effect()
+
+    def on_oral_withdrawal(self) -> None:
+        if self.severity(self.oral.withdrawal, "withdrawal", "tablets: abrupt stop"):
+            self.next_oral_withdrawal()
+
+    def on_tablets_stopped(self) -> None:
+        self.record("tablets_stopped", "intolerance: untreated from now on")
+        self.tablets_stopped = True
+        self.stop_tablet_clocks()
+        self.enter_state(self.oral.untreated_utility, self.oral.untreated_care_cost_per_year,
+                         "", 0.0)  # fmt: skip
+
+    def pick_side_effect(self, names: tuple[str, ...], events: object, stream: str) -> str:
+        """Type of a side-effect occurrence, in proportion to the rates."""
+        rates = [getattr(events, n).rate_per_year for n in names]
+        target = self.draw(stream) * sum(rates)
+        cumulative = 0.0
+        for name, rate in zip(names, rates, strict=True):
+            cumulative += rate
+            if target < cumulative:
+                return name
+        return next(n for n, r in zip(reversed(names), reversed(rates), strict=True) if r > 0)
+
+    # ------------------------------------------------------------------ ITB
+
+    def start_itb(self, itb: Itb) -> None:
+        self.itb = itb
+        fallback = self.scenario.strategies[itb.fallback]
+        self.fallback = fallback
+        responder = self.patient.itb_response_u < itb.screening.response_probability
+        self.record("screening", "responds to the test dose" if responder else "no response",
+                    itb.screening.cost)  # fmt: skip
+        kind, a, b, c, d = distribution_params(itb.pump.replacement_delay_days)
+        self.replacement_delay_years = (
+            max(0.0, quantile(kind, a, b, c, d, self.patient.replacement_delay_u)) / DAYS_PER_YEAR
+        )
+        if not responder:
+            self.record("screening_failed", f"stays on {itb.fallback}")
+            self.start_tablets(fallback)
+            return
+        self.visits_to = {
+            "missed_refill": visits_until(self.draw("missed_refill"), itb.refill.missed_probability),
+            "pocket_fill": visits_until(self.draw("pocket_fill"),
+                                        itb.refill.pocket_fill_probability),
+            "programming_error": visits_until(self.draw("programming_error"),
+                                              itb.refill.programming_error_probability),
+        }  # fmt: skip
+        self.implant("implant")
+
+    def surgery(self, event: str, block: Surgery, detail: str = "") -> bool:
+        """An operation: cost, QALY loss, possible death, possible infection later."""
+        qaly_loss = block.utility_loss * block.duration_days / DAYS_PER_YEAR
+        self.record(event, detail, block.cost, qaly_loss)
+        if self.chance("event_death", block.death_probability):
+            self.die("death_surgery", f"after {event.replace('_', ' ')}")
+            return False
+        if self.chance("infection", block.infection_probability):
+            window = self.itb.infection.window_days / DAYS_PER_YEAR
+            t = self.now + self.draw("infection_time") * window
+            if t < self.infection_time:  # one pending infection: the earliest
+                self.infection_time = t
+                self.set_clock("infection", t, self.on_infection)
+        return True
+
+    def implant(self, event: str) -> None:
+        """Implant or re-implant: a new pump and a new catheter; ITB state from now."""
+        itb = self.itb
+        block = itb.surgery.implant if event == "implant" else itb.surgery.reimplant
+        if event == "implant":
+            self.first_implant_time = self.now
+        self.stop_tablet_clocks()
+        if not self.surgery(event, block):
+            return
+        self.implanted = True
+        self.new_catheter()
+        self.new_pump()
+        t = self.now + exponential_time(self.draw("explant"), itb.explant_rate_per_year)
+        self.set_clock("explant", t, lambda: self.explant("loss of efficacy or choice", False))
+
+    def dose_need(self) -> float:
+        """The patient's ITB dose need now: grows for growth_years after first implant."""
+        grow = self.itb.dose
+        years = min(self.now - self.first_implant_time, grow.growth_years)
+        return self.patient.itb_dose_mcg_per_day * (1.0 + grow.annual_growth) ** years
+
+    def fill_pump(self) -> None:
+        """Fill the reservoir, set the dose, and book the next refill visit."""
+        pump = self.itb.pump
+        self.dose = self.dose_need()
+        self.enter_state(self.itb.utility, self.itb.care_cost_per_year, "itb", self.dose)
+        self.rescale_itb_side_effects()
+        self.fill_time = self.now
+        self.refill_late = False
+        usable_mcg = (pump.reservoir_ml - pump.alarm_volume_ml) * pump.concentration_mcg_per_ml
+        days = pump.stability_days
+        if self.dose > 0.0:
+            days = min(math.floor(usable_mcg / self.dose), days)
+        days = max(days, 1.0)
+        self.set_clock("refill", self.now + days / DAYS_PER_YEAR, self.on_refill_due)
+
+    def new_catheter(self) -> None:
+        self.catheter_placed = self.now
+        kind, a, b, c, d = distribution_params(self.itb.catheter.time_to_failure_years)
+        t = self.now + quantile(kind, a, b, c, d, self.draw("catheter_failure"))
+        self.set_clock("catheter_failure", t, self.on_catheter_failure)
+
+    def new_pump(self) -> None:
+        """A new pump (implant or replacement): battery, failure hazard, full reservoir."""
+        pump = self.itb.pump
+        kind, a, b, c, d = distribution_params(pump.battery_life_years)
+        life = min(max(quantile(kind, a, b, c, d, self.draw("battery_life")), 0.0),
+                   pump.battery_cap_years)  # fmt: skip
+        depletion = self.now + life
+        self.battery_depletion_time = depletion
+        alarm = max(self.now, depletion - pump.battery_alarm_lead_days / DAYS_PER_YEAR)
+        self.cancel("elective_replacement")
+        self.set_clock("battery_alarm", alarm, self.on_battery_alarm)
+        self.set_clock("battery_depletion", depletion, self.on_battery_depletion)
+        t = self.now + exponential_time(self.draw("pump_failure"), pump.failure_rate_per_year)
+        self.set_clock("pump_failure", t, self.on_pump_failure)
+        self.fill_pump()
+
+    def rescale_itb_side_effects(self) -> None:
+        """Summed side-effect rate at the current dose. A new rate rescales the pending
+        waiting time (the unit-exponential hazard left is kept); none pending: draw one."""
+        effects = self.itb.side_effects
+        scale = (self.dose / effects.reference_dose_mcg_per_day) ** effects.dose_exponent
+        rate = scale * sum(getattr(effects.events, n).rate_per_year for n in ITB_SIDE_EFFECTS)
+        old, t = self.itb_side_effect_rate, self.itb_side_effect_time
+        if rate == old and not math.isnan(t):
+            return
+        if rate <= 0.0:
+            t = math.inf
+        elif old > 0.0 and not math.isnan(t):
+            t = self.now + (t - self.now) * (old / rate)
+        else:
+            t = self.now + exponential_time(self.draw("itb_side_effect_time"), rate)
+        self.itb_side_effect_rate, self.itb_side_effect_time = rate, t
+        self.set_clock("itb_side_effect", t, self.on_itb_side_effect)
+
+    def on_itb_side_effect(self) -> None:
+        events = self.itb.side_effects.events
+        name = self.pick_side_effect(ITB_SIDE_EFFECTS, events, "itb_side_effect_type")
+        if self.consequence(getattr(events, name), name, "death_side_effect", "pump"):
+            t = self.now + exponential_time(self.draw("itb_side_effect_time"),
+                                            self.itb_side_effect_rate)  # fmt: skip
+            self.itb_side_effect_time = t
+            self.set_clock("itb_side_effect", t, self.on_itb_side_effect)
+
+    def itb_withdrawal(self, probability: float, cause: str) -> bool:
+        """Withdrawal with a probability after a cause. True if still alive."""
+        if self.chance("withdrawal_given_cause", probability):
+            return self.severity(self.itb.withdrawal, "withdrawal", cause)
+        return True
+
+    def on_catheter_failure(self) -> None:
+        age = self.now - self.catheter_placed
+        self.record("catheter_failure", f"catheter {age:.2f} years old")
+        if not self.itb_withdrawal(self.itb.catheter.withdrawal_probability, "catheter failure"):
+            return
+        if self.surgery("catheter_revision", self.itb.surgery.catheter_revision):
+            self.new_catheter()
+
+    def on_pump_failure(self) -> None:
+        self.record("pump_failure")
+        if self.itb_withdrawal(self.itb.pump.failure_withdrawal_probability, "pump failure"):
+            self.replace_pump("pump_replacement_urgent", "after pump failure")
+
+    def on_battery_alarm(self) -> None:
+        left = (self.battery_depletion_time - self.now) * DAYS_PER_YEAR
+        self.record("battery_alarm", f"{left:.0f} days of battery left")
+        t = self.now + self.replacement_delay_years
+        if t < self.battery_depletion_time:
+            self.set_clock("elective_replacement", t,
+                           lambda: self.replace_pump("pump_replacement_elective", "battery"))  # fmt: skip
+
+    def on_battery_depletion(self) -> None:
+        self.record("battery_depletion", "delivery stops before replacement")
+        if self.itb_withdrawal(self.itb.pump.depletion_withdrawal_probability, "battery depleted"):
+            self.replace_pump("pump_replacement_urgent", "battery depleted")
+
+    def replace_pump(self, event: str, detail: str) -> None:
+        if self.surgery(event, self.itb.surgery.pump_replacement, detail):
+            self.new_pump()
+
+    def on_refill_due(self) -> None:
+        """A refill visit falls due: it may be missed (the reservoir runs dry)."""
+        refill = self.itb.refill
+        if not self.refill_late and self.visit_brings("missed_refill"):
+            self.record("missed_refill", f"refill {refill.missed_delay_days:g} days late")
+            if not self.itb_withdrawal(refill.missed_withdrawal_probability, "empty reservoir"):
+                return
+            self.refill_late = True
+            late = self.now + refill.missed_delay_days / DAYS_PER_YEAR
+            self.set_clock("refill", late, self.on_refill_due)
+            return
+        self.refill_visit()
+
+    def visit_brings(self, risk: str) -> bool:
+        """Count a visit down towards the next occurrence of a per-visit risk."""
+        self.visits_to[risk] -= 1.0
+        if self.visits_to[risk] > 0.0:
+            return False
+        probability = {
+            "missed_refill": self.itb.refill.missed_probability,
+            "pocket_fill": self.itb.refill.pocket_fill_probability,
+            "programming_error": self.itb.refill.programming_error_probability,
+        }[risk]
+        self.visits_to[risk] = visits_until(self.draw(risk), probability)
+        return True
+
+    def refill_visit(self) -> None:
+        refill, pump = self.itb.refill, self.itb.pump
+        days = (self.now - self.fill_time) * DAYS_PER_YEAR
+        used_mg = min(self.dose * days, pump.reservoir_ml * pump.concentration_mcg_per_ml) / 1000
+        self.out.refill_interval_days += days
+        self.record("refill_visit", f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill",
+                    refill.cost_visit + used_mg * refill.drug_cost_per_mg)  # fmt: skip
+        if self.visit_brings("pocket_fill"):
+            self.record("pocket_fill", "drug injected into the pocket")
+            if not self.severity(self.itb.overdose, "overdose", "pocket fill"):
+                return
+        if self.visit_brings("programming_error"):
+            self.record("programming_error", "pump programmed wrongly")
+            if not self.severity(self.itb.overdose, "overdose", "programming error"):
+                return
+        self.fill_pump()
+
+    def on_infection(self) -> None:
+        infection = self.itb.infection
+        self.infection_time = math.inf
+        self.record("infection", "", infection.cost)
+        if self.chance("meningitis", infection.meningitis_probability) and not (
+            self.consequence(infection.meningitis, "meningitis", "death_meningitis")
+        ):
+            return
+        if self.chance("infection_explant", infection.explant_probability):
+            self.explant("infection", temporary=True)
+
+    def explant(self, cause: str, temporary: bool) -> None:
+        """Remove the device; tablets (fallback) from now, perhaps until a re-implant."""
+        reimplant = temporary and self.chance("reimplant", self.itb.infection.reimplant_probability)
+        plan = "re-implant planned" if reimplant else "tablets for good"
+        self.record("explant", f"{cause}; {plan}")
+        self.implanted = False
+        self.infection_time = math.inf
+        self.itb_side_effect_rate, self.itb_side_effect_time = 0.0, math.nan
+        self.cancel("infection", "catheter_failure", "pump_failure", "battery_depletion",
+                    "battery_alarm", "elective_replacement", "refill", "itb_side_effect",
+                    "explant")  # fmt: skip
+        self.start_tablets(self.fallback)
+        if reimplant:
+            t = self.now + self.itb.infection.reimplant_delay_days / DAYS_PER_YEAR
+            self.set_clock("reimplant", t, lambda: self.implant("reimplant"))
+
+
+def simulate(
+    scenario: Scenario,
+    strategy: str,
+    patient: Patient,
+    parameter_set: int = 0,
+    trace: list[TraceRow] | None = None,
+) -> Outcome:
+    """One patient's outcome under one strategy (and, if asked, the trace of events)."""
+    return PatientRun(scenario, strategy, patient, parameter_set, trace).run()

@@ -1,0 +1,131 @@
+"""Keyed random streams (DESIGN §6), shared by both engines.
+
+Every uniform is a pure function of (seed, parameter set, patient, stream, counter):
+a SplitMix64 hash of the key, no generator state. Hence
+
+* the two engines draw the same numbers for the same patient, whatever order they
+  visit the patients in;
+* every strategy sees the same draws on the same stream (common random numbers with no
+  extra code): a stream's counter restarts at 0 for each (patient, strategy) and advances
+  only when that stream is drawn from;
+* a block of patients can run on any worker and give the same result.
+
+The functions are compiled with Numba so that the SimPy engine calls the very same
+machine code as the compiled engine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, uint64
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
+
+#: Streams, named by purpose. Each draws its own sequence of uniforms for a patient.
+STREAMS: tuple[str, ...] = (
+    "attributes",  # counters fixed by ATTRIBUTE below, identical in every strategy
+    "oral_side_effect_time",
+    "oral_side_effect_type",
+    "tablets_stopped",
+    "oral_withdrawal",
+    "itb_side_effect_time",
+    "itb_side_effect_type",
+    "catheter_failure",
+    "pump_failure",
+    "battery_life",
+    "infection",  # whether a surgery leads to an infection
+    "infection_time",
+    "meningitis",
+    "infection_explant",
+    "reimplant",
+    "explant",
+    "pocket_fill",
+    "programming_error",
+    "missed_refill",
+    "withdrawal_given_cause",  # after a catheter or pump failure, depletion, missed refill
+    "severity",
+    "event_death",
+)
+STREAM: dict[str, int] = {name: i for i, name in enumerate(STREAMS)}
+
+#: Counter of each patient attribute on the "attributes" stream (DESIGN §4.1).
+ATTRIBUTES: tuple[str, ...] = (
+    "age",
+    "sex",
+    "indication",
+    "itb_dose",
+    "oral_dose",
+    "itb_response",
+    "oral_response",
+    "background_death",
+    "replacement_delay",
+)
+ATTRIBUTE: dict[str, int] = {name: i for i, name in enumerate(ATTRIBUTES)}
+
+
+@njit(cache=True, inline="always")
+def _mix(z: uint64) -> uint64:
+    """SplitMix64 finaliser (Steele, Lea and Flood 2014): a bijection on 64-bit words."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def uniform(seed: int, parameter_set: int, patient: int, stream: int, counter: int) -> float:
+    """The uniform on (0, 1) of a key; never exactly 0 or 1, so logs are always finite."""
+    h = _mix(np.uint64(seed) + _GOLDEN)
+    h = _mix(h ^ (np.uint64(parameter_set) * _GOLDEN + _M1))
+    h = _mix(h ^ (np.uint64(patient) * _GOLDEN + _M2))
+    h = _mix(h ^ (np.uint64(stream) * _M1 + _GOLDEN))
+    h = _mix(h ^ (np.uint64(counter) * _M2 + _GOLDEN))
+    return (float(h >> _S11) + 0.5) * _TWO_M53
+
+
+@njit(cache=True)
+def exponential_time(u: float, rate: float) -> float:
+    """Waiting time of a Poisson process of `rate` per year; infinite when the rate is 0."""
+    if rate <= 0.0:
+        return math.inf
+    return -math.log(u) / rate
+
+
+@njit(cache=True)
+def visits_until(u: float, probability: float) -> float:
+    """Number of visits up to and including the next one at which a per-visit risk occurs.
+
+    Geometric on {1, 2, ...}: the same distribution as one Bernoulli draw per visit, but one
+    draw per occurrence (DESIGN §4.5, issue 3). Infinite when the probability is 0.
+    """
+    if probability <= 0.0:
+        return math.inf
+    if probability >= 1.0:
+        return 1.0
+    return 1.0 + math.floor(math.log(u) / math.log1p(-probability))
+
+
+def uniform_reference(seed: int, parameter_set: int, patient: int, stream: int, counter: int):
+    """Plain-Python twin of :func:`uniform`, for tests: obviously correct integer arithmetic."""
+    mask = (1 << 64) - 1
+    golden, m1, m2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+    def mix(z: int) -> int:
+        z = ((z ^ (z >> 30)) * m1) & mask
+        z = ((z ^ (z >> 27)) * m2) & mask
+        return z ^ (z >> 31)
+
+    h = mix((seed + golden) & mask)
+    h = mix(h ^ ((parameter_set * golden + m1) & mask))
+    h = mix(h ^ ((patient * golden + m2) & mask))
+    h = mix(h ^ ((stream * m1 + golden) & mask))
+    h = mix(h ^ ((counter * m2 + golden) & mask))
+    return ((h >> 11) + 0.5) * 2.0**-53

@@ -1,0 +1,909 @@
+"""Scenario files (DESIGN §3): the schema, loading with ``extends:``, and clear errors.
+
+A scenario is YAML read with a safe loader, merged over the files it extends, then
+validated by the pydantic models below: unknown keys are refused with a "did you mean"
+hint, every number is range-checked, and cross-field rules (shares summing to 1, a
+comparator that exists, a fallback of the right type...) are checked after the types.
+Every failure becomes one :class:`ScenarioError` line naming the file, the key path, the
+value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from . import distributions, lifetable
+from .events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
+
+INDICATIONS = ("cerebral_palsy", "multiple_sclerosis", "spinal_cord_injury", "brain_injury")
+MAX_PATIENTS = 100_000_000
+MAX_PSA_ITERATIONS = 1_000_000
+
+
+class ScenarioError(Exception):
+    """A bad scenario: one line, ``file: key.path: problem``. Exit code 2 at the CLI."""
+
+    def __init__(self, file: str | Path, path: str, message: str) -> None:
+        self.file, self.path, self.message = str(file), path, message
+        where = f"{self.file}: {path}: " if path else f"{self.file}: "
+        super().__init__(where + message)
+
+
+# ----------------------------------------------------------------------------- types
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+Cost = Annotated[float, Field(ge=0.0, le=1e9)]
+Utility = Annotated[float, Field(ge=-1.0, le=1.0)]
+UtilityLoss = Annotated[float, Field(ge=0.0, le=2.0)]
+Rate = Annotated[float, Field(ge=0.0, le=1e4)]
+Days = Annotated[float, Field(ge=0.0, le=36525.0)]
+
+
+class Strict(BaseModel):
+    """Base of every block: frozen, no NaN or infinities, no silent type coercion, and
+    unknown keys refused with the closest known key as a hint."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=False
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = list(cls.model_fields)
+            for key in data:
+                if key not in cls.model_fields:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key {key}{hint}; allowed: {allowed}",
+                        {
+                            "key": repr(key),
+                            "bad_key": str(key),
+                            "hint": _did_you_mean(str(key), allowed),
+                            "allowed": ", ".join(allowed),
+                        },
+                    )
+        return data
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ------------------------------------------------------------- patient distributions
+
+
+class Fixed(Strict):
+    dist: Literal["fixed"]
+    value: float
+
+
+class Normal(Strict):
+    """Normal, truncated to [low, high]: the truncation must keep some probability."""
+
+    dist: Literal["normal"]
+    mean: float
+    sd: NonNegative
+    low: float = -1e300
+    high: float = 1e300
+
+    @model_validator(mode="after")
+    def _mass(self) -> Normal:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} must not exceed high {self.high}")
+        if self.sd > 0:
+            mass = distributions.normal_cdf((self.high - self.mean) / self.sd) - (
+                distributions.normal_cdf((self.low - self.mean) / self.sd)
+            )
+            if mass < 1e-12:
+                raise ValueError(
+                    f"bounds [{self.low}, {self.high}] exclude all the mass of "
+                    f"normal(mean {self.mean}, sd {self.sd}): widen them"
+                )
+        elif not self.low <= self.mean <= self.high:
+            raise ValueError(f"mean {self.mean} lies outside [{self.low}, {self.high}]")
+        return self
+
+
+class LogNormal(Strict):
+    dist: Literal["lognormal"]
+    mean: Positive
+    sd: NonNegative
+
+
+class Gamma(Strict):
+    dist: Literal["gamma"]
+    mean: Positive
+    sd: NonNegative
+
+    @model_validator(mode="after")
+    def _shape(self) -> Gamma:
+        if self.sd > 0 and (self.mean / self.sd) ** 2 < 0.05:
+            raise ValueError("sd more than 4.5 times the mean: the gamma is degenerate")
+        return self
+
+
+class Uniform(Strict):
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _order(self) -> Uniform:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} must not exceed high {self.high}")
+        return self
+
+
+class Weibull(Strict):
+    dist: Literal["weibull"]
+    shape: Annotated[float, Field(gt=0.0, le=100.0)]
+    scale: Positive
+
+
+class Exponential(Strict):
+    dist: Literal["exponential"]
+    rate_per_year: NonNegative
+
+
+DistributionBlock = Annotated[
+    Union[Fixed, Normal, LogNormal, Gamma, Uniform, Weibull, Exponential],  # noqa: UP007
+    Field(discriminator="dist"),
+]
+PatientDistribution = Union[float, DistributionBlock]  # noqa: UP007
+
+
+def distribution_params(value: PatientDistribution) -> tuple[int, float, float, float, float]:
+    """(kind, a, b, c, d) for :func:`sim.distributions.quantile`."""
+    if isinstance(value, (int, float)):
+        return distributions.FIXED, float(value), 0.0, 0.0, 0.0
+    if isinstance(value, Fixed):
+        return distributions.FIXED, value.value, 0.0, 0.0, 0.0
+    if isinstance(value, Normal):
+        return distributions.NORMAL, value.mean, value.sd, value.low, value.high
+    if isinstance(value, (LogNormal, Gamma)):
+        return distributions.KIND[value.dist], value.mean, value.sd, 0.0, 0.0
+    if isinstance(value, Uniform):
+        return distributions.UNIFORM, value.low, value.high, 0.0, 0.0
+    if isinstance(value, Weibull):
+        return distributions.WEIBULL, value.shape, value.scale, 0.0, 0.0
+    return distributions.EXPONENTIAL, value.rate_per_year, 0.0, 0.0, 0.0
+
+
+def distribution_support(value: PatientDistribution) -> tuple[float, float]:
+    """Smallest and largest value the distribution can take."""
+    kind, a, b, c, d = distribution_params(value)
+    if kind == distributions.FIXED:
+        return a, a
+    if kind == distributions.NORMAL:
+        return (a, a) if b == 0 else (c, d)
+    if kind == distributions.UNIFORM:
+        return a, b
+    if kind in (distributions.LOGNORMAL, distributions.GAMMA):
+        return (a, a) if b == 0 else (0.0, math.inf)
+    return 0.0, math.inf
+
+
+def _non_negative(value: PatientDistribution, what: str) -> PatientDistribution:
+    low, _ = distribution_support(value)
+    if low < 0:
+        raise ValueError(f"{what} can be negative (lowest value {low}): must be >= 0")
+    return value
+
+
+# --------------------------------------------------------------------- event blocks
+
+
+class Consequence(Strict):
+    """What one occurrence costs and takes: QALY loss = utility_loss x duration_days / 365.25."""
+
+    cost: Cost = 0.0
+    utility_loss: UtilityLoss = 0.0
+    duration_days: Days = 0.0
+    death_probability: Probability = 0.0
+
+
+class SideEffect(Consequence):
+    rate_per_year: Rate = 0.0
+
+
+class SeverityLevel(Consequence):
+    share: Probability
+
+
+class Severity(Strict):
+    mild: SeverityLevel
+    moderate: SeverityLevel
+    severe: SeverityLevel
+
+    @model_validator(mode="after")
+    def _shares(self) -> Severity:
+        total = self.mild.share + self.moderate.share + self.severe.share
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"shares of mild, moderate and severe sum to {total:g}: must be 1")
+        return self
+
+    def levels(self) -> tuple[SeverityLevel, SeverityLevel, SeverityLevel]:
+        return (self.mild, self.moderate, self.severe)
+
+
+class Surgery(Strict):
+    cost: Cost
+    utility_loss: UtilityLoss = 0.0
+    duration_days: Days = 0.0
+    infection_probability: Probability = 0.0
+    death_probability: Probability = 0.0
+
+
+def _side_effect_model(name: str, names: tuple[str, ...]) -> type[Strict]:
+    fields: dict[str, Any] = {n: (SideEffect, SideEffect()) for n in names}
+    from pydantic import create_model
+
+    return create_model(name, __base__=Strict, **fields)
+
+
+ItbSideEffectEvents = _side_effect_model("ItbSideEffectEvents", ITB_SIDE_EFFECTS)
+OralSideEffectEvents = _side_effect_model("OralSideEffectEvents", ORAL_SIDE_EFFECTS)
+
+
+class OralSideEffects(Strict):
+    reference_dose_mg_per_day: Positive = 60.0
+    dose_exponent: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
+    events: OralSideEffectEvents = OralSideEffectEvents()  # type: ignore[valid-type]
+
+
+class ItbSideEffects(Strict):
+    reference_dose_mcg_per_day: Positive = 400.0
+    dose_exponent: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    events: ItbSideEffectEvents = ItbSideEffectEvents()  # type: ignore[valid-type]
+
+
+# ----------------------------------------------------------------------- strategies
+
+
+class Untreated(Strict):
+    type: Literal["untreated"]
+    utility: Utility
+    care_cost_per_year: Cost = 0.0
+
+
+class Oral(Strict):
+    type: Literal["oral"]
+    response_probability: Probability
+    utility_controlled: Utility
+    utility_uncontrolled: Utility
+    drug_cost_per_mg: Cost = 0.0
+    care_cost_per_year: Cost = 0.0
+    discontinuation_rate_per_year: Rate = 0.0
+    untreated_utility: Utility
+    untreated_care_cost_per_year: Cost = 0.0
+    withdrawal_rate_per_year: Rate = 0.0
+    withdrawal: Severity
+    side_effects: OralSideEffects = OralSideEffects()
+
+
+class Screening(Strict):
+    response_probability: Probability
+    cost: Cost = 0.0
+
+
+class Surgeries(Strict):
+    implant: Surgery
+    catheter_revision: Surgery
+    pump_replacement: Surgery
+    reimplant: Surgery
+
+
+class Infection(Strict):
+    window_days: Annotated[float, Field(gt=0.0, le=3650.0)]
+    cost: Cost = 0.0
+    explant_probability: Probability = 0.0
+    meningitis_probability: Probability = 0.0
+    meningitis: Consequence = Consequence()
+    reimplant_probability: Probability = 0.0
+    reimplant_delay_days: Days = 0.0
+
+
+class Pump(Strict):
+    reservoir_ml: Annotated[float, Field(gt=0.0, le=1000.0)]
+    concentration_mcg_per_ml: Annotated[float, Field(gt=0.0, le=1e6)]
+    alarm_volume_ml: NonNegative = 0.0
+    stability_days: Annotated[float, Field(ge=1.0, le=3650.0)]
+    failure_rate_per_year: Rate = 0.0
+    failure_withdrawal_probability: Probability = 0.0
+    battery_life_years: PatientDistribution
+    battery_cap_years: Annotated[float, Field(gt=0.0, le=100.0)]
+    battery_alarm_lead_days: Days = 0.0
+    replacement_delay_days: PatientDistribution = 0.0
+    depletion_withdrawal_probability: Probability = 0.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Pump:
+        if self.alarm_volume_ml >= self.reservoir_ml:
+            raise ValueError(
+                f"alarm_volume_ml {self.alarm_volume_ml:g} must be below reservoir_ml "
+                f"{self.reservoir_ml:g}"
+            )
+        if self.battery_cap_years * 365.25 < self.battery_alarm_lead_days:
+            raise ValueError(
+                f"battery_cap_years {self.battery_cap_years:g} is shorter than "
+                f"battery_alarm_lead_days {self.battery_alarm_lead_days:g}: the alarm would "
+                "sound before implant"
+            )
+        _non_negative(self.battery_life_years, "battery_life_years")
+        low, _ = distribution_support(self.battery_life_years)
+        if low <= 0 and distribution_support(self.battery_life_years)[1] <= 0:
+            raise ValueError("battery_life_years must be > 0")
+        _non_negative(self.replacement_delay_days, "replacement_delay_days")
+        return self
+
+
+class Dose(Strict):
+    annual_growth: Annotated[float, Field(gt=-1.0, le=10.0)] = 0.0
+    growth_years: Annotated[float, Field(ge=0.0, le=120.0)] = 0.0
+
+
+class Refill(Strict):
+    cost_visit: Cost = 0.0
+    drug_cost_per_mg: Cost = 0.0
+    pocket_fill_probability: Probability = 0.0
+    programming_error_probability: Probability = 0.0
+    missed_probability: Probability = 0.0
+    missed_delay_days: Days = 0.0
+    missed_withdrawal_probability: Probability = 0.0
+
+
+class Catheter(Strict):
+    time_to_failure_years: PatientDistribution
+    withdrawal_probability: Probability = 0.0
+
+    @field_validator("time_to_failure_years")
+    @classmethod
+    def _positive(cls, value: PatientDistribution) -> PatientDistribution:
+        return _non_negative(value, "time_to_failure_years")
+
+
+class Itb(Strict):
+    type: Literal["itb"]
+    fallback: str
+    screening: Screening
+    utility: Utility
+    care_cost_per_year: Cost = 0.0
+    surgery: Surgeries
+    infection: Infection
+    explant_rate_per_year: Rate = 0.0
+    pump: Pump
+    dose: Dose = Dose()
+    refill: Refill
+    catheter: Catheter
+    withdrawal: Severity
+    overdose: Severity
+    side_effects: ItbSideEffects = ItbSideEffects()
+
+
+Strategy = Annotated[Union[Untreated, Oral, Itb], Field(discriminator="type")]  # noqa: UP007
+
+
+# --------------------------------------------------------------------------- cohort
+
+
+class Indication(Strict):
+    share: Probability
+    mortality_multiplier: Annotated[float, Field(ge=0.0, le=1000.0)] = 1.0
+    itb_dose_mcg_per_day: PatientDistribution
+    oral_dose_mg_per_day: PatientDistribution
+
+    @model_validator(mode="after")
+    def _doses(self) -> Indication:
+        _non_negative(self.itb_dose_mcg_per_day, "itb_dose_mcg_per_day")
+        _non_negative(self.oral_dose_mg_per_day, "oral_dose_mg_per_day")
+        return self
+
+
+class Indications(Strict):
+    cerebral_palsy: Indication | None = None
+    multiple_sclerosis: Indication | None = None
+    spinal_cord_injury: Indication | None = None
+    brain_injury: Indication | None = None
+
+    @model_validator(mode="after")
+    def _shares(self) -> Indications:
+        present = self.present()
+        if not present:
+            raise ValueError(f"give at least one of {', '.join(INDICATIONS)}")
+        total = sum(ind.share for _, ind in present)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"indication shares sum to {total:g}: must be 1")
+        return self
+
+    def present(self) -> list[tuple[str, Indication]]:
+        return [(n, getattr(self, n)) for n in INDICATIONS if getattr(self, n) is not None]
+
+
+class Cohort(Strict):
+    age_years: PatientDistribution
+    male_share: Probability
+    life_table: str = "us-ssa-2019"
+    indications: Indications
+
+    @field_validator("age_years")
+    @classmethod
+    def _age(cls, value: PatientDistribution) -> PatientDistribution:
+        low, high = distribution_support(value)
+        if low < 0 or high > lifetable.MAX_AGE:
+            raise ValueError(
+                f"ages from {low:g} to {high:g}: must lie within 0..{lifetable.MAX_AGE} "
+                "(truncate a normal with low/high, or use uniform)"
+            )
+        return value
+
+
+# ---------------------------------------------------------------------- uncertainty
+
+
+class Uncertain(Strict):
+    """A parameter's uncertainty: by mean/se (method of moments) or own parameters."""
+
+    dist: Literal["beta", "gamma", "lognormal", "normal", "uniform", "triangular", "fixed"]
+    mean: float | None = None
+    se: NonNegative | None = None
+    alpha: Positive | None = None
+    beta: Positive | None = None
+    shape: Positive | None = None
+    scale: Positive | None = None
+    meanlog: float | None = None
+    sdlog: NonNegative | None = None
+    mode: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Uncertain:
+        d = self.dist
+        need: dict[str, list[tuple[str, ...]]] = {
+            "beta": [("mean", "se"), ("alpha", "beta")],
+            "gamma": [("mean", "se"), ("shape", "scale")],
+            "lognormal": [("mean", "se"), ("meanlog", "sdlog")],
+            "normal": [("mean", "se")],
+            "uniform": [("low", "high")],
+            "triangular": [("low", "mode", "high")],
+            "fixed": [("mean",)],
+        }
+        options = need[d]
+        if not any(all(getattr(self, k) is not None for k in opt) for opt in options):
+            wanted = " or ".join("/".join(opt) for opt in options)
+            raise ValueError(f"a {d} distribution needs {wanted}")
+        if d == "beta" and self.mean is not None and self.se is not None:
+            if not 0 < self.mean < 1:
+                raise ValueError(f"beta mean {self.mean:g} must lie strictly within (0, 1)")
+            if self.se**2 >= self.mean * (1 - self.mean):
+                raise ValueError(
+                    f"beta se {self.se:g} too large for mean {self.mean:g}: "
+                    f"se must be below {math.sqrt(self.mean * (1 - self.mean)):.4g}"
+                )
+        if d in ("gamma", "lognormal") and self.mean is not None and self.mean <= 0:
+            raise ValueError(f"{d} mean {self.mean:g} must be > 0")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low:g} must not exceed high {self.high:g}")
+        if d == "triangular" and not (self.low <= self.mode <= self.high):  # type: ignore[operator]
+            raise ValueError("triangular needs low <= mode <= high")
+        return self
+
+
+class UncertainShares(Strict):
+    dist: Literal["dirichlet"]
+    counts: dict[str, Positive]
+
+
+UncertaintyEntry = Annotated[Union[Uncertain, UncertainShares], Field(discriminator="dist")]  # noqa: UP007
+
+
+class Discount(Strict):
+    costs: Annotated[float, Field(ge=0.0, lt=1.0)]
+    effects: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+# ------------------------------------------------------------------------- scenario
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
+
+
+class Scenario(Strict):
+    """A whole scenario, validated. `horizon_years` is a number of years or "lifetime"."""
+
+    name: str
+    title: str = ""
+    extends: str | None = Field(default=None, description="parent file, relative to this one")
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    currency: str = "USD"
+    price_year: Annotated[int, Field(ge=1900, le=2100)]
+    horizon_years: Annotated[float, Field(gt=0.0, le=120.0)] | Literal["lifetime"]
+    patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS)]
+    psa_iterations: Annotated[int, Field(ge=0, le=MAX_PSA_ITERATIONS)] = 0
+    discount: Discount
+    wtp: Annotated[list[Annotated[float, Field(ge=0.0, le=1e8)]], Field(min_length=1)]
+    comparator: str
+    cohort: Cohort
+    strategies: Annotated[dict[str, Strategy], Field(min_length=1)]
+    uncertainty: dict[str, UncertaintyEntry] = {}
+    sources: dict[str, str] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.match(value) or ".." in value:
+            raise ValueError(
+                "must be a slug: lower-case letters, digits, '_', '-', '.', starting with a "
+                "letter or digit, at most 80 characters (it names the result folder)"
+            )
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("must be an ISO 4217 code such as USD, EUR or GBP")
+        return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategy_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise ValueError(
+                    f"strategy name {name!r} must be lower-case letters, digits and '_'"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names = list(self.strategies)
+        if self.comparator not in self.strategies:
+            raise PydanticCustomError(
+                "bad_reference",
+                "comparator {value} names no strategy{hint}; allowed: {allowed}",
+                {
+                    "value": repr(self.comparator),
+                    "field": "comparator",
+                    "hint": _did_you_mean(self.comparator, names),
+                    "allowed": ", ".join(names),
+                },
+            )
+        for name, strategy in self.strategies.items():
+            if isinstance(strategy, Itb):
+                target = self.strategies.get(strategy.fallback)
+                orals = [n for n, s in self.strategies.items() if isinstance(s, Oral)]
+                if not isinstance(target, Oral):
+                    problem = "names no strategy" if target is None else "is not an oral strategy"
+                    raise PydanticCustomError(
+                        "bad_reference",
+                        "fallback {value} {problem}; allowed: {allowed}",
+                        {
+                            "value": repr(strategy.fallback),
+                            "field": f"strategies.{name}.fallback",
+                            "problem": problem,
+                            "allowed": ", ".join(orals) or "(no oral strategy in the scenario)",
+                        },
+                    )
+        return self
+
+    # -- derived facts the engines use
+
+    @property
+    def horizon(self) -> float:
+        """Years of follow-up; a lifetime horizon runs to age 120 at most."""
+        return float(lifetable.MAX_AGE) if self.horizon_years == "lifetime" else self.horizon_years
+
+    def strategy_names(self) -> list[str]:
+        return list(self.strategies)
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys (a silent overwrite is a typo's hiding place)."""
+
+
+def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """One YAML file as a mapping, or a ScenarioError naming the line and column."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, "", "is a directory, not a scenario file") from None
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc.strerror}") from None
+    if b"\x00" in raw:
+        raise ScenarioError(path, "", "binary content: a scenario is a UTF-8 YAML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            path, "", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if "could not determine a constructor" in problem:
+            problem = "tags such as !!python/... are not allowed " + problem[problem.find("for") :]
+        raise ScenarioError(path, "", f"YAML syntax error at {where}{problem}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(path, "", f"YAML error: {exc}") from None
+    if data is None:
+        raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            path, "", f"top level is a {type(data).__name__}: a scenario is a mapping of keys"
+        )
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override's keys win; mappings merge recursively; a list replaces a list."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The document of `path` merged over everything it extends (cycle-checked)."""
+    path = Path(path)
+    real = path.resolve()
+    if real in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, real))
+        raise ScenarioError(path, "extends", f"cycle: {cycle}")
+    data = read_yaml(path)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(path, "extends", f"{parent!r} must be a file name (a string)")
+    parent_path = real.parent / parent
+    if not parent_path.is_file():
+        raise ScenarioError(path, "extends", f"{parent!r}: no such file ({parent_path})")
+    merged = deep_merge(resolve(parent_path, (*_chain, real)), data)
+    merged["extends"] = parent
+    return merged
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags (e.g. 'itb', 'normal', 'float') from a location."""
+    clean: list[Any] = []
+    node = data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            clean.append(item)
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            clean.append(item)
+            node = node[item]
+        elif not isinstance(node, (dict, list)):
+            break
+        elif isinstance(node, dict) and item not in node and not clean_is_tag(item, node):
+            clean.append(item)  # a missing required key
+            node = None
+    return tuple(clean)
+
+
+def clean_is_tag(item: Any, node: dict[str, Any]) -> bool:
+    return isinstance(item, str) and (
+        item in ("float", "int", "str", "bool", "none")
+        or item == node.get("dist")
+        or item == node.get("type")
+        or item.startswith("function-")
+        or item.startswith("union[")
+        or item.startswith("tagged-union")
+    )
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    node = data
+    for item in loc:
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return node
+
+
+_MISSING = object()
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    msg = str(error["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"{ctx.get('tag')!r} is not a known kind; allowed: {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        ctx = error.get("ctx", {})
+        return f"needs the key {ctx.get('discriminator', 'type')}"
+    if kind in ("finite_number",):
+        return "must be a finite number (not NaN or infinity)"
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
+    """Validate a merged document; the first problem becomes a one-line ScenarioError."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        # Prefer a precise error: for a number-or-block field pydantic reports both arms.
+        error = _pick(errors)
+        loc = _clean_loc(tuple(error["loc"]), data)
+        ctx = error.get("ctx") or {}
+        if error["type"] == "unknown_key":
+            loc = (*loc, ctx["bad_key"])
+            return_path = _format_loc(loc)
+            raise ScenarioError(file, return_path, _message(error)) from None
+        if error["type"] == "bad_reference":
+            raise ScenarioError(file, ctx["field"], _message(error)) from None
+        value = _value_at(data, loc)
+        message = _message(error)
+        if value is not _MISSING and error["type"] != "missing" and not isinstance(value, dict):
+            message = f"{_short(value)}: {message}"
+        raise ScenarioError(file, _format_loc(loc), message) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _pick(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    def score(e: dict[str, Any]) -> tuple[int, int]:
+        loc = e["loc"]
+        # an error inside a block arm beats "input should be a number" on the scalar arm
+        scalar_arm = any(p in ("float", "int") for p in loc if isinstance(p, str))
+        type_error = e["type"].endswith("_type") or e["type"] == "model_type"
+        return (1 if scalar_arm else 0) + (1 if type_error and len(errors) > 1 else 0), 0
+
+    return min(errors, key=score)
+
+
+def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
+    """Paths named in `uncertainty` and `sources` must exist; distributions must fit."""
+    for key in scenario.sources:
+        if _lookup(data, key) is _MISSING:
+            raise ScenarioError(file, f"sources.{key}", "names no key of the scenario")
+    for key, entry in scenario.uncertainty.items():
+        target = _lookup(data, key)
+        if target is _MISSING:
+            raise ScenarioError(
+                file, f"uncertainty.{key}", "names no parameter of the scenario"
+            )
+        if isinstance(entry, UncertainShares):
+            if not isinstance(target, dict) or not all(
+                isinstance(v, dict) and "share" in v for v in target.values()
+            ):
+                raise ScenarioError(
+                    file, f"uncertainty.{key}", "dirichlet needs a set of shares (a mapping "
+                    "whose entries have a share), such as cohort.indications"
+                )
+            if set(entry.counts) != set(target):
+                raise ScenarioError(
+                    file, f"uncertainty.{key}.counts",
+                    f"names {sorted(entry.counts)}; must name exactly {sorted(target)}",
+                )
+            continue
+        if isinstance(target, bool) or not isinstance(target, (int, float)):
+            raise ScenarioError(
+                file, f"uncertainty.{key}",
+                f"the parameter is {_short(target)}, not a number: only numeric parameters "
+                "can be uncertain",
+            )
+        leaf = key.rsplit(".", 1)[-1]
+        bounded = leaf.endswith(("probability", "share")) or leaf.startswith("utility") or (
+            leaf.endswith("utility") or leaf == "utility_loss"
+        )
+        if entry.dist == "beta" and not bounded:
+            raise ScenarioError(
+                file, f"uncertainty.{key}",
+                "beta fits probabilities, shares and utilities only (values in [0, 1]); "
+                "use gamma or lognormal for a cost or a rate",
+            )
+        if entry.dist in ("gamma", "lognormal") and target < 0:
+            raise ScenarioError(
+                file, f"uncertainty.{key}", f"{entry.dist} needs a non-negative parameter"
+            )
+
+
+def _lookup(data: Any, dotted: str) -> Any:
+    node = data
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+def load(path: str | Path) -> Scenario:
+    """Read, merge, validate and cross-check a scenario file."""
+    path = Path(path)
+    data = resolve(path)
+    scenario = validate(data, path)
+    check_references(scenario, data, path)
+    try:
+        lifetable.load(scenario.cohort.life_table, path.resolve().parent)
+    except lifetable.LifeTableError as exc:
+        raise ScenarioError(path, "cohort.life_table", str(exc)) from None
+    return scenario
+
+
+def canonical_json(scenario: Scenario) -> str:
+    """The resolved scenario as canonical JSON (sorted keys): what the SHA-256 is of."""
+    return json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def sha256(scenario: Scenario) -> str:
+    return hashlib.sha256(canonical_json(scenario).encode()).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "baclofen-sim scenario"
+    return schema

@@ -1,0 +1,240 @@
+"""Result tables from a tally (DESIGN §5), and writing them atomically.
+
+Tables have a stable column order and numbers written with a fixed format (10
+significant digits), so the same scenario and seed give the same bytes. Timings and
+versions go to manifest.json only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import econ
+from .events import COUNTERS, CUMULATIVE_GROUPS, GROUP_ID, label
+from .scenario import Scenario, canonical_json, sha256
+from .tally import OUTCOMES, Tally
+
+FLOAT_FORMAT = "%.10g"
+
+
+def _combination_ci(tally: Tally, weights: dict[int, float]) -> tuple[float, float, float]:
+    """Mean and 95% CI of the per-patient linear combination sum_k w_k v_k (paired: the
+    same patients in every strategy, so the cross-products carry the correlation)."""
+    n = tally.patients
+    total = sum(w * tally.sum_v[k] for k, w in weights.items())
+    total_sq = sum(
+        wi * wj * tally.sum_vv[i, j] for i, wi in weights.items() for j, wj in weights.items()
+    )
+    return econ.mean_ci(total, total_sq, n)
+
+
+def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
+    names = scenario.strategy_names()
+    n = tally.patients
+    comparator = names.index(scenario.comparator)
+    rows: list[dict[str, Any]] = []
+    means = {
+        (s, o): tally.sum_v[tally.index(s, o)] / n for s in range(len(names)) for o in OUTCOMES
+    }
+    status = econ.frontier(
+        [means[s, "cost"] for s in range(len(names))], [means[s, "qaly"] for s in range(len(names))]
+    )
+    for s, name in enumerate(names):
+        row: dict[str, Any] = {"strategy": name, "type": scenario.strategies[name].type,
+                               "patients": n}  # fmt: skip
+        for outcome in OUTCOMES:
+            k = tally.index(s, outcome)
+            mean, low, high = econ.mean_ci(tally.sum_v[k], tally.sum_vv[k, k], n)
+            row[outcome] = mean
+            row[f"{outcome}_ci_low"] = low
+            row[f"{outcome}_ci_high"] = high
+        for outcome in ("cost", "qaly"):
+            w = {tally.index(s, outcome): 1.0, tally.index(comparator, outcome): -1.0}
+            mean, low, high = (
+                (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
+            )
+            row[f"incremental_{outcome}"] = mean
+            row[f"incremental_{outcome}_ci_low"] = low
+            row[f"incremental_{outcome}_ci_high"] = high
+        if s == comparator:
+            row["icer"], row["icer_note"] = math.nan, "comparator"
+        else:
+            row["icer"], row["icer_note"] = econ.icer(
+                row["incremental_cost"], row["incremental_qaly"]
+            )
+        row["frontier_status"] = status[s].status
+        row["frontier_icer"] = status[s].icer
+        for wtp in scenario.wtp:
+            tag = f"{wtp:.10g}"
+            row[f"nmb_{tag}"] = wtp * row["qaly"] - row["cost"]
+            w = {tally.index(s, "qaly"): wtp, tally.index(s, "cost"): -1.0,
+                 tally.index(comparator, "qaly"): -wtp, tally.index(comparator, "cost"): 1.0}  # fmt: skip
+            mean, low, high = (
+                (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
+            )
+            row[f"incremental_nmb_{tag}"] = mean
+            row[f"incremental_nmb_{tag}_ci_low"] = low
+            row[f"incremental_nmb_{tag}_ci_high"] = high
+        years = tally.followup[s]
+        row["person_years"] = years
+        row["mean_itb_dose_mg_per_day"] = (
+            tally.itb_dose[s] / tally.itb_years[s] / 1000 if tally.itb_years[s] > 0 else math.nan
+        )
+        row["mean_oral_dose_mg_per_day"] = (
+            tally.oral_dose[s] / tally.oral_years[s] if tally.oral_years[s] > 0 else math.nan
+        )
+        row["years_on_pump_per_patient"] = tally.itb_years[s] / n
+        row["years_on_tablets_per_patient"] = tally.oral_years[s] / n
+        visits = tally.count[s, COUNTERS.index("refill_visit")]
+        row["refill_visits_per_patient_year"] = visits / years if years > 0 else math.nan
+        row["mean_refill_interval_days"] = tally.refill_days[s] / visits if visits else math.nan
+        row["pump_replacements_per_patient"] = tally.count[s, GROUP_ID["any_pump_replacement"]] / n
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
+    names = scenario.strategy_names()
+    n = tally.patients
+    comparator = names.index(scenario.comparator)
+    rows = []
+    for s, name in enumerate(names):
+        years = tally.followup[s]
+        for c, counter in enumerate(COUNTERS):
+            count = float(tally.count[s, c])
+            phi = econ.dispersion(n, count, tally.count_sq[s, c], tally.count_followup[s, c],
+                                  years, tally.followup_sq[s])  # fmt: skip
+            low, high = econ.poisson_rate_ci(count, years, phi)
+            rate = count / years if years > 0 else math.nan
+            row = {
+                "strategy": name,
+                "event": counter,
+                "label": label(counter),
+                "events": int(count),
+                "person_years": years,
+                "rate_per_100py": 100 * rate,
+                "rate_per_100py_ci_low": 100 * low,
+                "rate_per_100py_ci_high": 100 * high,
+                "dispersion": phi,
+                "patients_with_event": int(tally.with_event[s, c]),
+                "share_with_event": tally.with_event[s, c] / n,
+                "mean_per_patient": count / n,
+            }
+            ref = float(tally.count[comparator, c])
+            ref_years = tally.followup[comparator]
+            rate_ratio = rr_low = rr_high = math.nan
+            if s != comparator and count > 0 and ref > 0:
+                ref_phi = econ.dispersion(n, ref, tally.count_sq[comparator, c],
+                                          tally.count_followup[comparator, c], ref_years,
+                                          tally.followup_sq[comparator])  # fmt: skip
+                rate_ratio = rate / (ref / ref_years)
+                se = math.sqrt(phi / count + ref_phi / ref)
+                rr_low, rr_high = rate_ratio * math.exp(-econ.Z95 * se), rate_ratio * math.exp(
+                    econ.Z95 * se
+                )
+            row.update(rate_ratio=rate_ratio, rate_ratio_ci_low=rr_low, rate_ratio_ci_high=rr_high)
+            paired = (
+                econ.paired_risk(n, int(tally.with_event[s, c]),
+                                 int(tally.with_event[comparator, c]),
+                                 int(tally.with_event_and_comparator[s, c]))  # fmt: skip
+                if s != comparator
+                else dict.fromkeys(("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh",
+                                    "nnt"), math.nan)  # fmt: skip
+            )
+            row.update(
+                relative_risk=paired["rr"],
+                relative_risk_ci_low=paired["rr_low"],
+                relative_risk_ci_high=paired["rr_high"],
+                risk_difference=paired["rd"],
+                risk_difference_ci_low=paired["rd_low"],
+                risk_difference_ci_high=paired["rd_high"],
+                number_needed_to_harm=paired["nnh"],
+                number_needed_to_treat=paired["nnt"],
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cumulative_incidence(scenario: Scenario, tally: Tally) -> pd.DataFrame:
+    """Share of patients whose first event of a group happened by the end of each month,
+    death competing: a patient who died first never counts (no censoring but the horizon,
+    so the empirical cumulative incidence is exact, Aalen-Johansen reduces to it)."""
+    names = scenario.strategy_names()
+    n = tally.patients
+    rows = []
+    for s, name in enumerate(names):
+        for g, group in enumerate(CUMULATIVE_GROUPS):
+            cumulative = 0
+            rows.append({"strategy": name, "group": group, "month": 0, "years": 0.0,
+                         "cumulative_incidence": 0.0})  # fmt: skip
+            for month in range(tally.months):
+                cumulative += int(tally.first_month[s, g, month])
+                rows.append({
+                    "strategy": name, "group": group, "month": month + 1,
+                    "years": min((month + 1) / 12, scenario.horizon),
+                    "cumulative_incidence": cumulative / n,
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def manifest(scenario: Scenario, source: Path, engine: str, seconds: float,
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    from importlib import metadata
+
+    versions = {}
+    for package in ("baclofen-sim", "simpy", "numpy", "numba", "pandas", "scipy", "pydantic"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {
+        "scenario": scenario.name,
+        "source": str(source),
+        "scenario_sha256": sha256(scenario),
+        "seed": scenario.seed,
+        "patients_per_strategy": scenario.patients,
+        "strategies": scenario.strategy_names(),
+        "engine": engine,
+        "run_seconds": round(seconds, 3),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "resolved_scenario": json.loads(canonical_json(scenario)),
+        **(extra or {}),
+    }
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it replaces `target` whole.
+
+    On any failure or interruption the temporary folder is removed and an earlier
+    `target` stays as it was: there is never a half-written result folder.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rename(target, old / "previous")
+        os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

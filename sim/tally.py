@@ -1,0 +1,117 @@
+"""What a run keeps: per-patient outcomes folded into sums as they are made (DESIGN §5, §6).
+
+An engine returns one :class:`Outcome` per patient and strategy; :meth:`Tally.add_patient`
+folds the outcomes of one patient in every strategy into sums, sums of squares and
+cross-products, counts and fixed-bin histograms, then the outcome is dropped: memory does
+not grow with the patient count. Tallies of blocks of patients are merged in block order,
+so the sums (and the tables) do not depend on how the blocks were spread over workers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .events import (
+    COUNTERS_OF_EVENT,
+    CUMULATIVE_GROUPS,
+    GROUP_ID,
+    N_COUNTERS,
+)
+
+#: Per-patient quantities whose second moments are kept (vector v of a patient).
+OUTCOMES: tuple[str, ...] = ("cost", "qaly", "life_years", "life_years_discounted")
+_CUMULATIVE_COUNTERS = tuple(GROUP_ID[g] for g in CUMULATIVE_GROUPS)
+#: For each event id, the positions in CUMULATIVE_GROUPS of the curves it belongs to.
+_CURVES_OF_EVENT = tuple(
+    tuple(k for k, c in enumerate(_CUMULATIVE_COUNTERS) if c in ids) for ids in COUNTERS_OF_EVENT
+)
+
+
+@dataclass
+class Outcome:
+    """One patient's result under one strategy."""
+
+    cost: float = 0.0
+    qaly: float = 0.0
+    life_years: float = 0.0
+    life_years_discounted: float = 0.0
+    followup_years: float = 0.0
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(N_COUNTERS, dtype=np.int64))
+    first_time: np.ndarray = field(
+        default_factory=lambda: np.full(len(CUMULATIVE_GROUPS), math.inf)
+    )
+    itb_dose_mcg_years: float = 0.0  # integral of the ITB dose over time on ITB
+    itb_years: float = 0.0
+    oral_dose_mg_years: float = 0.0
+    oral_years: float = 0.0
+    refill_interval_days: float = 0.0  # sum over refill visits of days since the last fill
+
+    def count(self, event_id: int, time: float) -> None:
+        for counter in COUNTERS_OF_EVENT[event_id]:
+            self.counts[counter] += 1
+        for k in _CURVES_OF_EVENT[event_id]:
+            self.first_time[k] = min(self.first_time[k], time)
+
+
+class Tally:
+    """Sums over patients for S strategies. All arrays are fixed-size."""
+
+    def __init__(self, n_strategies: int, comparator: int, months: int) -> None:
+        s, k = n_strategies, len(OUTCOMES)
+        self.n_strategies, self.comparator, self.months = s, comparator, months
+        self.patients = 0
+        self.sum_v = np.zeros(s * k)
+        self.sum_vv = np.zeros((s * k, s * k))
+        self.followup = np.zeros(s)
+        self.followup_sq = np.zeros(s)
+        self.count = np.zeros((s, N_COUNTERS), dtype=np.int64)
+        self.count_sq = np.zeros((s, N_COUNTERS))
+        self.count_followup = np.zeros((s, N_COUNTERS))
+        self.with_event = np.zeros((s, N_COUNTERS), dtype=np.int64)
+        self.with_event_and_comparator = np.zeros((s, N_COUNTERS), dtype=np.int64)
+        self.first_month = np.zeros((s, len(CUMULATIVE_GROUPS), months), dtype=np.int64)
+        self.itb_dose = np.zeros(s)
+        self.itb_years = np.zeros(s)
+        self.oral_dose = np.zeros(s)
+        self.oral_years = np.zeros(s)
+        self.refill_days = np.zeros(s)
+
+    def add_patient(self, outcomes: list[Outcome]) -> None:
+        """Fold one patient's outcomes, one per strategy in scenario order."""
+        self.patients += 1
+        v = np.array([getattr(o, name) for o in outcomes for name in OUTCOMES])
+        self.sum_v += v
+        self.sum_vv += np.outer(v, v)
+        comparator_has = outcomes[self.comparator].counts > 0
+        for s, o in enumerate(outcomes):
+            t = o.followup_years
+            self.followup[s] += t
+            self.followup_sq[s] += t * t
+            self.count[s] += o.counts
+            self.count_sq[s] += o.counts.astype(np.float64) ** 2
+            self.count_followup[s] += o.counts * t
+            has = o.counts > 0
+            self.with_event[s] += has
+            self.with_event_and_comparator[s] += has & comparator_has
+            for g, time in enumerate(o.first_time):
+                if math.isfinite(time):
+                    month = min(int(time * 12.0), self.months - 1)
+                    self.first_month[s, g, month] += 1
+            self.itb_dose[s] += o.itb_dose_mcg_years
+            self.itb_years[s] += o.itb_years
+            self.oral_dose[s] += o.oral_dose_mg_years
+            self.oral_years[s] += o.oral_years
+            self.refill_days[s] += o.refill_interval_days
+
+    def merge(self, other: Tally) -> None:
+        """Add another block's tally (call in block order for byte-identical results)."""
+        for name, value in vars(other).items():
+            if isinstance(value, np.ndarray):
+                getattr(self, name).__iadd__(value)
+        self.patients += other.patients
+
+    def index(self, strategy: int, outcome: str) -> int:
+        return strategy * len(OUTCOMES) + OUTCOMES.index(outcome)
