@@ -234,7 +234,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     debug = "--debug" in sys.argv[1:]
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the exit code of typer.Exit
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (scenario.ScenarioError, UsageError, LifeTableError) as exc:
         if debug:
             raise
@@ -249,9 +251,11 @@ def main() -> None:
         sys.exit(143 if sigterm else 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.BadParameter, typer.Abort) as exc:
-        err.print(f"error: {exc}", markup=False)
+    except typer.TyperException as exc:  # bad option or argument on the command line
+        err.print(f"error: {exc.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
+    except typer.Abort:
+        sys.exit(130)
     except OSError as exc:
         if debug:
             raise

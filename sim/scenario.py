@@ -682,10 +682,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Override's keys win; mappings merge recursively; a list replaces a list."""
+    """Override's keys win; mappings merge recursively; a list replaces a list; a null
+    removes the inherited key (e.g. an indication a variant leaves out)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None and key in merged:
+            del merged[key]
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -708,7 +711,16 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     parent_path = real.parent / parent
     if not parent_path.is_file():
         raise ScenarioError(path, "extends", f"{parent!r}: no such file ({parent_path})")
-    merged = deep_merge(resolve(parent_path, (*_chain, real)), data)
+    inherited = resolve(parent_path, (*_chain, real))
+    merged = deep_merge(inherited, data)
+    # Inherited citations and uncertainties of keys this file removed go with them.
+    for section in ("sources", "uncertainty"):
+        own = data.get(section) or {}
+        kept = merged.get(section)
+        if isinstance(kept, dict):
+            for key in list(kept):
+                if key not in own and _lookup(merged, key) is _MISSING:
+                    del kept[key]
     merged["extends"] = parent
     return merged
 

@@ -1,0 +1,83 @@
+import math
+
+import pytest
+
+from sim import discount, econ
+from sim.cohort import Patient
+from sim.engines import des
+from tests.conftest import build, silent_document, with_values
+
+
+def test_factor_and_flow_closed_forms():
+    assert discount.factor(0.03, 10.0) == pytest.approx(1.03**-10, rel=1e-15)
+    assert discount.factor(0.0, 10.0) == 1.0
+    r, a, b = 0.035, 2.0, 7.5
+    closed = (1.035**-a - 1.035**-b) / math.log(1.035)
+    assert discount.flow(r, a, b) == pytest.approx(closed, rel=1e-14)
+    assert discount.flow(0.0, a, b) == b - a
+    assert discount.flow(r, b, a) == 0.0
+    # additivity over a split interval
+    assert discount.flow(r, 0, 3) + discount.flow(r, 3, 9) == pytest.approx(discount.flow(r, 0, 9))
+
+
+def _patient(age=50.0):
+    return Patient(0, age, True, "multiple_sclerosis", 400.0, 60.0, 0.5, 0.5, math.inf, 0.5)
+
+
+@pytest.mark.parametrize(("rate_costs", "rate_effects", "horizon"),
+                         [(0.03, 0.03, 20.0), (0.035, 0.015, 7.25), (0.0, 0.0, 12.0)])  # fmt: skip
+def test_constant_state_matches_closed_form(rate_costs, rate_effects, horizon):
+    doc = with_values(silent_document(), discount={"costs": rate_costs, "effects": rate_effects},
+                      horizon_years=horizon)  # fmt: skip
+    scenario = build(doc)
+    out = des.simulate(scenario, "none", _patient())
+    u = scenario.strategies["none"].utility
+    c = scenario.strategies["none"].care_cost_per_year
+
+    def pv(r):
+        return horizon if r == 0 else (1 - (1 + r) ** -horizon) / math.log1p(r)
+
+    assert out.qaly == pytest.approx(u * pv(rate_effects), rel=1e-13)
+    assert out.cost == pytest.approx(c * pv(rate_costs), rel=1e-13)
+    assert out.life_years == horizon
+    assert out.life_years_discounted == pytest.approx(pv(rate_effects), rel=1e-13)
+
+
+def test_icer_and_frontier_worked_example():
+    # Drummond et al. style example: A (ref), B extendedly dominated by A-C, D dominated.
+    costs = [10000, 15000, 20000, 25000, 22000]
+    effects = [1.0, 1.2, 1.8, 2.0, 1.5]
+    rows = econ.frontier(costs, effects)
+    assert [r.status for r in rows] == [
+        "frontier", "extendedly dominated", "frontier", "frontier", "dominated"]  # fmt: skip
+    assert math.isnan(rows[0].icer)
+    assert rows[2].icer == pytest.approx(10000 / 0.8)
+    assert rows[3].icer == pytest.approx(5000 / 0.2)
+    assert econ.icer(100.0, 0.0)[1] == "equal effect"
+    assert econ.icer(100.0, -1.0) == (math.nan, "dominated") or econ.icer(100.0, -1.0)[1] == (
+        "dominated")  # fmt: skip
+    assert econ.icer(-100.0, 1.0) == (-100.0, "dominant")
+
+
+def test_mean_ci_and_poisson_ci_closed_forms():
+    values = [1.0, 2.0, 3.0, 4.0]
+    mean, low, high = econ.mean_ci(sum(values), sum(v * v for v in values), 4)
+    sd = math.sqrt(sum((v - 2.5) ** 2 for v in values) / 3)
+    assert mean == 2.5
+    assert high - mean == pytest.approx(econ.Z95 * sd / 2)
+    # Garwood interval for 0 events in 1 unit: upper = chi2(0.975, 2)/2 = 3.6889
+    assert econ.poisson_rate_ci(0, 1.0) == pytest.approx((0.0, 3.688879), abs=1e-6)
+    # 10 events: (4.7954, 18.3904)
+    assert econ.poisson_rate_ci(10, 1.0) == pytest.approx((4.795389, 18.390356), abs=1e-5)
+    assert econ.dispersion(4, 4, 4, 4, 4, 4) == 1.0  # one event per patient-year each
+
+
+def test_paired_risk_matched_pairs():
+    # 100 pairs: 10 both, 20 A only, 5 B only -> RR = 30/15 = 2; RD = 15/100
+    out = econ.paired_risk(100, 30, 15, 10)
+    assert out["rr"] == 2.0
+    assert out["rd"] == pytest.approx(0.15)
+    se = math.sqrt(25 / (30 * 15))
+    assert out["rr_low"] == pytest.approx(2 * math.exp(-econ.Z95 * se))
+    assert out["nnh"] == pytest.approx(1 / 0.15)
+    assert math.isnan(out["nnt"])
