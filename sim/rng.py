@@ -27,8 +27,8 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
-_S11 = np.uint64(11)
-_TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
+_S12 = np.uint64(12)
+_TWO_M52 = 1.0 / 4503599627370496.0  # 2**-52
 
 #: Streams, named by purpose. Each draws its own sequence of uniforms for a patient.
 STREAMS: tuple[str, ...] = (
@@ -81,14 +81,27 @@ def _mix(z: uint64) -> uint64:
 
 
 @njit(cache=True)
-def uniform(seed: int, parameter_set: int, patient: int, stream: int, counter: int) -> float:
-    """The uniform on (0, 1) of a key; never exactly 0 or 1, so logs are always finite."""
+def patient_key(seed: int, parameter_set: int, patient: int) -> uint64:
+    """The hash of (seed, parameter set, patient): computed once per patient by the engines."""
     h = _mix(np.uint64(seed) + _GOLDEN)
     h = _mix(h ^ (np.uint64(parameter_set) * _GOLDEN + _M1))
-    h = _mix(h ^ (np.uint64(patient) * _GOLDEN + _M2))
-    h = _mix(h ^ (np.uint64(stream) * _M1 + _GOLDEN))
+    return _mix(h ^ (np.uint64(patient) * _GOLDEN + _M2))
+
+
+@njit(cache=True)
+def uniform_at(key: uint64, stream: int, counter: int) -> float:
+    """The uniform on (0, 1) of (patient key, stream, counter); never exactly 0 or 1."""
+    h = _mix(key ^ (np.uint64(stream) * _M1 + _GOLDEN))
     h = _mix(h ^ (np.uint64(counter) * _M2 + _GOLDEN))
-    return (float(h >> _S11) + 0.5) * _TWO_M53
+    # 52 bits, so that (x + 0.5) 2^-52 is exact: the largest is 1 - 2^-53 (53 bits would
+    # round 1 - 2^-54 up to 1.0).
+    return (float(h >> _S12) + 0.5) * _TWO_M52
+
+
+@njit(cache=True)
+def uniform(seed: int, parameter_set: int, patient: int, stream: int, counter: int) -> float:
+    """The uniform on (0, 1) of a key; never exactly 0 or 1, so logs are always finite."""
+    return uniform_at(patient_key(seed, parameter_set, patient), stream, counter)
 
 
 @njit(cache=True)
@@ -128,4 +141,4 @@ def uniform_reference(seed: int, parameter_set: int, patient: int, stream: int, 
     h = mix(h ^ ((patient * golden + m2) & mask))
     h = mix(h ^ ((stream * m1 + golden) & mask))
     h = mix(h ^ ((counter * m2 + golden) & mask))
-    return ((h >> 11) + 0.5) * 2.0**-53
+    return ((h >> 12) + 0.5) * 2.0**-52

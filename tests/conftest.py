@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from sim import runner, scenario
 from sim.events import COUNTERS
+
+# Property-based tests: the same examples every run (a test never flakes), and no deadline
+# (the first call of a compiled function compiles it).
+settings.register_profile("baclofen", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("baclofen")
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "scenarios" / "base.yaml"

@@ -43,3 +43,9 @@ def test_visits_until_is_geometric():
     # geometric mean 1/p = 5, variance (1-p)/p^2 = 20 -> SE 0.032
     assert abs(draws.mean() - 1 / p) < 4 * math.sqrt((1 - p) / p**2 / draws.size)
     assert abs((draws == 1).mean() - p) < 4 * math.sqrt(p * (1 - p) / draws.size)
+
+
+def test_uniform_never_reaches_zero_or_one():
+    # the extreme hash values map strictly inside (0, 1)
+    assert (0.0 + 0.5) * 2.0**-52 > 0.0
+    assert ((2**52 - 1) + 0.5) * 2.0**-52 < 1.0
