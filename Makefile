@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean install
+.PHONY: run test bench lint clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Speed and memory of the engines (not part of `make test`): results/bench/bench.json
+bench: $(STAMP)
+	$(BIN)/python -m sim.bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

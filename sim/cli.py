@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import runner, scenario, tables
+from . import scenario
 from .lifetable import LifeTableError
 
 app = typer.Typer(
@@ -65,6 +65,12 @@ def _load(path: Path, patients: int | None = None, seed: int | None = None) -> s
     return loaded
 
 
+def _check_out(out_dir: Path) -> None:
+    """Refuse a results folder that cannot be one before minutes of simulation."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: exists and is not a folder; give a results folder")
+
+
 def _progress(quiet: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -79,14 +85,16 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _run_one(path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str,
-             progress: Progress) -> Path:  # fmt: skip
+def _run_one(
+    path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str, progress: Progress
+) -> Path:
+    from . import runner, tables  # here, so that bad input is reported before pandas loads
+
     if engine not in runner.ENGINES:
         raise UsageError(f"--engine {engine!r}: allowed: {', '.join(runner.ENGINES)}")
     start = time.perf_counter()
     task = progress.add_task(loaded.name, total=loaded.patients)
-    tally = runner.run(loaded, path.resolve().parent,
-                       lambda k: progress.advance(task, k))  # fmt: skip
+    tally = runner.run(loaded, path.resolve().parent, lambda k: progress.advance(task, k), engine)
     progress.remove_task(task)
     seconds = time.perf_counter() - start
     target = out_dir / loaded.name
@@ -94,8 +102,9 @@ def _run_one(path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str,
         summary = tables.summary(loaded, tally)
         tables.write_csv(summary, tmp / "summary.csv")
         tables.write_csv(tables.events(loaded, tally), tmp / "events.csv")
-        tables.write_csv(tables.cumulative_incidence(loaded, tally),
-                         tmp / "cumulative_incidence.csv")  # fmt: skip
+        tables.write_csv(
+            tables.cumulative_incidence(loaded, tally), tmp / "cumulative_incidence.csv"
+        )
         manifest = tables.manifest(loaded, path, engine, seconds)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     _print_summary(loaded, summary, target, seconds)
@@ -104,33 +113,52 @@ def _run_one(path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str,
 
 def _print_summary(loaded: scenario.Scenario, summary, target: Path, seconds: float) -> None:
     table = Table(title=f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name)
-    for column in ("strategy", f"cost ({loaded.currency})", "QALYs", "life-years",
-                   "incr. cost", "incr. QALYs", "ICER", "status"):  # fmt: skip
+    for column in (
+        "strategy",
+        f"cost ({loaded.currency})",
+        "QALYs",
+        "life-years",
+        "incr. cost",
+        "incr. QALYs",
+        "ICER",
+        "status",
+    ):
         table.add_column(column, justify="left" if column in ("strategy", "status") else "right")
     for row in summary.itertuples():
         icer = "" if row.icer != row.icer else f"{row.icer:,.0f}"
         table.add_row(
-            row.strategy, f"{row.cost:,.0f}", f"{row.qaly:.3f}", f"{row.life_years:.2f}",
-            f"{row.incremental_cost:,.0f}", f"{row.incremental_qaly:.3f}", icer or row.icer_note,
+            row.strategy,
+            f"{row.cost:,.0f}",
+            f"{row.qaly:.3f}",
+            f"{row.life_years:.2f}",
+            f"{row.incremental_cost:,.0f}",
+            f"{row.incremental_qaly:.3f}",
+            icer or row.icer_note,
             row.frontier_status,
-        )  # fmt: skip
+        )
     out.print(table)
-    out.print(f"{loaded.patients:,} patients per strategy, seed {loaded.seed}, "
-              f"{seconds:.1f} s -> {target}")  # fmt: skip
+    out.print(
+        f"{loaded.patients:,} patients per strategy, seed {loaded.seed}, "
+        f"{seconds:.1f} s -> {target}"
+    )
 
 
 @app.command()
 def run(
     scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML.")],
-    patients: Annotated[int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS,
-                                                  help="Patients per strategy.")] = None,  # fmt: skip
+    patients: Annotated[
+        int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS, help="Patients per strategy.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
-    engine: Annotated[str, typer.Option(help="Engine: des (SimPy).")] = "des",
+    engine: Annotated[
+        str, typer.Option(help="Engine: fast (compiled, default) or des (SimPy, the reference).")
+    ] = "fast",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed)
+    _check_out(out_dir)
     with _progress(quiet) as progress:
         _run_one(scenario_file, loaded, out_dir, engine, progress)
 
@@ -139,9 +167,13 @@ def run(
 def batch(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of scenario files.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
-    engine: Annotated[str, typer.Option(help="Engine: des (SimPy).")] = "des",
-    patients: Annotated[int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS,
-                                                  help="Override patients per strategy.")] = None,  # fmt: skip
+    engine: Annotated[
+        str, typer.Option(help="Engine: fast (compiled, default) or des (SimPy, the reference).")
+    ] = "fast",
+    patients: Annotated[
+        int | None,
+        typer.Option(min=1, max=scenario.MAX_PATIENTS, help="Override patients per strategy."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run every scenario (*.yaml) in a folder; all are validated before any runs."""
@@ -154,9 +186,13 @@ def batch(
     seen: dict[str, Path] = {}
     for path, item in loaded:
         if item.name in seen:
-            raise scenario.ScenarioError(path, "name", f"{item.name!r} is also the name of "
-                                         f"{seen[item.name]}: results would collide")  # fmt: skip
+            raise scenario.ScenarioError(
+                path,
+                "name",
+                f"{item.name!r} is also the name of {seen[item.name]}: results would collide",
+            )
         seen[item.name] = path
+    _check_out(out_dir)
     with _progress(quiet) as progress:
         for path, item in loaded:
             _run_one(path, item, out_dir, engine, progress)
@@ -175,8 +211,12 @@ def validate_command(
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             failed += 1
         else:
-            out.print(f"{path}: ok ({loaded.name}, {len(loaded.strategies)} strategies)",
-                      markup=False, highlight=False)  # fmt: skip
+            out.print(
+                f"{path}: ok ({loaded.name}, {len(loaded.strategies)} strategies)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -199,39 +239,57 @@ def trace(
     loaded = _load(scenario_file, seed=seed)
     if strategy not in loaded.strategies:
         raise scenario.ScenarioError(
-            scenario_file, "strategies",
+            scenario_file,
+            "strategies",
             f"--strategy {strategy!r} names no strategy; allowed: {', '.join(loaded.strategies)}",
-        )  # fmt: skip
+        )
+    from . import runner
+
     person, rows = runner.trace(loaded, scenario_file.resolve().parent, strategy, patient)
     if csv:
         sys.stdout.write("time_years,age_years,event,detail,cost,qaly_loss\n")
         for r in rows:
             detail = r.detail.replace('"', '""')
-            sys.stdout.write(f'{r.time_years:.10g},{r.age_years:.10g},{r.event},"{detail}",'
-                             f"{r.cost:.10g},{r.qaly_loss:.10g}\n")  # fmt: skip
+            sys.stdout.write(
+                f'{r.time_years:.10g},{r.age_years:.10g},{r.event},"{detail}",'
+                f"{r.cost:.10g},{r.qaly_loss:.10g}\n"
+            )
         return
     sex = "man" if person.male else "woman"
-    title = (f"Patient {patient} under {strategy!r}: {sex} aged {person.age_years:.1f}, "
-             f"{person.indication.replace('_', ' ')}, ITB dose need "
-             f"{person.itb_dose_mcg_per_day:.0f} mcg/day, tablets "
-             f"{person.oral_dose_mg_per_day:.0f} mg/day")  # fmt: skip
+    title = (
+        f"Patient {patient} under {strategy!r}: {sex} aged {person.age_years:.1f}, "
+        f"{person.indication.replace('_', ' ')}, ITB dose need "
+        f"{person.itb_dose_mcg_per_day:.0f} mcg/day, tablets "
+        f"{person.oral_dose_mg_per_day:.0f} mg/day"
+    )
     table = Table(title=title)
     for column in ("year", "age", "event", "detail", f"cost ({loaded.currency})", "QALY loss"):
         table.add_column(column, justify="left" if column in ("event", "detail") else "right")
     for r in rows:
-        table.add_row(f"{r.time_years:.3f}", f"{r.age_years:.1f}", r.event.replace("_", " "),
-                      r.detail, f"{r.cost:,.0f}" if r.cost else "",
-                      f"{r.qaly_loss:.4f}" if r.qaly_loss else "")  # fmt: skip
+        table.add_row(
+            f"{r.time_years:.3f}",
+            f"{r.age_years:.1f}",
+            r.event.replace("_", " "),
+            r.detail,
+            f"{r.cost:,.0f}" if r.cost else "",
+            f"{r.qaly_loss:.4f}" if r.qaly_loss else "",
+        )
     out.print(table)
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(signum)
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM. Not a KeyboardInterrupt: Typer would turn that into a bare exit
+    130, losing which signal it was and the message."""
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
 
 
 def main() -> None:
     """Entry point: maps failures to exit codes (2 bad input, 130/143 interrupted)."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     debug = "--debug" in sys.argv[1:]
     try:
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit
@@ -242,17 +300,18 @@ def main() -> None:
             raise
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt as exc:
+    except Interrupted as exc:
         if debug:
             raise
         sigterm = exc.args == (signal.SIGTERM,)
-        err.print("interrupted: no results written for the unfinished scenario",
-                  highlight=False)  # fmt: skip
+        err.print("interrupted: no results written for the unfinished scenario", highlight=False)
         sys.exit(143 if sigterm else 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # bad option or argument on the command line
-        err.print(f"error: {exc.format_message()}", markup=False, highlight=False)
+        message = exc.format_message()
+        if message:  # empty when the usage text was shown (no arguments at all)
+            err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
     except typer.Abort:
         sys.exit(130)
@@ -260,11 +319,17 @@ def main() -> None:
         if debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        err.print(f"error: {where}{exc.strerror or exc}", markup=False, highlight=False)
+        err.print(
+            f"error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
+        )
         sys.exit(EXIT_BAD_INPUT)
     except Exception as exc:  # a bug: say so in one line, unless debugging
         if debug:
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
-                  "traceback)", markup=False, highlight=False)  # fmt: skip
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)

@@ -69,8 +69,18 @@ class Patient:
 
 
 @njit(cache=True)
-def _draw(seed, parameter_set, patient, age_d, male_share, cumulative_share, multiplier,
-          itb_dose, oral_dose, hazard):  # fmt: skip
+def _draw(
+    seed,
+    parameter_set,
+    patient,
+    age_d,
+    male_share,
+    cumulative_share,
+    multiplier,
+    itb_dose,
+    oral_dose,
+    hazard,
+):
     def u(counter):
         return uniform(seed, parameter_set, patient, _ATTR, counter)
 
@@ -91,8 +101,26 @@ def _draw(seed, parameter_set, patient, age_d, male_share, cumulative_share, mul
 
 def draw(arrays: CohortArrays, seed: int, parameter_set: int, patient: int) -> Patient:
     age, male, ind, itb, oral, u_itb, u_oral, death, delay = _draw(
-        seed, parameter_set, patient, arrays.age, arrays.male_share, arrays.cumulative_share,
-        arrays.mortality_multiplier, arrays.itb_dose, arrays.oral_dose, arrays.hazard,
-    )  # fmt: skip
-    return Patient(patient, age, bool(male), arrays.indication_names[ind], itb, oral, u_itb,
-                   u_oral, death, delay)  # fmt: skip
+        seed,
+        parameter_set,
+        patient,
+        arrays.age,
+        arrays.male_share,
+        arrays.cumulative_share,
+        arrays.mortality_multiplier,
+        arrays.itb_dose,
+        arrays.oral_dose,
+        arrays.hazard,
+    )
+    return Patient(
+        patient,
+        age,
+        bool(male),
+        arrays.indication_names[ind],
+        itb,
+        oral,
+        u_itb,
+        u_oral,
+        death,
+        delay,
+    )

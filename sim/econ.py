@@ -5,6 +5,7 @@ Each is tested against a closed form or a worked example in ``tests/test_econ.py
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -43,8 +44,11 @@ def frontier(costs: list[float], effects: list[float]) -> list[FrontierRow]:
     status = ["frontier"] * n
     for i in range(n):
         for j in range(n):
-            if i != j and costs[j] <= costs[i] and effects[j] >= effects[i] and (
-                costs[j] < costs[i] or effects[j] > effects[i] or j < i
+            if (
+                i != j
+                and costs[j] <= costs[i]
+                and effects[j] >= effects[i]
+                and (costs[j] < costs[i] or effects[j] > effects[i] or j < i)
             ):
                 status[i] = "dominated"
                 break
@@ -53,7 +57,7 @@ def frontier(costs: list[float], effects: list[float]) -> list[FrontierRow]:
     while changed and len(alive) > 2:
         changed = False
         icers = [
-            (costs[b] - costs[a]) / (effects[b] - effects[a]) for a, b in zip(alive, alive[1:])
+            (costs[b] - costs[a]) / (effects[b] - effects[a]) for a, b in itertools.pairwise(alive)
         ]
         for k in range(len(icers) - 1):
             if icers[k] > icers[k + 1]:
@@ -62,7 +66,7 @@ def frontier(costs: list[float], effects: list[float]) -> list[FrontierRow]:
                 changed = True
                 break
     icer = [math.nan] * n
-    for a, b in zip(alive, alive[1:]):
+    for a, b in itertools.pairwise(alive):
         icer[b] = (costs[b] - costs[a]) / (effects[b] - effects[a])
     return [FrontierRow(status[i], icer[i]) for i in range(n)]
 
@@ -80,8 +84,11 @@ def icer(delta_cost: float, delta_effect: float) -> tuple[float, str]:
     return math.nan, "equal effect"
 
 
-def poisson_rate_ci(events: float, exposure: float, dispersion: float = 1.0,
-                    ) -> tuple[float, float]:  # fmt: skip
+def poisson_rate_ci(
+    events: float,
+    exposure: float,
+    dispersion: float = 1.0,
+) -> tuple[float, float]:
     """Exact (Garwood) 95% interval of a Poisson rate, widened for over-dispersion.
 
     With dispersion phi > 1 (events clustered in patients), the count behaves like a
@@ -96,8 +103,14 @@ def poisson_rate_ci(events: float, exposure: float, dispersion: float = 1.0,
     return float(low), float(high)
 
 
-def dispersion(n: int, count: float, count_sq: float, count_exposure: float, exposure: float,
-               exposure_sq: float) -> float:  # fmt: skip
+def dispersion(
+    n: int,
+    count: float,
+    count_sq: float,
+    count_exposure: float,
+    exposure: float,
+    exposure_sq: float,
+) -> float:
     """Ratio of the cluster-robust variance of a rate (patients as clusters) to the
     Poisson variance: 1 for Poisson counts, above 1 when events cluster in patients."""
     if count <= 0 or n < 2 or exposure <= 0:
@@ -111,9 +124,7 @@ def paired_risk(n: int, with_a: int, with_b: int, with_both: int) -> dict[str, f
     """Relative risk and risk difference of A against B on the same patients (matched
     pairs: Agresti 2013, §11.1), with 95% intervals, and the number needed to harm/treat."""
     nan = math.nan
-    out = dict.fromkeys(
-        ("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh", "nnt"), nan
-    )
+    out = dict.fromkeys(("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh", "nnt"), nan)
     if n == 0:
         return out
     b = with_a - with_both  # A only

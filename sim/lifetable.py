@@ -87,6 +87,8 @@ def _read(path: Path, name: str, year: int | None) -> LifeTable:
             if missing:
                 raise LifeTableError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
             for line, row in enumerate(reader, start=2):
+                if None in (row["age"], row["sex"], row["qx"]):  # a short row
+                    raise LifeTableError(f"{path}: line {line}: needs values for age, sex and qx")
                 if year is not None and int(row["year"]) != year:
                     continue
                 try:
@@ -106,6 +108,8 @@ def _read(path: Path, name: str, year: int | None) -> LifeTable:
                 qx[sex, age] = q
     except UnicodeDecodeError:
         raise LifeTableError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise LifeTableError(f"{path}: cannot read: {exc.strerror or exc}") from None
     for sex, sex_name in enumerate(("female", "male")):
         gaps = np.flatnonzero(np.isnan(qx[sex]))
         if gaps.size == MAX_AGE:

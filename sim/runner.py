@@ -1,4 +1,9 @@
-"""Running a scenario: patients in fixed-size blocks, tallies merged in block order (§6)."""
+"""Running a scenario: patients in fixed-size blocks, tallies merged in block order (§6).
+
+Both engines cut the cohort into the same blocks and fold each block's patients in patient
+order, so the merged tally is the same, to the bit, whichever engine and however many
+threads ran it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import cohort, lifetable
-from .engines import des
+from .engines import des, fast
 from .scenario import Scenario
 from .tally import Tally
 
-BLOCK_SIZE = 1024
-ENGINES = ("des",)
+BLOCK_SIZE = 4096
+#: The compiled engine is the default; the SimPy engine is the executable specification.
+ENGINES = ("fast", "des")
 
 
 def months_of(scenario: Scenario) -> int:
     return math.ceil(scenario.horizon * 12 - 1e-9)
 
 
-def run_block(scenario: Scenario, arrays: cohort.CohortArrays, start: int, stop: int,
-              parameter_set: int = 0) -> Tally:  # fmt: skip
+def run_block(
+    scenario: Scenario, arrays: cohort.CohortArrays, start: int, stop: int, parameter_set: int = 0
+) -> Tally:
     """Tally of patients start..stop-1: every strategy simulates the same patients."""
     names = scenario.strategy_names()
     tally = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
@@ -30,23 +37,45 @@ def run_block(scenario: Scenario, arrays: cohort.CohortArrays, start: int, stop:
     return tally
 
 
-def run(scenario: Scenario, base_dir: Path, progress: Callable[[int], None] | None = None,
-        ) -> Tally:  # fmt: skip
+def run(
+    scenario: Scenario,
+    base_dir: Path,
+    progress: Callable[[int], None] | None = None,
+    engine: str = "fast",
+) -> Tally:
     """Base-case tally of the scenario (its `patients` and `seed`)."""
     table = lifetable.load(scenario.cohort.life_table, base_dir)
     arrays = cohort.CohortArrays.of(scenario, table)
     names = scenario.strategy_names()
     total = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
-    for start in range(0, scenario.patients, BLOCK_SIZE):
-        stop = min(start + BLOCK_SIZE, scenario.patients)
-        total.merge(run_block(scenario, arrays, start, stop))
+    n_blocks = math.ceil(scenario.patients / BLOCK_SIZE)
+    if engine == "des":
+        for b in range(n_blocks):
+            start, stop = b * BLOCK_SIZE, min((b + 1) * BLOCK_SIZE, scenario.patients)
+            total.merge(run_block(scenario, arrays, start, stop))
+            if progress is not None:
+                progress(stop - start)
+        return total
+    if engine != "fast":
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    for first in range(0, n_blocks, fast.BLOCKS_PER_CALL):
+        count = min(fast.BLOCKS_PER_CALL, n_blocks - first)
+        blocks, _ = fast.run_blocks(scenario, arrays, first, count, BLOCK_SIZE, months_of(scenario))
+        for arrays_of_block in blocks:
+            block = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
+            block.load(arrays_of_block)
+            total.merge(block)
         if progress is not None:
-            progress(stop - start)
+            progress(min((first + count) * BLOCK_SIZE, scenario.patients) - first * BLOCK_SIZE)
     return total
 
 
-def trace(scenario: Scenario, base_dir: Path, strategy: str, patient: int,
-          ) -> tuple[cohort.Patient, list[des.TraceRow]]:  # fmt: skip
+def trace(
+    scenario: Scenario,
+    base_dir: Path,
+    strategy: str,
+    patient: int,
+) -> tuple[cohort.Patient, list[des.TraceRow]]:
     table = lifetable.load(scenario.cohort.life_table, base_dir)
     arrays = cohort.CohortArrays.of(scenario, table)
     person = cohort.draw(arrays, scenario.seed, 0, patient)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -662,11 +663,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
             path, "", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
         ) from None
     try:
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if exc.context and exc.context_mark and exc.problem:  # e.g. where a bracket opened
+            problem += f" ({exc.context.strip()} opened at line {exc.context_mark.line + 1})"
         if "could not determine a constructor" in problem:
             problem = "tags such as !!python/... are not allowed " + problem[problem.find("for") :]
         raise ScenarioError(path, "", f"YAML syntax error at {where}{problem}") from None
@@ -740,10 +743,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     clean: list[Any] = []
     node = data
     for item in loc:
-        if isinstance(node, dict) and item in node:
-            clean.append(item)
-            node = node[item]
-        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+        if (isinstance(node, dict) and item in node) or (
+            isinstance(node, list) and isinstance(item, int) and item < len(node)
+        ):
             clean.append(item)
             node = node[item]
         elif not isinstance(node, (dict, list)):
@@ -814,13 +816,25 @@ def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
             raise ScenarioError(file, ctx["field"], _message(error)) from None
         value = _value_at(data, loc)
         message = _message(error)
+        # "a number or 'lifetime'": name the literal arm of a union beside the number arm
+        message += "".join(
+            f", or {e['ctx']['expected']}"
+            for e in errors
+            if e is not error
+            and e["type"] == "literal_error"
+            and _clean_loc(tuple(e["loc"]), data) == loc
+        )
         if value is not _MISSING and error["type"] != "missing" and not isinstance(value, dict):
             message = f"{_short(value)}: {message}"
         raise ScenarioError(file, _format_loc(loc), message) from None
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded: a YAML alias bomb is never expanded in full
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -830,7 +844,10 @@ def _pick(errors: list[dict[str, Any]]) -> dict[str, Any]:
         # an error inside a block arm beats "input should be a number" on the scalar arm
         scalar_arm = any(p in ("float", "int") for p in loc if isinstance(p, str))
         type_error = e["type"].endswith("_type") or e["type"] == "model_type"
-        return (1 if scalar_arm else 0) + (1 if type_error and len(errors) > 1 else 0), 0
+        rank = (1 if scalar_arm else 0) + (1 if type_error and len(errors) > 1 else 0)
+        if e["type"] == "literal_error":  # e.g. "lifetime": named beside the other arm instead
+            rank += 2
+        return rank, 0
 
     return min(errors, key=score)
 
@@ -843,36 +860,41 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
     for key, entry in scenario.uncertainty.items():
         target = _lookup(data, key)
         if target is _MISSING:
-            raise ScenarioError(
-                file, f"uncertainty.{key}", "names no parameter of the scenario"
-            )
+            raise ScenarioError(file, f"uncertainty.{key}", "names no parameter of the scenario")
         if isinstance(entry, UncertainShares):
             if not isinstance(target, dict) or not all(
                 isinstance(v, dict) and "share" in v for v in target.values()
             ):
                 raise ScenarioError(
-                    file, f"uncertainty.{key}", "dirichlet needs a set of shares (a mapping "
-                    "whose entries have a share), such as cohort.indications"
+                    file,
+                    f"uncertainty.{key}",
+                    "dirichlet needs a set of shares (a mapping "
+                    "whose entries have a share), such as cohort.indications",
                 )
             if set(entry.counts) != set(target):
                 raise ScenarioError(
-                    file, f"uncertainty.{key}.counts",
+                    file,
+                    f"uncertainty.{key}.counts",
                     f"names {sorted(entry.counts)}; must name exactly {sorted(target)}",
                 )
             continue
         if isinstance(target, bool) or not isinstance(target, (int, float)):
             raise ScenarioError(
-                file, f"uncertainty.{key}",
+                file,
+                f"uncertainty.{key}",
                 f"the parameter is {_short(target)}, not a number: only numeric parameters "
                 "can be uncertain",
             )
         leaf = key.rsplit(".", 1)[-1]
-        bounded = leaf.endswith(("probability", "share")) or leaf.startswith("utility") or (
-            leaf.endswith("utility") or leaf == "utility_loss"
+        bounded = (
+            leaf.endswith(("probability", "share"))
+            or leaf.startswith("utility")
+            or (leaf.endswith("utility") or leaf == "utility_loss")
         )
         if entry.dist == "beta" and not bounded:
             raise ScenarioError(
-                file, f"uncertainty.{key}",
+                file,
+                f"uncertainty.{key}",
                 "beta fits probabilities, shares and utilities only (values in [0, 1]); "
                 "use gamma or lognormal for a cost or a rate",
             )

@@ -51,8 +51,11 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
         [means[s, "cost"] for s in range(len(names))], [means[s, "qaly"] for s in range(len(names))]
     )
     for s, name in enumerate(names):
-        row: dict[str, Any] = {"strategy": name, "type": scenario.strategies[name].type,
-                               "patients": n}  # fmt: skip
+        row: dict[str, Any] = {
+            "strategy": name,
+            "type": scenario.strategies[name].type,
+            "patients": n,
+        }
         for outcome in OUTCOMES:
             k = tally.index(s, outcome)
             mean, low, high = econ.mean_ci(tally.sum_v[k], tally.sum_vv[k, k], n)
@@ -61,9 +64,7 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             row[f"{outcome}_ci_high"] = high
         for outcome in ("cost", "qaly"):
             w = {tally.index(s, outcome): 1.0, tally.index(comparator, outcome): -1.0}
-            mean, low, high = (
-                (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
-            )
+            mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
             row[f"incremental_{outcome}"] = mean
             row[f"incremental_{outcome}_ci_low"] = low
             row[f"incremental_{outcome}_ci_high"] = high
@@ -78,11 +79,13 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
         for wtp in scenario.wtp:
             tag = f"{wtp:.10g}"
             row[f"nmb_{tag}"] = wtp * row["qaly"] - row["cost"]
-            w = {tally.index(s, "qaly"): wtp, tally.index(s, "cost"): -1.0,
-                 tally.index(comparator, "qaly"): -wtp, tally.index(comparator, "cost"): 1.0}  # fmt: skip
-            mean, low, high = (
-                (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
-            )
+            w = {
+                tally.index(s, "qaly"): wtp,
+                tally.index(s, "cost"): -1.0,
+                tally.index(comparator, "qaly"): -wtp,
+                tally.index(comparator, "cost"): 1.0,
+            }
+            mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
             row[f"incremental_nmb_{tag}"] = mean
             row[f"incremental_nmb_{tag}_ci_low"] = low
             row[f"incremental_nmb_{tag}_ci_high"] = high
@@ -113,8 +116,14 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
         years = tally.followup[s]
         for c, counter in enumerate(COUNTERS):
             count = float(tally.count[s, c])
-            phi = econ.dispersion(n, count, tally.count_sq[s, c], tally.count_followup[s, c],
-                                  years, tally.followup_sq[s])  # fmt: skip
+            phi = econ.dispersion(
+                n,
+                count,
+                tally.count_sq[s, c],
+                tally.count_followup[s, c],
+                years,
+                tally.followup_sq[s],
+            )
             low, high = econ.poisson_rate_ci(count, years, phi)
             rate = count / years if years > 0 else math.nan
             row = {
@@ -135,22 +144,32 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             ref_years = tally.followup[comparator]
             rate_ratio = rr_low = rr_high = math.nan
             if s != comparator and count > 0 and ref > 0:
-                ref_phi = econ.dispersion(n, ref, tally.count_sq[comparator, c],
-                                          tally.count_followup[comparator, c], ref_years,
-                                          tally.followup_sq[comparator])  # fmt: skip
+                ref_phi = econ.dispersion(
+                    n,
+                    ref,
+                    tally.count_sq[comparator, c],
+                    tally.count_followup[comparator, c],
+                    ref_years,
+                    tally.followup_sq[comparator],
+                )
                 rate_ratio = rate / (ref / ref_years)
                 se = math.sqrt(phi / count + ref_phi / ref)
-                rr_low, rr_high = rate_ratio * math.exp(-econ.Z95 * se), rate_ratio * math.exp(
-                    econ.Z95 * se
+                rr_low, rr_high = (
+                    rate_ratio * math.exp(-econ.Z95 * se),
+                    rate_ratio * math.exp(econ.Z95 * se),
                 )
             row.update(rate_ratio=rate_ratio, rate_ratio_ci_low=rr_low, rate_ratio_ci_high=rr_high)
             paired = (
-                econ.paired_risk(n, int(tally.with_event[s, c]),
-                                 int(tally.with_event[comparator, c]),
-                                 int(tally.with_event_and_comparator[s, c]))  # fmt: skip
+                econ.paired_risk(
+                    n,
+                    int(tally.with_event[s, c]),
+                    int(tally.with_event[comparator, c]),
+                    int(tally.with_event_and_comparator[s, c]),
+                )
                 if s != comparator
-                else dict.fromkeys(("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh",
-                                    "nnt"), math.nan)  # fmt: skip
+                else dict.fromkeys(
+                    ("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh", "nnt"), math.nan
+                )
             )
             row.update(
                 relative_risk=paired["rr"],
@@ -176,15 +195,26 @@ def cumulative_incidence(scenario: Scenario, tally: Tally) -> pd.DataFrame:
     for s, name in enumerate(names):
         for g, group in enumerate(CUMULATIVE_GROUPS):
             cumulative = 0
-            rows.append({"strategy": name, "group": group, "month": 0, "years": 0.0,
-                         "cumulative_incidence": 0.0})  # fmt: skip
+            rows.append(
+                {
+                    "strategy": name,
+                    "group": group,
+                    "month": 0,
+                    "years": 0.0,
+                    "cumulative_incidence": 0.0,
+                }
+            )
             for month in range(tally.months):
                 cumulative += int(tally.first_month[s, g, month])
-                rows.append({
-                    "strategy": name, "group": group, "month": month + 1,
-                    "years": min((month + 1) / 12, scenario.horizon),
-                    "cumulative_incidence": cumulative / n,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "strategy": name,
+                        "group": group,
+                        "month": month + 1,
+                        "years": min((month + 1) / 12, scenario.horizon),
+                        "cumulative_incidence": cumulative / n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -192,8 +222,13 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
-def manifest(scenario: Scenario, source: Path, engine: str, seconds: float,
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def manifest(
+    scenario: Scenario,
+    source: Path,
+    engine: str,
+    seconds: float,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from importlib import metadata
 
     versions = {}

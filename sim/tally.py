@@ -113,5 +113,13 @@ class Tally:
                 getattr(self, name).__iadd__(value)
         self.patients += other.patients
 
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take the sums of a block computed elsewhere (the compiled engine's arrays)."""
+        for name, value in arrays.items():
+            if name == "patients":
+                self.patients = int(value[0])
+            else:
+                getattr(self, name)[...] = value
+
     def index(self, strategy: int, outcome: str) -> int:
         return strategy * len(OUTCOMES) + OUTCOMES.index(outcome)

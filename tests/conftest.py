@@ -49,7 +49,9 @@ def silent_document() -> dict[str, Any]:
     pump["battery_life_years"] = 100.0
     pump["battery_cap_years"] = 100.0
     doc["strategies"]["itb"]["catheter"]["time_to_failure_years"] = {
-        "dist": "exponential", "rate_per_year": 0.0}  # fmt: skip
+        "dist": "exponential",
+        "rate_per_year": 0.0,
+    }
     doc["strategies"]["itb"]["screening"]["response_probability"] = 1.0
     doc["strategies"]["itb"]["dose"]["annual_growth"] = 0.0
     return doc

@@ -24,11 +24,16 @@ def _patient(age=50.0):
     return Patient(0, age, True, "multiple_sclerosis", 400.0, 60.0, 0.5, 0.5, math.inf, 0.5)
 
 
-@pytest.mark.parametrize(("rate_costs", "rate_effects", "horizon"),
-                         [(0.03, 0.03, 20.0), (0.035, 0.015, 7.25), (0.0, 0.0, 12.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rate_costs", "rate_effects", "horizon"),
+    [(0.03, 0.03, 20.0), (0.035, 0.015, 7.25), (0.0, 0.0, 12.0)],
+)
 def test_constant_state_matches_closed_form(rate_costs, rate_effects, horizon):
-    doc = with_values(silent_document(), discount={"costs": rate_costs, "effects": rate_effects},
-                      horizon_years=horizon)  # fmt: skip
+    doc = with_values(
+        silent_document(),
+        discount={"costs": rate_costs, "effects": rate_effects},
+        horizon_years=horizon,
+    )
     scenario = build(doc)
     out = des.simulate(scenario, "none", _patient())
     u = scenario.strategies["none"].utility
@@ -49,19 +54,25 @@ def test_icer_and_frontier_worked_example():
     effects = [1.0, 1.2, 1.8, 2.0, 1.5]
     rows = econ.frontier(costs, effects)
     assert [r.status for r in rows] == [
-        "frontier", "extendedly dominated", "frontier", "frontier", "dominated"]  # fmt: skip
+        "frontier",
+        "extendedly dominated",
+        "frontier",
+        "frontier",
+        "dominated",
+    ]
     assert math.isnan(rows[0].icer)
     assert rows[2].icer == pytest.approx(10000 / 0.8)
     assert rows[3].icer == pytest.approx(5000 / 0.2)
     assert econ.icer(100.0, 0.0)[1] == "equal effect"
     assert econ.icer(100.0, -1.0) == (math.nan, "dominated") or econ.icer(100.0, -1.0)[1] == (
-        "dominated")  # fmt: skip
+        "dominated"
+    )
     assert econ.icer(-100.0, 1.0) == (-100.0, "dominant")
 
 
 def test_mean_ci_and_poisson_ci_closed_forms():
     values = [1.0, 2.0, 3.0, 4.0]
-    mean, low, high = econ.mean_ci(sum(values), sum(v * v for v in values), 4)
+    mean, _low, high = econ.mean_ci(sum(values), sum(v * v for v in values), 4)
     sd = math.sqrt(sum((v - 2.5) ** 2 for v in values) / 3)
     assert mean == 2.5
     assert high - mean == pytest.approx(econ.Z95 * sd / 2)

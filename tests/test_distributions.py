@@ -23,15 +23,22 @@ def test_gamma_quantile_matches_scipy(shape):
 @pytest.mark.parametrize(
     ("kind", "params", "frozen"),
     [
-        (d.NORMAL, (45.0, 15.0, 18.0, 80.0), stats.truncnorm((18 - 45) / 15, (80 - 45) / 15, 45, 15)),
-        (d.LOGNORMAL, (5.0, 2.0, 0, 0), stats.lognorm(math.sqrt(math.log1p(0.16)),
-                                                      scale=5 / math.sqrt(1.16))),
+        (
+            d.NORMAL,
+            (45.0, 15.0, 18.0, 80.0),
+            stats.truncnorm((18 - 45) / 15, (80 - 45) / 15, 45, 15),
+        ),
+        (
+            d.LOGNORMAL,
+            (5.0, 2.0, 0, 0),
+            stats.lognorm(math.sqrt(math.log1p(0.16)), scale=5 / math.sqrt(1.16)),
+        ),
         (d.GAMMA, (6.0, 1.5, 0, 0), stats.gamma(16.0, scale=1.5**2 / 6.0)),
         (d.UNIFORM, (14.0, 60.0, 0, 0), stats.uniform(14, 46)),
         (d.WEIBULL, (0.7, 50.0, 0, 0), stats.weibull_min(0.7, scale=50)),
         (d.EXPONENTIAL, (0.25, 0, 0, 0), stats.expon(scale=4.0)),
     ],
-)  # fmt: skip
+)
 def test_quantiles_match_scipy(kind, params, frozen):
     for u in np.linspace(0.001, 0.999, 101):
         got = d.quantile(kind, *params, u)

@@ -111,8 +111,10 @@ class PatientRun:
         self.clocks: dict[str, _Clock] = {}
         self.alive = True
         self.finished = False
-        # accrual state: utility and cost per year of the current state, dose of the route
-        self.since = 0.0
+        # accrual state: utility and cost per year of the current state (accrued since
+        # `flows_since`), dose of the drug route (accrued since `drug_since`)
+        self.flows_since = 0.0
+        self.drug_since = 0.0
         self.utility = 0.0
         self.cost_rate = 0.0
         self.route = ""  # "itb", "oral" or "" (no drug)
@@ -132,8 +134,11 @@ class PatientRun:
         self.itb_side_effect_rate = 0.0
         self.itb_side_effect_time = math.nan  # nan: no waiting time drawn yet
         self.infection_time = math.inf  # the pending infection, if any
-        self.visits_to = {"missed_refill": math.inf, "pocket_fill": math.inf,
-                          "programming_error": math.inf}  # fmt: skip
+        self.visits_to = {
+            "missed_refill": math.inf,
+            "pocket_fill": math.inf,
+            "programming_error": math.inf,
+        }
 
     # ------------------------------------------------------------------ plumbing
 
@@ -172,40 +177,62 @@ class PatientRun:
     def now(self) -> float:
         return self.env.now
 
-    def record(self, event: str, detail: str = "", cost: float = 0.0, qaly_loss: float = 0.0,
-               ) -> None:  # fmt: skip
+    def record(
+        self,
+        event: str,
+        detail: str = "",
+        cost: float = 0.0,
+        qaly_loss: float = 0.0,
+    ) -> None:
         """Count an event at the current time; its cost and QALY loss are discounted now."""
         t = self.now
         self.out.count(EVENT_ID[event], t)
         self.out.cost += cost * discount.factor(self.rate_costs, t)
         self.out.qaly -= qaly_loss * discount.factor(self.rate_effects, t)
         if self.trace is not None:
-            self.trace.append(TraceRow(t, self.patient.age_years + t, event, detail, cost,
-                                       qaly_loss))  # fmt: skip
+            self.trace.append(
+                TraceRow(t, self.patient.age_years + t, event, detail, cost, qaly_loss)
+            )
 
     def enter_state(self, utility: float, cost_per_year: float, route: str, dose: float) -> None:
-        """Accrue the state left behind, then switch utility, cost rate and drug route."""
-        self.accrue(self.now)
-        self.utility, self.cost_rate, self.route, self.route_dose = (
-            utility, cost_per_year, route, dose)  # fmt: skip
+        """Accrue the state left behind, then switch utility, cost rate and drug route.
 
-    def accrue(self, t: float) -> None:
-        a, b = self.since, t
-        if b <= a:
+        Utility and cost flows are accrued only when they change: a refill that keeps them
+        costs no discounting integral (the sum is the same, and both engines do it so)."""
+        if utility != self.utility or cost_per_year != self.cost_rate:
+            self.accrue_flows(self.now)
+            self.utility, self.cost_rate = utility, cost_per_year
+        self.accrue_drug(self.now)
+        self.route, self.route_dose = route, dose
+
+    def accrue_flows(self, t: float) -> None:
+        a = self.flows_since
+        if t <= a:
+            return
+        self.out.qaly += self.utility * discount.flow(self.rate_effects, a, t)
+        self.out.cost += self.cost_rate * discount.flow(self.rate_costs, a, t)
+        self.flows_since = t
+
+    def accrue_drug(self, t: float) -> None:
+        a = self.drug_since
+        if t <= a:
             return
         out = self.out
-        out.qaly += self.utility * discount.flow(self.rate_effects, a, b)
-        out.cost += self.cost_rate * discount.flow(self.rate_costs, a, b)
         if self.route == "itb":
-            out.itb_dose_mcg_years += self.route_dose * (b - a)
-            out.itb_years += b - a
+            out.itb_dose_mcg_years += self.route_dose * (t - a)
+            out.itb_years += t - a
         elif self.route == "oral":
-            out.oral_dose_mg_years += self.route_dose * (b - a)
-            out.oral_years += b - a
-        self.since = b
+            out.oral_dose_mg_years += self.route_dose * (t - a)
+            out.oral_years += t - a
+        self.drug_since = t
 
-    def consequence(self, block: Consequence, event: str, death_event: str, detail: str = "",
-                    ) -> bool:  # fmt: skip
+    def consequence(
+        self,
+        block: Consequence,
+        event: str,
+        death_event: str,
+        detail: str = "",
+    ) -> bool:
         """Record an event with its cost and QALY loss; it may kill. True if still alive."""
         qaly_loss = block.utility_loss * block.duration_days / DAYS_PER_YEAR
         self.record(event, detail, block.cost, qaly_loss)
@@ -222,8 +249,9 @@ class PatientRun:
         while level < 2 and u >= cumulative:
             level += 1
             cumulative += levels[level].share
-        return self.consequence(levels[level], f"{kind}_{SEVERITIES[level]}", f"death_{kind}",
-                                cause)  # fmt: skip
+        return self.consequence(
+            levels[level], f"{kind}_{SEVERITIES[level]}", f"death_{kind}", cause
+        )
 
     def die(self, event: str, detail: str = "") -> None:
         """Death ends follow-up now: no later (or simultaneous, pending) event happens."""
@@ -235,8 +263,9 @@ class PatientRun:
 
     def run(self) -> Outcome:
         p = self.patient
-        self.set_clock("background_death", p.background_death_years,
-                       lambda: self.die("death_background"))  # fmt: skip
+        self.set_clock(
+            "background_death", p.background_death_years, lambda: self.die("death_background")
+        )
         strategy = self.strategy
         if isinstance(strategy, Untreated):
             self.enter_state(strategy.utility, strategy.care_cost_per_year, "", 0.0)
@@ -248,14 +277,18 @@ class PatientRun:
         while not self.finished and self.env.peek() < math.inf:
             self.env.step()
         t_end = self.now if not self.alive else self.horizon
-        self.accrue(t_end)
+        self.accrue_flows(t_end)
+        self.accrue_drug(t_end)
         out = self.out
         out.followup_years = t_end
         out.life_years = t_end
         out.life_years_discounted = discount.flow(self.rate_effects, 0.0, t_end)
         if self.trace is not None and self.alive:
-            self.trace.append(TraceRow(t_end, p.age_years + t_end, "end_of_follow_up",
-                                       "horizon reached", 0.0, 0.0))  # fmt: skip
+            self.trace.append(
+                TraceRow(
+                    t_end, p.age_years + t_end, "end_of_follow_up", "horizon reached", 0.0, 0.0
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ tablets
@@ -280,8 +313,9 @@ class PatientRun:
             getattr(effects.events, name).rate_per_year for name in ORAL_SIDE_EFFECTS
         )
         self.next_oral_side_effect()
-        t = self.now + exponential_time(self.draw("tablets_stopped"),
-                                        oral.discontinuation_rate_per_year)  # fmt: skip
+        t = self.now + exponential_time(
+            self.draw("tablets_stopped"), oral.discontinuation_rate_per_year
+        )
         self.set_clock("tablets_stopped", t, self.on_tablets_stopped)
         self.next_oral_withdrawal()
 
@@ -312,8 +346,9 @@ class PatientRun:
         self.record("tablets_stopped", "intolerance: untreated from now on")
         self.tablets_stopped = True
         self.stop_tablet_clocks()
-        self.enter_state(self.oral.untreated_utility, self.oral.untreated_care_cost_per_year,
-                         "", 0.0)  # fmt: skip
+        self.enter_state(
+            self.oral.untreated_utility, self.oral.untreated_care_cost_per_year, "", 0.0
+        )
 
     def pick_side_effect(self, names: tuple[str, ...], events: object, stream: str) -> str:
         """Type of a side-effect occurrence, in proportion to the rates."""
@@ -333,8 +368,11 @@ class PatientRun:
         fallback = self.scenario.strategies[itb.fallback]
         self.fallback = fallback
         responder = self.patient.itb_response_u < itb.screening.response_probability
-        self.record("screening", "responds to the test dose" if responder else "no response",
-                    itb.screening.cost)  # fmt: skip
+        self.record(
+            "screening",
+            "responds to the test dose" if responder else "no response",
+            itb.screening.cost,
+        )
         kind, a, b, c, d = distribution_params(itb.pump.replacement_delay_days)
         self.replacement_delay_years = (
             max(0.0, quantile(kind, a, b, c, d, self.patient.replacement_delay_u)) / DAYS_PER_YEAR
@@ -344,12 +382,16 @@ class PatientRun:
             self.start_tablets(fallback)
             return
         self.visits_to = {
-            "missed_refill": visits_until(self.draw("missed_refill"), itb.refill.missed_probability),
-            "pocket_fill": visits_until(self.draw("pocket_fill"),
-                                        itb.refill.pocket_fill_probability),
-            "programming_error": visits_until(self.draw("programming_error"),
-                                              itb.refill.programming_error_probability),
-        }  # fmt: skip
+            "missed_refill": visits_until(
+                self.draw("missed_refill"), itb.refill.missed_probability
+            ),
+            "pocket_fill": visits_until(
+                self.draw("pocket_fill"), itb.refill.pocket_fill_probability
+            ),
+            "programming_error": visits_until(
+                self.draw("programming_error"), itb.refill.programming_error_probability
+            ),
+        }
         self.implant("implant")
 
     def surgery(self, event: str, block: Surgery, detail: str = "") -> bool:
@@ -413,8 +455,9 @@ class PatientRun:
         """A new pump (implant or replacement): battery, failure hazard, full reservoir."""
         pump = self.itb.pump
         kind, a, b, c, d = distribution_params(pump.battery_life_years)
-        life = min(max(quantile(kind, a, b, c, d, self.draw("battery_life")), 0.0),
-                   pump.battery_cap_years)  # fmt: skip
+        life = min(
+            max(quantile(kind, a, b, c, d, self.draw("battery_life")), 0.0), pump.battery_cap_years
+        )
         depletion = self.now + life
         self.battery_depletion_time = depletion
         alarm = max(self.now, depletion - pump.battery_alarm_lead_days / DAYS_PER_YEAR)
@@ -447,8 +490,9 @@ class PatientRun:
         events = self.itb.side_effects.events
         name = self.pick_side_effect(ITB_SIDE_EFFECTS, events, "itb_side_effect_type")
         if self.consequence(getattr(events, name), name, "death_side_effect", "pump"):
-            t = self.now + exponential_time(self.draw("itb_side_effect_time"),
-                                            self.itb_side_effect_rate)  # fmt: skip
+            t = self.now + exponential_time(
+                self.draw("itb_side_effect_time"), self.itb_side_effect_rate
+            )
             self.itb_side_effect_time = t
             self.set_clock("itb_side_effect", t, self.on_itb_side_effect)
 
@@ -476,8 +520,11 @@ class PatientRun:
         self.record("battery_alarm", f"{left:.0f} days of battery left")
         t = self.now + self.replacement_delay_years
         if t < self.battery_depletion_time:
-            self.set_clock("elective_replacement", t,
-                           lambda: self.replace_pump("pump_replacement_elective", "battery"))  # fmt: skip
+            self.set_clock(
+                "elective_replacement",
+                t,
+                lambda: self.replace_pump("pump_replacement_elective", "battery"),
+            )
 
     def on_battery_depletion(self) -> None:
         self.record("battery_depletion", "delivery stops before replacement")
@@ -519,8 +566,11 @@ class PatientRun:
         days = (self.now - self.fill_time) * DAYS_PER_YEAR
         used_mg = min(self.dose * days, pump.reservoir_ml * pump.concentration_mcg_per_ml) / 1000
         self.out.refill_interval_days += days
-        self.record("refill_visit", f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill",
-                    refill.cost_visit + used_mg * refill.drug_cost_per_mg)  # fmt: skip
+        self.record(
+            "refill_visit",
+            f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill",
+            refill.cost_visit + used_mg * refill.drug_cost_per_mg,
+        )
         if self.visit_brings("pocket_fill"):
             self.record("pocket_fill", "drug injected into the pocket")
             if not self.severity(self.itb.overdose, "overdose", "pocket fill"):
@@ -550,9 +600,17 @@ class PatientRun:
         self.implanted = False
         self.infection_time = math.inf
         self.itb_side_effect_rate, self.itb_side_effect_time = 0.0, math.nan
-        self.cancel("infection", "catheter_failure", "pump_failure", "battery_depletion",
-                    "battery_alarm", "elective_replacement", "refill", "itb_side_effect",
-                    "explant")  # fmt: skip
+        self.cancel(
+            "infection",
+            "catheter_failure",
+            "pump_failure",
+            "battery_depletion",
+            "battery_alarm",
+            "elective_replacement",
+            "refill",
+            "itb_side_effect",
+            "explant",
+        )
         self.start_tablets(self.fallback)
         if reimplant:
             t = self.now + self.itb.infection.reimplant_delay_days / DAYS_PER_YEAR

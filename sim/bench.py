@@ -1,0 +1,185 @@
+"""`make bench`: speed and memory of the engines on the base scenario (DESIGN §9, issue 3).
+
+Figures go to the screen and to results/bench/bench.json with the machine and versions.
+Timings are medians of several runs; memory and compile times are measured in fresh
+processes (peak resident set size; an empty Numba cache for the cold compile).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "scenarios" / "base.yaml"
+
+
+def _scenario(patients: int):
+    from . import scenario
+
+    return scenario.load(BASE).model_copy(update={"patients": patients})
+
+
+def _timed_run(patients: int, engine: str) -> float:
+    from . import runner
+
+    sc = _scenario(patients)
+    start = time.perf_counter()
+    runner.run(sc, BASE.parent, engine=engine)
+    return time.perf_counter() - start
+
+
+def _events(patients: int) -> int:
+    from . import cohort, lifetable, runner
+    from .engines import fast
+
+    sc = _scenario(patients)
+    arrays = cohort.CohortArrays.of(sc, lifetable.load(sc.cohort.life_table, BASE.parent))
+    n_blocks = -(-patients // runner.BLOCK_SIZE)
+    _, events = fast.run_blocks(sc, arrays, 0, n_blocks, runner.BLOCK_SIZE, runner.months_of(sc))
+    return events
+
+
+def _child(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run `python -m sim.bench <args>` in a fresh process; it prints one JSON line."""
+    out = subprocess.run(
+        [sys.executable, "-m", "sim.bench", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(patients: int) -> None:
+    seconds = _timed_run(patients, "fast")
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"patients": patients, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+
+
+def _start_child() -> None:
+    """Time from process start to a finished small run (imports, compile or cache load)."""
+    start = time.perf_counter()
+    from . import runner
+
+    runner.run(_scenario(100), BASE.parent)
+    print(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["_memory"]:
+        _memory_child(int(argv[1]))
+        return
+    if argv[:1] == ["_start"]:
+        _start_child()
+        return
+    quick = "--quick" in argv
+    import numba
+    import numpy
+    import simpy
+
+    from . import __version__ as version
+
+    repeats = 3
+    fast_patients = 50_000 if quick else 400_000
+    des_patients = 300 if quick else 2_000
+    sizes = (10**4, 10**5) if quick else (10**5, 10**6, 10**7)
+    n_strategies = len(_scenario(1).strategies)
+    report: dict = {
+        "scenario": str(BASE.relative_to(ROOT)),
+        "strategies": n_strategies,
+        "horizon_years": _scenario(1).horizon,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "system": platform.platform(),
+        },
+        "versions": {
+            "baclofen-sim": version,
+            "python": platform.python_version(),
+            "numba": numba.__version__,
+            "numpy": numpy.__version__,
+            "simpy": simpy.__version__,
+        },
+    }
+
+    # compile: cold (empty cache) then warm (the same cache), each in a fresh process
+    with tempfile.TemporaryDirectory() as cache:
+        cold = _child(["_start"], {"NUMBA_CACHE_DIR": cache})["seconds"]
+        warm = _median(
+            [_child(["_start"], {"NUMBA_CACHE_DIR": cache})["seconds"] for _ in range(3)]
+        )
+    report["start_seconds"] = {"cold_cache": cold, "warm_cache": warm}
+    print(f"start of a 100-patient run: cold cache {cold:.1f} s, warm cache {warm:.2f} s")
+
+    _timed_run(1000, "fast")  # load the compiled code in this process
+    events = _events(fast_patients)
+    threads = {}
+    for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+        numba.set_num_threads(n)
+        seconds = _median([_timed_run(fast_patients, "fast") for _ in range(repeats)])
+        threads[str(n)] = {
+            "seconds": seconds,
+            "patients_per_second": fast_patients / seconds,
+            "patient_lifetimes_per_second": fast_patients * n_strategies / seconds,
+            "events_per_second": events / seconds,
+            "ns_per_event": seconds / events * 1e9,
+        }
+        print(
+            f"fast engine, {n} thread(s): {fast_patients / seconds:,.0f} patients/s "
+            f"({fast_patients * n_strategies / seconds:,.0f} patient-lifetimes/s, "
+            f"{events / seconds:,.0f} events/s)"
+        )
+    report["fast"] = {"patients": fast_patients, "events": events, "threads": threads}
+    best = max(t["patients_per_second"] for t in threads.values())
+
+    des_seconds = _median([_timed_run(des_patients, "des") for _ in range(repeats)])
+    des_rate = des_patients / des_seconds
+    report["des"] = {
+        "patients": des_patients,
+        "seconds": des_seconds,
+        "patients_per_second": des_rate,
+    }
+    report["fast_over_des"] = {
+        "one_thread": threads["1"]["patients_per_second"] / des_rate,
+        "all_threads": best / des_rate,
+    }
+    print(
+        f"SimPy engine: {des_rate:,.0f} patients/s; fast/SimPy: "
+        f"{report['fast_over_des']['one_thread']:,.0f}x on 1 thread, "
+        f"{report['fast_over_des']['all_threads']:,.0f}x on all"
+    )
+
+    memory = [_child(["_memory", str(n)]) for n in sizes]
+    report["peak_memory"] = memory
+    for m in memory:
+        print(
+            f"peak memory, {m['patients']:>10,} patients: {m['peak_mib']:.0f} MiB "
+            f"({m['seconds']:.1f} s)"
+        )
+    report["peak_memory_growth_mib"] = memory[-1]["peak_mib"] - memory[0]["peak_mib"]
+
+    out = ROOT / "results" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "bench.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(out / "bench.json")
+    print(f"written {out / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
