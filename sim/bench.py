@@ -44,7 +44,7 @@ def _events(patients: int) -> int:
     sc = _scenario(patients)
     arrays = cohort.CohortArrays.of(sc, lifetable.load(sc.cohort.life_table, BASE.parent))
     n_blocks = -(-patients // runner.BLOCK_SIZE)
-    _, events = fast.run_blocks(sc, arrays, 0, n_blocks, runner.BLOCK_SIZE, runner.months_of(sc))
+    _, events = fast.Run(sc, arrays, runner.months_of(sc)).blocks(0, n_blocks, runner.BLOCK_SIZE)
     return events
 
 

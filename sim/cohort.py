@@ -53,6 +53,18 @@ class CohortArrays:
             hazard=table.hazards(),
         )
 
+    def compiled(self) -> tuple:
+        """The arrays `_draw` takes after (seed, parameter set, patient), in its order."""
+        return (
+            self.age,
+            self.male_share,
+            self.cumulative_share,
+            self.mortality_multiplier,
+            self.itb_dose,
+            self.oral_dose,
+            self.hazard,
+        )
+
 
 @dataclass(frozen=True)
 class Patient:
@@ -101,16 +113,7 @@ def _draw(
 
 def draw(arrays: CohortArrays, seed: int, parameter_set: int, patient: int) -> Patient:
     age, male, ind, itb, oral, u_itb, u_oral, death, delay = _draw(
-        seed,
-        parameter_set,
-        patient,
-        arrays.age,
-        arrays.male_share,
-        arrays.cumulative_share,
-        arrays.mortality_multiplier,
-        arrays.itb_dose,
-        arrays.oral_dose,
-        arrays.hazard,
+        seed, parameter_set, patient, *arrays.compiled()
     )
     return Patient(
         patient,

@@ -58,12 +58,11 @@ def run(
         return total
     if engine != "fast":
         raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    compiled = fast.Run(scenario, arrays, months_of(scenario))
     for first in range(0, n_blocks, fast.BLOCKS_PER_CALL):
         count = min(fast.BLOCKS_PER_CALL, n_blocks - first)
-        blocks, _ = fast.run_blocks(scenario, arrays, first, count, BLOCK_SIZE, months_of(scenario))
-        for arrays_of_block in blocks:
-            block = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
-            block.load(arrays_of_block)
+        blocks, _ = compiled.blocks(first, count, BLOCK_SIZE)
+        for block in blocks:
             total.merge(block)
         if progress is not None:
             progress(min((first + count) * BLOCK_SIZE, scenario.patients) - first * BLOCK_SIZE)

@@ -117,7 +117,7 @@ class Tally:
         """Take the sums of a block computed elsewhere (the compiled engine's arrays)."""
         for name, value in arrays.items():
             if name == "patients":
-                self.patients = int(value[0])
+                self.patients = int(value)
             else:
                 getattr(self, name)[...] = value
 

@@ -31,6 +31,10 @@ def _arrays(sc: scenario.Scenario) -> cohort.CohortArrays:
     return cohort.CohortArrays.of(sc, lifetable.load(sc.cohort.life_table, ROOT / "scenarios"))
 
 
+def _compiled(sc: scenario.Scenario, arrays: cohort.CohortArrays) -> fast.Run:
+    return fast.Run(sc, arrays, runner.months_of(sc))
+
+
 def _close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= VALUE_TOLERANCE * max(abs(a), abs(b))
 
@@ -40,7 +44,7 @@ def compare_patient(
     arrays: cohort.CohortArrays,
     strategy: str,
     patient: int,
-    compiled: scenario.Scenario | None = None,
+    compiled: fast.Run | None = None,
 ) -> str | None:
     """None if both engines agree on this patient, else what differs first. (`compiled`:
     the scenario given to the compiled engine, to show that a difference is caught.)"""
@@ -48,7 +52,7 @@ def compare_patient(
     person = cohort.draw(arrays, sc.seed, 0, patient)
     out = des.simulate(sc, strategy, person, 0, rows)
     expected = [(r.time_years, r.event) for r in rows if r.event != "end_of_follow_up"]
-    times, ids, acc = fast.log(compiled or sc, arrays, strategy, patient)
+    times, ids, acc = (compiled or _compiled(sc, arrays)).log(strategy, patient)
     got = [(float(t), EVENTS[e].name) for t, e in zip(times, ids, strict=True)]
     where = f"{sc.name}: strategy {strategy}, patient {patient}"
     for i, (a, b) in enumerate(zip(expected, got, strict=False)):
@@ -81,9 +85,10 @@ def compare_patient(
 
 def assert_same_patients(sc: scenario.Scenario, patients: range) -> None:
     arrays = _arrays(sc)
+    compiled = _compiled(sc, arrays)
     for strategy in sc.strategy_names():
         for patient in patients:
-            problem = compare_patient(sc, arrays, strategy, patient)
+            problem = compare_patient(sc, arrays, strategy, patient, compiled)
             assert problem is None, problem
 
 
@@ -143,7 +148,7 @@ def test_a_rule_written_differently_is_caught() -> None:
     arrays = _arrays(sc)
     assert compare_patient(sc, arrays, "itb", 0) is None
     costly = build(with_values(base_document(), strategies__itb__surgery__implant__cost=30001))
-    problem = compare_patient(sc, arrays, "itb", 0, costly)
+    problem = compare_patient(sc, arrays, "itb", 0, _compiled(costly, arrays))
     assert problem is not None and "events agree but cost differs" in problem
     fragile = build(
         with_values(
@@ -155,7 +160,7 @@ def test_a_rule_written_differently_is_caught() -> None:
             },
         )
     )
-    problem = compare_patient(sc, arrays, "itb", 0, fragile)
+    problem = compare_patient(sc, arrays, "itb", 0, _compiled(fragile, arrays))
     assert problem is not None and "differs: SimPy" in problem and "catheter_failure" in problem
 
 
@@ -232,4 +237,4 @@ def test_zero_and_certain_everything() -> None:
     changes["strategies__itb__surgery__pump_replacement__death_probability"] = 0.0
     sc = build(with_values(base_document(), **changes))
     assert_same_patients(sc, range(40))
-    assert math.isfinite(fast.log(sc, _arrays(sc), "itb", 0)[2][fast.A_COST])
+    assert math.isfinite(_compiled(sc, _arrays(sc)).log("itb", 0)[2][fast.A_COST])

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import discount
+from ..cohort import CohortArrays
 from ..cohort import _draw as draw_patient
 from ..distributions import quantile
 from ..events import (
@@ -37,6 +38,7 @@ from ..events import (
 )
 from ..rng import STREAM, exponential_time, patient_key, uniform_at, visits_until
 from ..scenario import Itb, Oral, Scenario, Severity, Surgery, distribution_params
+from ..tally import Tally
 
 DAYS_PER_YEAR = 365.25
 INF = math.inf
@@ -240,6 +242,13 @@ _E_PROGRAMMING = _E["programming_error"]
 _E_WITHDRAWAL_MILD = _E["withdrawal_mild"]
 _E_OVERDOSE_MILD = _E["overdose_mild"]
 _E_TABLETS_STOPPED = _E["tablets_stopped"]
+#: First event (mild) and death event of each severity block.
+SEVERITY_EVENT = np.array(
+    [_E_WITHDRAWAL_MILD, _E_OVERDOSE_MILD, _E_WITHDRAWAL_MILD], dtype=np.int64
+)
+SEVERITY_DEATH = np.array(
+    [_E_DEATH_WITHDRAWAL, _E_DEATH_OVERDOSE, _E_DEATH_WITHDRAWAL], dtype=np.int64
+)
 ITB_SE_EVENT = np.array([_E[n] for n in ITB_SIDE_EFFECTS], dtype=np.int64)
 ORAL_SE_EVENT = np.array([_E[n] for n in ORAL_SIDE_EFFECTS], dtype=np.int64)
 N_ITB_SE, N_ORAL_SE = len(ITB_SIDE_EFFECTS), len(ORAL_SIDE_EFFECTS)
@@ -545,7 +554,8 @@ def _life(
     le = math.log1p(re)
 
     # Closures see the arrays of this function without taking them as arguments: a call
-    # with array arguments costs two atomic reference-count updates per array.
+    # with array arguments costs two atomic reference-count updates per array. (They see
+    # the arrays only: times are passed, as a closure would see `now` as it was defined.)
     def draw(stream):
         """Next uniform of a stream for this patient (the stream's counter advances)."""
         u = uniform_at(key, stream, ctr[stream])
@@ -553,7 +563,7 @@ def _life(
         return u
 
     def record(ev, t, cost, qaly_loss, n_log):
-        """Count an event now; its cost and QALY loss are discounted now (discount.factor
+        """Count an event at t; its cost and QALY loss are discounted at t (discount.factor
         is exp(-log1p(rate) t), its log taken once above). Returns the number of events."""
         j = 0
         while MEMBERS[ev, j] >= 0:
@@ -573,17 +583,54 @@ def _life(
             log_e[n_log] = ev
         return n_log + 1
 
-    alive = True
-    death_event = _E_DEATH_BACKGROUND
+    def consequence(ev, t, cost, qaly_loss, death_p, death_ev, n_log):
+        """An event that may kill (DES: consequence). Returns (events, death event or -1)."""
+        n_log = record(ev, t, cost, qaly_loss, n_log)
+        if draw(_S_DEATH) < death_p:
+            return n_log, death_ev
+        return n_log, -1
+
+    def severity(which, t, n_log):
+        """A withdrawal or overdose, its severity drawn from the mix (DES: severity)."""
+        lv = _level(sev, which, draw(_S_SEVERITY))
+        return consequence(
+            SEVERITY_EVENT[which] + lv,
+            t,
+            sev[which, lv, 1],
+            sev[which, lv, 2],
+            sev[which, lv, 3],
+            SEVERITY_DEATH[which],
+            n_log,
+        )
+
+    def withdrawal_after(probability, t, n_log):
+        """Withdrawal with a probability after a cause (DES: itb_withdrawal)."""
+        if draw(_S_WITHDRAWAL) < probability:
+            return severity(ITB_WITHDRAWAL, t, n_log)
+        return n_log, -1
+
+    def accrue_flows(since, t, level_utility, level_cost):
+        acc[A_QALY] += level_utility * discount.flow(re, since, t)
+        acc[A_COST] += level_cost * discount.flow(rc, since, t)
+
+    def accrue_drug(since, t, on_route, on_dose):
+        if on_route > 0:  # ITB slots, then the same two for tablets
+            acc[A_ITB_DOSE + 2 * (on_route - 1)] += on_dose * (t - since)
+            acc[A_ITB_YEARS + 2 * (on_route - 1)] += t - since
+
+    died = -1  # the death event, once dead
     now = 0.0
     # The loop's first pass runs the start of the strategy (k = -1); every later pass runs
-    # the earliest clock. Actions shared by several handlers are flags, run in this order
-    # after the handler: start tablets, implant, replace pump, new pump, fill pump.
+    # the earliest clock, which its handler clears first. Actions shared by several
+    # handlers are flags, run after the handler in this order: explant, surgery (implant,
+    # re-implant, catheter revision, pump replacement), new pump, then entering a state
+    # (tablets or a pump fill). No handler sets two of explant, surgery and tablets.
     k = -1
     while True:
+        go_explant = False
         go_tablets = False
-        go_implant = -1  # surgery row of an implant or re-implant
-        go_replace = -1  # event id of a pump replacement
+        go_surgery = -1  # row of the SURGERY table
+        surgery_event = -1
         go_new_pump = False
         go_fill = False
         if k == -1:
@@ -617,108 +664,54 @@ def _life(
                     v_pocket = visits_until(draw(_S_POCKET), pocket_p)
                     v_prog = visits_until(draw(_S_PROGRAMMING), prog_p)
                     first_implant = now
-                    go_implant = IMPLANT
+                    go_surgery, surgery_event = IMPLANT, _E_IMPLANT
         elif k == 0:  # background death
-            death_event = _E_DEATH_BACKGROUND
-            alive = False
+            c_death = INF
+            died = _E_DEATH_BACKGROUND
         elif k == 1:  # infection
+            c_inf = INF
             infection_time = INF
             n = record(_E_INFECTION, now, inf_cost, 0.0, n)
             if draw(_S_MENINGITIS) < men_p:
-                n = record(_E_MENINGITIS, now, men_cost, men_qloss, n)
-                if draw(_S_DEATH) < men_death:
-                    death_event = _E_DEATH_MENINGITIS
-                    alive = False
-            if alive and draw(_S_INFECTION_EXPLANT) < inf_expl:
-                # explant(temporary=True)
-                reimplant = draw(_S_REIMPLANT) < reimp_p
-                n = record(_E_EXPLANT, now, 0.0, 0.0, n)
-                infection_time = INF
-                ise_rate, ise_time = 0.0, math.nan
-                c_inf = c_cath = c_pf = c_depl = c_alarm = c_elec = c_refill = c_ise = INF
-                c_expl = INF
-                go_tablets = True
-                if reimplant:
+                n, died = consequence(
+                    _E_MENINGITIS, now, men_cost, men_qloss, men_death, _E_DEATH_MENINGITIS, n
+                )
+            if died < 0 and draw(_S_INFECTION_EXPLANT) < inf_expl:
+                go_explant = True  # explant(temporary=True)
+                if draw(_S_REIMPLANT) < reimp_p:
                     c_reimp = _at(now + reimp_delay, horizon)
         elif k == 2:  # catheter failure
+            c_cath = INF
             n = record(_E_CATHETER_FAILURE, now, 0.0, 0.0, n)
-            if draw(_S_WITHDRAWAL) < cath_wd:
-                lv = _level(sev, ITB_WITHDRAWAL, draw(_S_SEVERITY))
-                n = record(
-                    _E_WITHDRAWAL_MILD + lv,
-                    now,
-                    sev[ITB_WITHDRAWAL, lv, 1],
-                    sev[ITB_WITHDRAWAL, lv, 2],
-                    n,
-                )
-                if draw(_S_DEATH) < sev[ITB_WITHDRAWAL, lv, 3]:
-                    death_event = _E_DEATH_WITHDRAWAL
-                    alive = False
-            if alive:
-                # surgery(catheter_revision), then new_catheter
-                g = REVISION
-                n = record(_E_REVISION, now, surg[g, 0], surg[g, 1], n)
-                if draw(_S_DEATH) < surg[g, 3]:
-                    death_event = _E_DEATH_SURGERY
-                    alive = False
-                else:
-                    if draw(_S_INFECTION) < surg[g, 2]:
-                        t = now + draw(_S_INFECTION_TIME) * inf_win
-                        if t < infection_time:
-                            infection_time = t
-                            c_inf = _at(t, horizon)
-                    c_cath = _at(
-                        now + quantile(cath_k, cath_a, cath_b, cath_c, cath_d, draw(_S_CATHETER)),
-                        horizon,
-                    )
+            n, died = withdrawal_after(cath_wd, now, n)
+            go_surgery, surgery_event = REVISION, _E_REVISION
         elif k == 3:  # pump failure
+            c_pf = INF
             n = record(_E_PUMP_FAILURE, now, 0.0, 0.0, n)
-            if draw(_S_WITHDRAWAL) < pf_wd:
-                lv = _level(sev, ITB_WITHDRAWAL, draw(_S_SEVERITY))
-                n = record(
-                    _E_WITHDRAWAL_MILD + lv,
-                    now,
-                    sev[ITB_WITHDRAWAL, lv, 1],
-                    sev[ITB_WITHDRAWAL, lv, 2],
-                    n,
-                )
-                if draw(_S_DEATH) < sev[ITB_WITHDRAWAL, lv, 3]:
-                    death_event = _E_DEATH_WITHDRAWAL
-                    alive = False
-            if alive:
-                go_replace = _E_URGENT
+            n, died = withdrawal_after(pf_wd, now, n)
+            go_surgery, surgery_event = REPLACEMENT, _E_URGENT
         elif k == 4:  # battery depletion
+            c_depl = INF
             n = record(_E_BATTERY_DEPLETION, now, 0.0, 0.0, n)
-            if draw(_S_WITHDRAWAL) < depl_wd:
-                lv = _level(sev, ITB_WITHDRAWAL, draw(_S_SEVERITY))
-                n = record(
-                    _E_WITHDRAWAL_MILD + lv,
-                    now,
-                    sev[ITB_WITHDRAWAL, lv, 1],
-                    sev[ITB_WITHDRAWAL, lv, 2],
-                    n,
-                )
-                if draw(_S_DEATH) < sev[ITB_WITHDRAWAL, lv, 3]:
-                    death_event = _E_DEATH_WITHDRAWAL
-                    alive = False
-            if alive:
-                go_replace = _E_URGENT
+            n, died = withdrawal_after(depl_wd, now, n)
+            go_surgery, surgery_event = REPLACEMENT, _E_URGENT
         elif k == 5:  # battery alarm
+            c_alarm = INF
             n = record(_E_BATTERY_ALARM, now, 0.0, 0.0, n)
             t = now + delay_years
             if t < depletion_time:
                 c_elec = _at(t, horizon)
         elif k == 6:  # elective replacement
-            go_replace = _E_ELECTIVE
+            c_elec = INF
+            go_surgery, surgery_event = REPLACEMENT, _E_ELECTIVE
         elif k == 7:  # re-implant
-            go_implant = REIMPLANT
+            c_reimp = INF
+            go_surgery, surgery_event = REIMPLANT, _E_REIMPLANT
         elif k == 8:  # explant: loss of efficacy or choice (never a re-implant)
-            n = record(_E_EXPLANT, now, 0.0, 0.0, n)
-            infection_time = INF
-            ise_rate, ise_time = 0.0, math.nan
-            c_inf = c_cath = c_pf = c_depl = c_alarm = c_elec = c_refill = c_ise = INF
-            go_tablets = True
+            c_expl = INF
+            go_explant = True
         elif k == 9:  # refill falls due
+            c_refill = INF
             missed = False
             if not refill_late:
                 v_missed -= 1.0
@@ -727,23 +720,10 @@ def _life(
                     missed = True
             if missed:
                 n = record(_E_MISSED, now, 0.0, 0.0, n)
-                if draw(_S_WITHDRAWAL) < missed_wd:
-                    lv = _level(sev, ITB_WITHDRAWAL, draw(_S_SEVERITY))
-                    n = record(
-                        _E_WITHDRAWAL_MILD + lv,
-                        now,
-                        sev[ITB_WITHDRAWAL, lv, 1],
-                        sev[ITB_WITHDRAWAL, lv, 2],
-                        n,
-                    )
-                    if draw(_S_DEATH) < sev[ITB_WITHDRAWAL, lv, 3]:
-                        death_event = _E_DEATH_WITHDRAWAL
-                        alive = False
-                if alive:
-                    refill_late = True
-                    c_refill = _at(now + missed_delay, horizon)
-            else:
-                # refill_visit
+                n, died = withdrawal_after(missed_wd, now, n)
+                refill_late = True
+                c_refill = _at(now + missed_delay, horizon)
+            else:  # refill_visit
                 days = (now - fill_time) * DAYS_PER_YEAR
                 used_mg = min(dose * days, res_conc) / 1000
                 acc[A_REFILL_DAYS] += days
@@ -752,199 +732,148 @@ def _life(
                 if not v_pocket > 0.0:
                     v_pocket = visits_until(draw(_S_POCKET), pocket_p)
                     n = record(_E_POCKET, now, 0.0, 0.0, n)
-                    lv = _level(sev, ITB_OVERDOSE, draw(_S_SEVERITY))
-                    n = record(
-                        _E_OVERDOSE_MILD + lv,
-                        now,
-                        sev[ITB_OVERDOSE, lv, 1],
-                        sev[ITB_OVERDOSE, lv, 2],
-                        n,
-                    )
-                    if draw(_S_DEATH) < sev[ITB_OVERDOSE, lv, 3]:
-                        death_event = _E_DEATH_OVERDOSE
-                        alive = False
-                if alive:
+                    n, died = severity(ITB_OVERDOSE, now, n)
+                if died < 0:
                     v_prog -= 1.0
                     if not v_prog > 0.0:
                         v_prog = visits_until(draw(_S_PROGRAMMING), prog_p)
                         n = record(_E_PROGRAMMING, now, 0.0, 0.0, n)
-                        lv = _level(sev, ITB_OVERDOSE, draw(_S_SEVERITY))
-                        n = record(
-                            _E_OVERDOSE_MILD + lv,
-                            now,
-                            sev[ITB_OVERDOSE, lv, 1],
-                            sev[ITB_OVERDOSE, lv, 2],
-                            n,
-                        )
-                        if draw(_S_DEATH) < sev[ITB_OVERDOSE, lv, 3]:
-                            death_event = _E_DEATH_OVERDOSE
-                            alive = False
-                go_fill = alive
+                        n, died = severity(ITB_OVERDOSE, now, n)
+                go_fill = True
         elif k == 10:  # ITB side effect
+            c_ise = INF
             j = _pick(se_itb, N_ITB_SE, i_sum, draw(_S_ITB_SE_TYPE))
-            n = record(ITB_SE_EVENT[j], now, se_itb[j, 1], se_itb[j, 2], n)
-            if draw(_S_DEATH) < se_itb[j, 3]:
-                death_event = _E_DEATH_SIDE_EFFECT
-                alive = False
-            else:
+            n, died = consequence(
+                ITB_SE_EVENT[j],
+                now,
+                se_itb[j, 1],
+                se_itb[j, 2],
+                se_itb[j, 3],
+                _E_DEATH_SIDE_EFFECT,
+                n,
+            )
+            if died < 0:
                 ise_time = now + exponential_time(draw(_S_ITB_SE_TIME), ise_rate)
                 c_ise = _at(ise_time, horizon)
         elif k == 11:  # tablets stopped for intolerance
+            c_stop = INF
             n = record(_E_TABLETS_STOPPED, now, 0.0, 0.0, n)
             tablets_stopped = True
-            c_ose = c_stop = c_owd = INF
+            c_ose = c_owd = INF
             go_tablets = True  # untreated from now on
         elif k == 12:  # tablet withdrawal
-            lv = _level(sev, ORAL_WITHDRAWAL, draw(_S_SEVERITY))
-            n = record(
-                _E_WITHDRAWAL_MILD + lv,
-                now,
-                sev[ORAL_WITHDRAWAL, lv, 1],
-                sev[ORAL_WITHDRAWAL, lv, 2],
-                n,
-            )
-            if draw(_S_DEATH) < sev[ORAL_WITHDRAWAL, lv, 3]:
-                death_event = _E_DEATH_WITHDRAWAL
-                alive = False
-            else:
+            c_owd = INF
+            n, died = severity(ORAL_WITHDRAWAL, now, n)
+            if died < 0:
                 c_owd = _at(now + exponential_time(draw(_S_ORAL_WITHDRAWAL), o_wd), horizon)
         else:  # k == 13: tablet side effect
+            c_ose = INF
             j = _pick(se_oral, N_ORAL_SE, o_sum, draw(_S_ORAL_SE_TYPE))
-            n = record(ORAL_SE_EVENT[j], now, se_oral[j, 1], se_oral[j, 2], n)
-            if draw(_S_DEATH) < se_oral[j, 3]:
-                death_event = _E_DEATH_SIDE_EFFECT
-                alive = False
-            else:
+            n, died = consequence(
+                ORAL_SE_EVENT[j],
+                now,
+                se_oral[j, 1],
+                se_oral[j, 2],
+                se_oral[j, 3],
+                _E_DEATH_SIDE_EFFECT,
+                n,
+            )
+            if died < 0:
                 c_ose = _at(now + exponential_time(draw(_S_ORAL_SE_TIME), ose_rate), horizon)
-        if not alive:
+        if died >= 0:
             break
 
         # ---- shared actions
-        if go_tablets:  # start_tablets: the own strategy, or the fallback of an ITB strategy
-            if tablets_stopped:
-                new_u, new_c, new_route, new_dose = o_unt_u, o_unt_c, 0, 0.0
-            else:
-                controlled = u_oral < o_resp
-                new_u = o_uc if controlled else o_uu
-                new_c = o_care + oral_dose * DAYS_PER_YEAR * o_drug
-                new_route, new_dose = 2, oral_dose
-            # enter_state
-            if new_u != utility or new_c != cost_rate:
-                if now > flows_since:
-                    acc[A_QALY] += utility * discount.flow(re, flows_since, now)
-                    acc[A_COST] += cost_rate * discount.flow(rc, flows_since, now)
-                    flows_since = now
-                utility, cost_rate = new_u, new_c
-            if now > drug_since:
-                if route == 1:
-                    acc[A_ITB_DOSE] += route_dose * (now - drug_since)
-                    acc[A_ITB_YEARS] += now - drug_since
-                elif route == 2:
-                    acc[A_ORAL_DOSE] += route_dose * (now - drug_since)
-                    acc[A_ORAL_YEARS] += now - drug_since
-                drug_since = now
-            route, route_dose = new_route, new_dose
-            if not tablets_stopped:
-                scale = (oral_dose / o_ref) ** o_exp
-                ose_rate = scale * o_sum
-                c_ose = _at(now + exponential_time(draw(_S_ORAL_SE_TIME), ose_rate), horizon)
-                c_stop = _at(now + exponential_time(draw(_S_TABLETS_STOPPED), o_disc), horizon)
-                c_owd = _at(now + exponential_time(draw(_S_ORAL_WITHDRAWAL), o_wd), horizon)
-        if go_implant >= 0:
-            c_ose = c_stop = c_owd = INF  # stop_tablet_clocks
-            g = go_implant
-            n = record(
-                _E_IMPLANT if go_implant == IMPLANT else _E_REIMPLANT,
-                now,
-                surg[g, 0],
-                surg[g, 1],
-                n,
+        if go_explant:  # tablets (the fallback) from now, perhaps until a re-implant
+            n = record(_E_EXPLANT, now, 0.0, 0.0, n)
+            infection_time = INF
+            ise_rate, ise_time = 0.0, math.nan
+            c_inf = c_cath = c_pf = c_depl = c_alarm = c_elec = c_refill = c_ise = c_expl = INF
+            go_tablets = True
+        if go_surgery >= 0:  # cost, QALY loss, possible death, possible infection later
+            g = go_surgery
+            implant = g in (IMPLANT, REIMPLANT)
+            if implant:
+                c_ose = c_stop = c_owd = INF  # stop_tablet_clocks
+            n, died = consequence(
+                surgery_event, now, surg[g, 0], surg[g, 1], surg[g, 3], _E_DEATH_SURGERY, n
             )
-            if draw(_S_DEATH) < surg[g, 3]:
-                death_event = _E_DEATH_SURGERY
-                alive = False
+            if died >= 0:
                 break
             if draw(_S_INFECTION) < surg[g, 2]:
                 t = now + draw(_S_INFECTION_TIME) * inf_win
-                if t < infection_time:
+                if t < infection_time:  # one pending infection: the earliest
                     infection_time = t
                     c_inf = _at(t, horizon)
-            c_cath = _at(
-                now + quantile(cath_k, cath_a, cath_b, cath_c, cath_d, draw(_S_CATHETER)), horizon
-            )
-            go_new_pump = True
-            c_expl = _at(now + exponential_time(draw(_S_EXPLANT), explant_rate), horizon)
-        if go_replace >= 0:
-            g = REPLACEMENT
-            n = record(go_replace, now, surg[g, 0], surg[g, 1], n)
-            if draw(_S_DEATH) < surg[g, 3]:
-                death_event = _E_DEATH_SURGERY
-                alive = False
-                break
-            if draw(_S_INFECTION) < surg[g, 2]:
-                t = now + draw(_S_INFECTION_TIME) * inf_win
-                if t < infection_time:
-                    infection_time = t
-                    c_inf = _at(t, horizon)
-            go_new_pump = True
-        if go_new_pump:
-            life = min(
-                max(quantile(batt_k, batt_a, batt_b, batt_c, batt_d, draw(_S_BATTERY)), 0.0),
-                batt_cap,
-            )
+            if g != REPLACEMENT:  # new_catheter
+                u = draw(_S_CATHETER)
+                c_cath = _at(now + quantile(cath_k, cath_a, cath_b, cath_c, cath_d, u), horizon)
+            go_new_pump = g != REVISION
+            if implant:
+                c_expl = _at(now + exponential_time(draw(_S_EXPLANT), explant_rate), horizon)
+        if go_new_pump:  # battery, failure hazard, full reservoir
+            u = draw(_S_BATTERY)
+            life = min(max(quantile(batt_k, batt_a, batt_b, batt_c, batt_d, u), 0.0), batt_cap)
             depletion_time = now + life
             c_elec = INF
             c_alarm = _at(max(now, depletion_time - alarm_lead), horizon)
             c_depl = _at(depletion_time, horizon)
             c_pf = _at(now + exponential_time(draw(_S_PUMP_FAILURE), pf_rate), horizon)
             go_fill = True
-        if go_fill:
-            # dose_need: grows for growth_years after the first implant
-            years = now - first_implant
-            if years >= growth_years and grown_dose >= 0.0:
-                dose = grown_dose
-            else:
-                dose = itb_dose_need * (1.0 + growth) ** min(years, growth_years)
-                if years >= growth_years:
-                    grown_dose = dose
-            # enter_state(itb utility, itb care cost, itb, dose)
-            if i_util != utility or i_care != cost_rate:
-                if now > flows_since:
-                    acc[A_QALY] += utility * discount.flow(re, flows_since, now)
-                    acc[A_COST] += cost_rate * discount.flow(rc, flows_since, now)
-                    flows_since = now
-                utility, cost_rate = i_util, i_care
-            if now > drug_since:
-                if route == 1:
-                    acc[A_ITB_DOSE] += route_dose * (now - drug_since)
-                    acc[A_ITB_YEARS] += now - drug_since
-                elif route == 2:
-                    acc[A_ORAL_DOSE] += route_dose * (now - drug_since)
-                    acc[A_ORAL_YEARS] += now - drug_since
-                drug_since = now
-            route, route_dose = 1, dose
-            if dose != dose_of:
-                dose_of = dose
-                rate_of_dose = (dose / i_ref) ** i_exp * i_sum
-                days = stab
-                if dose > 0.0:
-                    days = min(math.floor(usable / dose), days)
-                days = max(days, 1.0)
-                years_of_dose = days / DAYS_PER_YEAR
-            # rescale_itb_side_effects
-            rate = rate_of_dose
-            if not (rate == ise_rate and not math.isnan(ise_time)):
-                if rate <= 0.0:
-                    t = INF
-                elif ise_rate > 0.0 and not math.isnan(ise_time):
-                    t = now + (ise_time - now) * (ise_rate / rate)
+        if go_fill or go_tablets:
+            if go_fill:  # dose_need: grows for growth_years after the first implant
+                years = now - first_implant
+                if years >= growth_years and grown_dose >= 0.0:
+                    dose = grown_dose
                 else:
-                    t = now + exponential_time(draw(_S_ITB_SE_TIME), rate)
-                ise_rate, ise_time = rate, t
-                c_ise = _at(t, horizon)
-            fill_time = now
-            refill_late = False
-            c_refill = _at(now + years_of_dose, horizon)
+                    dose = itb_dose_need * (1.0 + growth) ** min(years, growth_years)
+                    if years >= growth_years:
+                        grown_dose = dose
+                new_u, new_c, new_route, new_dose = i_util, i_care, 1, dose
+            elif tablets_stopped:
+                new_u, new_c, new_route, new_dose = o_unt_u, o_unt_c, 0, 0.0
+            else:
+                new_u = o_uc if u_oral < o_resp else o_uu
+                new_c = o_care + oral_dose * DAYS_PER_YEAR * o_drug
+                new_route, new_dose = 2, oral_dose
+            # enter_state: utility and cost flows accrued only when they change
+            if new_u != utility or new_c != cost_rate:
+                if now > flows_since:
+                    accrue_flows(flows_since, now, utility, cost_rate)
+                    flows_since = now
+                utility, cost_rate = new_u, new_c
+            if now > drug_since:
+                accrue_drug(drug_since, now, route, route_dose)
+                drug_since = now
+            route, route_dose = new_route, new_dose
+            if go_fill:
+                if dose != dose_of:
+                    dose_of = dose
+                    rate_of_dose = (dose / i_ref) ** i_exp * i_sum
+                    days = stab
+                    if dose > 0.0:
+                        days = min(math.floor(usable / dose), days)
+                    days = max(days, 1.0)
+                    years_of_dose = days / DAYS_PER_YEAR
+                # rescale_itb_side_effects: the unit-exponential hazard left is kept
+                rate = rate_of_dose
+                if not (rate == ise_rate and not math.isnan(ise_time)):
+                    if rate <= 0.0:
+                        t = INF
+                    elif ise_rate > 0.0 and not math.isnan(ise_time):
+                        t = now + (ise_time - now) * (ise_rate / rate)
+                    else:
+                        t = now + exponential_time(draw(_S_ITB_SE_TIME), rate)
+                    ise_rate, ise_time = rate, t
+                    c_ise = _at(t, horizon)
+                fill_time = now
+                refill_late = False
+                c_refill = _at(now + years_of_dose, horizon)
+            elif not tablets_stopped:
+                ose_rate = (oral_dose / o_ref) ** o_exp * o_sum
+                c_ose = _at(now + exponential_time(draw(_S_ORAL_SE_TIME), ose_rate), horizon)
+                c_stop = _at(now + exponential_time(draw(_S_TABLETS_STOPPED), o_disc), horizon)
+                c_owd = _at(now + exponential_time(draw(_S_ORAL_WITHDRAWAL), o_wd), horizon)
 
         # ---- the next event: the earliest clock, ties to the earlier in CLOCKS
         t = c_death
@@ -978,48 +907,14 @@ def _life(
         if t == INF:
             break
         now = t
-        if k == 0:
-            c_death = INF
-        elif k == 1:
-            c_inf = INF
-        elif k == 2:
-            c_cath = INF
-        elif k == 3:
-            c_pf = INF
-        elif k == 4:
-            c_depl = INF
-        elif k == 5:
-            c_alarm = INF
-        elif k == 6:
-            c_elec = INF
-        elif k == 7:
-            c_reimp = INF
-        elif k == 8:
-            c_expl = INF
-        elif k == 9:
-            c_refill = INF
-        elif k == 10:
-            c_ise = INF
-        elif k == 11:
-            c_stop = INF
-        elif k == 12:
-            c_owd = INF
-        else:
-            c_ose = INF
 
-    if not alive:  # recorded here, once: a death has no cost, and nothing follows it
-        n = record(death_event, now, 0.0, 0.0, n)
-    t_end = now if not alive else horizon
+    if died >= 0:  # recorded here, once: a death has no cost, and nothing follows it
+        n = record(died, now, 0.0, 0.0, n)
+    t_end = now if died >= 0 else horizon
     if t_end > flows_since:
-        acc[A_QALY] += utility * discount.flow(re, flows_since, t_end)
-        acc[A_COST] += cost_rate * discount.flow(rc, flows_since, t_end)
+        accrue_flows(flows_since, t_end, utility, cost_rate)
     if t_end > drug_since:
-        if route == 1:
-            acc[A_ITB_DOSE] += route_dose * (t_end - drug_since)
-            acc[A_ITB_YEARS] += t_end - drug_since
-        elif route == 2:
-            acc[A_ORAL_DOSE] += route_dose * (t_end - drug_since)
-            acc[A_ORAL_YEARS] += t_end - drug_since
+        accrue_drug(drug_since, t_end, route, route_dose)
     acc[A_FOLLOWUP] = t_end
     acc[A_LY] = t_end
     acc[A_LYD] = discount.flow(re, 0.0, t_end)
@@ -1028,48 +923,32 @@ def _life(
 
 @njit(cache=True)
 def _block(
-    start,
-    stop,
-    seed,
-    parameter_set,
-    age_d,
-    male_share,
-    cumulative_share,
-    multiplier,
-    itb_dose,
-    oral_dose,
-    hazard,
-    rows,
-    se_itb,
-    se_oral,
-    sev,
-    surg,
-    horizon,
-    rc,
-    re,
-    comparator,
-    months,
-    t_patients,
-    t_sum_v,
-    t_sum_vv,
-    t_followup,
-    t_followup_sq,
-    t_count,
-    t_count_sq,
-    t_count_followup,
-    t_with,
-    t_with_comp,
-    t_first_month,
-    t_itb_dose,
-    t_itb_years,
-    t_oral_dose,
-    t_oral_years,
-    t_refill,
+    start, stop, b, seed, parameter_set, people, model, horizon, rc, re, comparator, months, tallies
 ):
-    """Patients start..stop-1 folded into one block's tally, in patient order. The fold is
-    Tally.add_patient's arithmetic in the same order, so the sums agree to the bit; it is
-    written here rather than called, as every call with array arguments costs atomic
-    reference-count updates. Returns the number of events."""
+    """Patients start..stop-1 folded into block b's tally (index b of every array of
+    `tallies`, in FOLD_FIELDS order), in patient order. The fold is Tally.add_patient's
+    arithmetic in the same order, so the sums agree to the bit; it is written here rather
+    than called, as every call with array arguments costs atomic reference-count updates.
+    Returns the number of events."""
+    rows, se_itb, se_oral, sev, surg = model
+    (
+        t_patients,
+        t_sum_v,
+        t_sum_vv,
+        t_followup,
+        t_followup_sq,
+        t_count,
+        t_count_sq,
+        t_count_followup,
+        t_with,
+        t_with_comp,
+        t_first_month,
+        t_itb_dose,
+        t_itb_years,
+        t_oral_dose,
+        t_oral_years,
+        t_refill,
+    ) = tallies
     n_s = rows.shape[0]
     acc = np.zeros((n_s, N_ACC))
     counts = np.zeros((n_s, N_COUNTERS), dtype=np.int64)
@@ -1079,20 +958,10 @@ def _block(
     no_e = np.empty(0, dtype=np.int64)
     n_v = 4 * n_s
     v = np.empty(n_v)
-    n_c = counts.shape[1]
     events = 0
     for i in range(start, stop):
         age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
-            seed,
-            parameter_set,
-            i,
-            age_d,
-            male_share,
-            cumulative_share,
-            multiplier,
-            itb_dose,
-            oral_dose,
-            hazard,
+            seed, parameter_set, i, *people
         )
         key = patient_key(seed, parameter_set, i)
         acc[:] = 0.0
@@ -1125,39 +994,39 @@ def _block(
                 no_e,
             )
         # ---- the fold (Tally.add_patient)
-        t_patients[0] += 1
+        t_patients[b] += 1
         for s in range(n_s):
             v[4 * s] = acc[s, A_COST]
             v[4 * s + 1] = acc[s, A_QALY]
             v[4 * s + 2] = acc[s, A_LY]
             v[4 * s + 3] = acc[s, A_LYD]
         for x in range(n_v):
-            t_sum_v[x] += v[x]
+            t_sum_v[b, x] += v[x]
             for y in range(n_v):
-                t_sum_vv[x, y] += v[x] * v[y]
+                t_sum_vv[b, x, y] += v[x] * v[y]
         for s in range(n_s):
             t = acc[s, A_FOLLOWUP]
-            t_followup[s] += t
-            t_followup_sq[s] += t * t
-            for c in range(n_c):
+            t_followup[b, s] += t
+            t_followup_sq[b, s] += t * t
+            for c in range(N_COUNTERS):
                 x = counts[s, c]
                 if x == 0:  # adding 0 changes none of the sums below
                     continue
-                t_count[s, c] += x
+                t_count[b, s, c] += x
                 fx = float(x)
-                t_count_sq[s, c] += fx * fx
-                t_count_followup[s, c] += fx * t
-                t_with[s, c] += 1
+                t_count_sq[b, s, c] += fx * fx
+                t_count_followup[b, s, c] += fx * t
+                t_with[b, s, c] += 1
                 if counts[comparator, c] > 0:
-                    t_with_comp[s, c] += 1
+                    t_with_comp[b, s, c] += 1
             for g in range(N_CURVES):
                 if first[s, g] < INF:
-                    t_first_month[s, g, min(int(first[s, g] * 12.0), months - 1)] += 1
-            t_itb_dose[s] += acc[s, A_ITB_DOSE]
-            t_itb_years[s] += acc[s, A_ITB_YEARS]
-            t_oral_dose[s] += acc[s, A_ORAL_DOSE]
-            t_oral_years[s] += acc[s, A_ORAL_YEARS]
-            t_refill[s] += acc[s, A_REFILL_DAYS]
+                    t_first_month[b, s, g, min(int(first[s, g] * 12.0), months - 1)] += 1
+            t_itb_dose[b, s] += acc[s, A_ITB_DOSE]
+            t_itb_years[b, s] += acc[s, A_ITB_YEARS]
+            t_oral_dose[b, s] += acc[s, A_ORAL_DOSE]
+            t_oral_years[b, s] += acc[s, A_ORAL_YEARS]
+            t_refill[b, s] += acc[s, A_REFILL_DAYS]
     return events
 
 
@@ -1169,104 +1038,46 @@ def _run_blocks(
     n_patients,
     seed,
     parameter_set,
-    age_d,
-    male_share,
-    cumulative_share,
-    multiplier,
-    itb_dose,
-    oral_dose,
-    hazard,
-    rows,
-    se_itb,
-    se_oral,
-    sev,
-    surg,
+    people,
+    model,
     horizon,
     rc,
     re,
     comparator,
     months,
-    t_patients,
-    t_sum_v,
-    t_sum_vv,
-    t_followup,
-    t_followup_sq,
-    t_count,
-    t_count_sq,
-    t_count_followup,
-    t_with,
-    t_with_comp,
-    t_first_month,
-    t_itb_dose,
-    t_itb_years,
-    t_oral_dose,
-    t_oral_years,
-    t_refill,
-    t_events,
+    tallies,
+    events,
 ):
-    """Blocks first_block .. first_block + n_blocks - 1, in parallel; block b's tally goes
-    to index b - first_block of every t_* array."""
+    """Blocks first_block .. first_block + n_blocks - 1, in parallel; block
+    first_block + b goes to index b of the tallies and of `events`."""
     for b in prange(n_blocks):
         start = (first_block + b) * block_size
         stop = min(start + block_size, n_patients)
-        t_events[b] = _block(
+        events[b] = _block(
             start,
             stop,
+            b,
             seed,
             parameter_set,
-            age_d,
-            male_share,
-            cumulative_share,
-            multiplier,
-            itb_dose,
-            oral_dose,
-            hazard,
-            rows,
-            se_itb,
-            se_oral,
-            sev,
-            surg,
+            people,
+            model,
             horizon,
             rc,
             re,
             comparator,
             months,
-            t_patients[b],
-            t_sum_v[b],
-            t_sum_vv[b],
-            t_followup[b],
-            t_followup_sq[b],
-            t_count[b],
-            t_count_sq[b],
-            t_count_followup[b],
-            t_with[b],
-            t_with_comp[b],
-            t_first_month[b],
-            t_itb_dose[b],
-            t_itb_years[b],
-            t_oral_dose[b],
-            t_oral_years[b],
-            t_refill[b],
+            tallies,
         )
 
 
 @njit(cache=True)
 def _log_one(
+    patient,
+    s,
     seed,
     parameter_set,
-    patient,
-    age_d,
-    male_share,
-    cumulative_share,
-    multiplier,
-    itb_dose,
-    oral_dose,
-    hazard,
-    row,
-    se_itb,
-    se_oral,
-    sev,
-    surg,
+    people,
+    model,
     horizon,
     rc,
     re,
@@ -1276,27 +1087,19 @@ def _log_one(
     log_t,
     log_e,
 ):
-    """One patient under one strategy with its events logged (for the engine comparison)."""
+    """One patient under strategy s with its events logged (for the engine comparison)."""
+    rows, se_itb, se_oral, sev, surg = model
     age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
-        seed,
-        parameter_set,
-        patient,
-        age_d,
-        male_share,
-        cumulative_share,
-        multiplier,
-        itb_dose,
-        oral_dose,
-        hazard,
+        seed, parameter_set, patient, *people
     )
     key = patient_key(seed, parameter_set, patient)
     ctr = np.zeros(N_STREAMS, dtype=np.int64)
     return _life(
-        row,
-        se_itb,
-        se_oral,
-        sev,
-        surg,
+        rows[s],
+        se_itb[s],
+        se_oral[s],
+        sev[s],
+        surg[s],
         key,
         horizon,
         rc,
@@ -1317,122 +1120,115 @@ def _log_one(
     )
 
 
-# ------------------------------------------------------------------ drivers
+# ------------------------------------------------------------------ the run
 
 #: Blocks per call of the compiled loop: the progress bar moves once per call, and the
 #: per-block tallies of one call are all that is held (memory does not grow with patients).
 BLOCKS_PER_CALL = 16
+#: The Tally sums the compiled fold fills, in the order _block unpacks them.
+FOLD_FIELDS: tuple[str, ...] = (
+    "patients",
+    "sum_v",
+    "sum_vv",
+    "followup",
+    "followup_sq",
+    "count",
+    "count_sq",
+    "count_followup",
+    "with_event",
+    "with_event_and_comparator",
+    "first_month",
+    "itb_dose",
+    "itb_years",
+    "oral_dose",
+    "oral_years",
+    "refill_days",
+)
 
 
-def _tally_arrays(n_blocks: int, n_s: int, months: int) -> dict[str, np.ndarray]:
-    k = 4 * n_s
-    return {
-        "patients": np.zeros((n_blocks, 1), dtype=np.int64),
-        "sum_v": np.zeros((n_blocks, k)),
-        "sum_vv": np.zeros((n_blocks, k, k)),
-        "followup": np.zeros((n_blocks, n_s)),
-        "followup_sq": np.zeros((n_blocks, n_s)),
-        "count": np.zeros((n_blocks, n_s, N_COUNTERS), dtype=np.int64),
-        "count_sq": np.zeros((n_blocks, n_s, N_COUNTERS)),
-        "count_followup": np.zeros((n_blocks, n_s, N_COUNTERS)),
-        "with_event": np.zeros((n_blocks, n_s, N_COUNTERS), dtype=np.int64),
-        "with_event_and_comparator": np.zeros((n_blocks, n_s, N_COUNTERS), dtype=np.int64),
-        "first_month": np.zeros((n_blocks, n_s, N_CURVES, months), dtype=np.int64),
-        "itb_dose": np.zeros((n_blocks, n_s)),
-        "itb_years": np.zeros((n_blocks, n_s)),
-        "oral_dose": np.zeros((n_blocks, n_s)),
-        "oral_years": np.zeros((n_blocks, n_s)),
-        "refill_days": np.zeros((n_blocks, n_s)),
-    }
+class Run:
+    """A scenario, its cohort and its parameter set as the compiled loop's arguments,
+    packed once for a whole run."""
 
+    def __init__(
+        self, scenario: Scenario, arrays: CohortArrays, months: int, parameter_set: int = 0
+    ) -> None:
+        packed = Packed(scenario)
+        names = scenario.strategy_names()
+        self.scenario = scenario
+        self.names = names
+        self.comparator = names.index(scenario.comparator)
+        self.months = months
+        self.model = (
+            packed.row,
+            packed.itb_side_effects,
+            packed.oral_side_effects,
+            packed.severity,
+            packed.surgery,
+        )
+        self.settings = (
+            scenario.seed,
+            parameter_set,
+            arrays.compiled(),
+            self.model,
+            scenario.horizon,
+            scenario.discount.costs,
+            scenario.discount.effects,
+        )
 
-def _model_args(scenario: Scenario, arrays, packed: Packed) -> tuple:
-    return (
-        arrays.age,
-        arrays.male_share,
-        arrays.cumulative_share,
-        arrays.mortality_multiplier,
-        arrays.itb_dose,
-        arrays.oral_dose,
-        arrays.hazard,
-        packed.row,
-        packed.itb_side_effects,
-        packed.oral_side_effects,
-        packed.severity,
-        packed.surgery,
-        scenario.horizon,
-        scenario.discount.costs,
-        scenario.discount.effects,
-    )
+    def _tally(self) -> Tally:
+        return Tally(len(self.names), self.comparator, self.months)
 
+    def blocks(self, first_block: int, n_blocks: int, block_size: int) -> tuple[list[Tally], int]:
+        """Tallies of blocks first_block.., in block order, and their number of events."""
+        template = self._tally()
+        stacked = tuple(
+            np.zeros(
+                (n_blocks, *np.shape(getattr(template, name))),
+                dtype=np.asarray(getattr(template, name)).dtype,
+            )
+            for name in FOLD_FIELDS
+        )
+        events = np.zeros(n_blocks, dtype=np.int64)
+        seed, parameter_set, people, model, horizon, rc, re = self.settings
+        _run_blocks(
+            first_block,
+            n_blocks,
+            block_size,
+            self.scenario.patients,
+            seed,
+            parameter_set,
+            people,
+            model,
+            horizon,
+            rc,
+            re,
+            self.comparator,
+            self.months,
+            stacked,
+            events,
+        )
+        tallies = []
+        for b in range(n_blocks):
+            tally = self._tally()
+            tally.load({name: value[b] for name, value in zip(FOLD_FIELDS, stacked, strict=True)})
+            tallies.append(tally)
+        return tallies, int(events.sum())
 
-def run_blocks(
-    scenario: Scenario,
-    arrays,
-    first_block: int,
-    n_blocks: int,
-    block_size: int,
-    months: int,
-    parameter_set: int = 0,
-) -> tuple[list[dict[str, np.ndarray]], int]:
-    """Tallies (as arrays, one dict per block, in block order) and the number of events."""
-    packed = Packed(scenario)
-    names = scenario.strategy_names()
-    t = _tally_arrays(n_blocks, len(names), months)
-    events = np.zeros(n_blocks, dtype=np.int64)
-    model = _model_args(scenario, arrays, packed)
-    _run_blocks(
-        first_block,
-        n_blocks,
-        block_size,
-        scenario.patients,
-        scenario.seed,
-        parameter_set,
-        *model[:7],
-        *model[7:12],
-        *model[12:],
-        names.index(scenario.comparator),
-        months,
-        *t.values(),
-        events,
-    )
-    blocks = [{name: value[b] for name, value in t.items()} for b in range(n_blocks)]
-    return blocks, int(events.sum())
-
-
-def log(
-    scenario: Scenario,
-    arrays,
-    strategy: str,
-    patient: int,
-    parameter_set: int = 0,
-    capacity: int = 100_000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One patient's events under one strategy: (times, event ids, accumulators)."""
-    packed = Packed(scenario)
-    s = scenario.strategy_names().index(strategy)
-    acc = np.zeros(N_ACC)
-    counts = np.zeros(N_COUNTERS, dtype=np.int64)
-    first = np.full(N_CURVES, INF)
-    log_t, log_e = np.empty(capacity), np.empty(capacity, dtype=np.int64)
-    model = _model_args(scenario, arrays, packed)
-    n = _log_one(
-        scenario.seed,
-        parameter_set,
-        patient,
-        *model[:7],
-        packed.row[s],
-        packed.itb_side_effects[s],
-        packed.oral_side_effects[s],
-        packed.severity[s],
-        packed.surgery[s],
-        *model[12:],
-        acc,
-        counts,
-        first,
-        log_t,
-        log_e,
-    )
-    if n > capacity:
-        raise RuntimeError(f"patient {patient} has {n} events; raise the log capacity")
-    return log_t[:n].copy(), log_e[:n].copy(), acc
+    def log(
+        self,
+        strategy: str,
+        patient: int,
+        capacity: int = 100_000,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One patient's events under one strategy: (times, event ids, accumulators)."""
+        acc = np.zeros(N_ACC)
+        counts = np.zeros(N_COUNTERS, dtype=np.int64)
+        first = np.full(N_CURVES, INF)
+        log_t, log_e = np.empty(capacity), np.empty(capacity, dtype=np.int64)
+        n = _log_one(
+            patient, self.names.index(strategy), *self.settings, acc, counts, first, log_t, log_e
+        )
+        if n > capacity:
+            raise RuntimeError(f"patient {patient} has {n} events; raise the log capacity")
+        return log_t[:n].copy(), log_e[:n].copy(), acc
