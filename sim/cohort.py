@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from . import lifetable
-from .distributions import quantile
+from .distributions import prepared, quantile_prepared
 from .rng import ATTRIBUTE, STREAM, uniform
 from .scenario import Scenario, distribution_params
 
@@ -29,12 +29,12 @@ class CohortArrays:
     """The cohort's numbers in the flat form the compiled draw needs."""
 
     indication_names: tuple[str, ...]
-    age: np.ndarray  # (5,) distribution (kind, a, b, c, d)
+    age: np.ndarray  # (7,) distribution row of distributions.prepared
     male_share: float
     cumulative_share: np.ndarray  # (n,)
     mortality_multiplier: np.ndarray  # (n,)
-    itb_dose: np.ndarray  # (n, 5)
-    oral_dose: np.ndarray  # (n, 5)
+    itb_dose: np.ndarray  # (n, 7)
+    oral_dose: np.ndarray  # (n, 7)
     hazard: np.ndarray  # (2, 120) background hazard by sex and age
 
     @classmethod
@@ -44,12 +44,16 @@ class CohortArrays:
         shares[-1] = 1.0  # guard the top of the CDF against rounding
         return cls(
             indication_names=tuple(n for n, _ in present),
-            age=np.array(distribution_params(scenario.cohort.age_years), dtype=np.float64),
+            age=np.array(prepared(*distribution_params(scenario.cohort.age_years))),
             male_share=scenario.cohort.male_share,
             cumulative_share=shares.astype(np.float64),
             mortality_multiplier=np.array([i.mortality_multiplier for _, i in present]),
-            itb_dose=np.array([distribution_params(i.itb_dose_mcg_per_day) for _, i in present]),
-            oral_dose=np.array([distribution_params(i.oral_dose_mg_per_day) for _, i in present]),
+            itb_dose=np.array(
+                [prepared(*distribution_params(i.itb_dose_mcg_per_day)) for _, i in present]
+            ),
+            oral_dose=np.array(
+                [prepared(*distribution_params(i.oral_dose_mg_per_day)) for _, i in present]
+            ),
             hazard=table.hazards(),
         )
 
@@ -96,7 +100,8 @@ def _draw(
     def u(counter):
         return uniform(seed, parameter_set, patient, _ATTR, counter)
 
-    age = quantile(int(age_d[0]), age_d[1], age_d[2], age_d[3], age_d[4], u(_AGE))
+    d = age_d
+    age = quantile_prepared(int(d[0]), d[1], d[2], d[3], d[4], d[5], d[6], u(_AGE))
     age = min(max(age, 0.0), lifetable.MAX_AGE - 1e-9)
     male = u(_SEX) < male_share
     v = u(_INDICATION)
@@ -104,9 +109,9 @@ def _draw(
     while ind < cumulative_share.size - 1 and v >= cumulative_share[ind]:
         ind += 1
     d = itb_dose[ind]
-    itb = max(0.0, quantile(int(d[0]), d[1], d[2], d[3], d[4], u(_ITB_DOSE)))
+    itb = max(0.0, quantile_prepared(int(d[0]), d[1], d[2], d[3], d[4], d[5], d[6], u(_ITB_DOSE)))
     d = oral_dose[ind]
-    oral = max(0.0, quantile(int(d[0]), d[1], d[2], d[3], d[4], u(_ORAL_DOSE)))
+    oral = max(0.0, quantile_prepared(int(d[0]), d[1], d[2], d[3], d[4], d[5], d[6], u(_ORAL_DOSE)))
     death = lifetable.death_time(hazard[1 if male else 0], multiplier[ind], age, u(_DEATH))
     return age, male, ind, itb, oral, u(_ITB_RESPONSE), u(_ORAL_RESPONSE), death, u(_DELAY)
 

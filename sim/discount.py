@@ -29,3 +29,17 @@ def flow(rate: float, start: float, stop: float) -> float:
     delta = math.log1p(rate)
     # expm1 keeps precision for short intervals: f(a) - f(b) = f(a) (1 - e^{-delta (b-a)})
     return math.exp(-delta * start) * -math.expm1(-delta * (stop - start)) / delta
+
+
+@njit(cache=True)
+def periodic(rate: float, first: float, step: float, n: int) -> float:
+    """Present value of n amounts of 1 at first, first + step, ..., first + (n - 1) step.
+
+    The geometric sum f(first) (1 - q^n) / (1 - q) with q = f(step), written with expm1 so
+    that a short step keeps its precision: one run of refill visits, costed at once."""
+    if n <= 0:
+        return 0.0
+    if rate == 0.0:
+        return float(n)
+    delta = math.log1p(rate)
+    return math.exp(-delta * first) * (math.expm1(-delta * step * n) / math.expm1(-delta * step))

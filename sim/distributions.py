@@ -187,9 +187,7 @@ def quantile(kind: int, a: float, b: float, c: float, d: float, u: float) -> flo
     if kind == NORMAL:
         if b <= 0.0:
             return min(max(a, c), d)
-        lo = normal_cdf((c - a) / b)
-        hi = normal_cdf((d - a) / b)
-        return min(max(a + b * normal_quantile(lo + u * (hi - lo)), c), d)
+        return truncated_normal(a, b, c, d, normal_cdf((c - a) / b), normal_cdf((d - a) / b), u)
     if kind == LOGNORMAL:
         if b <= 0.0:
             return a
@@ -209,3 +207,30 @@ def quantile(kind: int, a: float, b: float, c: float, d: float, u: float) -> flo
             return math.inf
         return -math.log(u) / a
     return math.nan
+
+
+@njit(cache=True)
+def truncated_normal(
+    mean: float, sd: float, low: float, high: float, p_low: float, p_high: float, u: float
+) -> float:
+    """Normal(mean, sd) truncated to [low, high], given p_low and p_high, the normal CDF at
+    the standardised bounds: they depend on the parameters only, so a hot loop takes them
+    from :func:`prepared` instead of two erfc per draw (the value is the same to the bit)."""
+    return min(max(mean + sd * normal_quantile(p_low + u * (p_high - p_low)), low), high)
+
+
+def prepared(kind: int, a: float, b: float, c: float, d: float) -> tuple[float, ...]:
+    """(kind, a, b, c, d, p_low, p_high): a distribution row for :func:`quantile_prepared`."""
+    if kind == NORMAL and b > 0.0:
+        return (kind, a, b, c, d, normal_cdf((c - a) / b), normal_cdf((d - a) / b))
+    return (kind, a, b, c, d, 0.0, 0.0)
+
+
+@njit(cache=True)
+def quantile_prepared(
+    kind: int, a: float, b: float, c: float, d: float, p_low: float, p_high: float, u: float
+) -> float:
+    """:func:`quantile` of a row made by :func:`prepared`."""
+    if kind == NORMAL and b > 0.0:
+        return truncated_normal(a, b, c, d, p_low, p_high, u)
+    return quantile(kind, a, b, c, d, u)

@@ -54,6 +54,7 @@ STREAMS: tuple[str, ...] = (
     "withdrawal_given_cause",  # after a catheter or pump failure, depletion, missed refill
     "severity",
     "event_death",
+    "parameters",  # PSA draws of uncertain parameters (sim.params), never a patient's
 )
 STREAM: dict[str, int] = {name: i for i, name in enumerate(STREAMS)}
 
@@ -124,6 +125,22 @@ def visits_until(u: float, probability: float) -> float:
     if probability >= 1.0:
         return 1.0
     return 1.0 + math.floor(math.log(u) / math.log1p(-probability))
+
+
+@njit(cache=True)
+def visits_before(start: float, step: float, visits: float, end: float) -> int:
+    """How many of the visits at start + k step (k = 1 .. visits) fall strictly before end.
+
+    A run of uneventful refill visits (DESIGN §4.5) is settled in one go when it ends; both
+    engines count its visits with this one function, so they agree to the last bit."""
+    if not (visits >= 1.0 and end > start):
+        return 0
+    m = min(float(math.floor((end - start) / step)), visits)
+    while m > 0.0 and not start + m * step < end:
+        m -= 1.0
+    while m + 1.0 <= visits and start + (m + 1.0) * step < end:
+        m += 1.0
+    return int(m)
 
 
 def uniform_reference(seed: int, parameter_set: int, patient: int, stream: int, counter: int):

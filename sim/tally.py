@@ -49,9 +49,10 @@ class Outcome:
     oral_years: float = 0.0
     refill_interval_days: float = 0.0  # sum over refill visits of days since the last fill
 
-    def count(self, event_id: int, time: float) -> None:
+    def count(self, event_id: int, time: float, n: int = 1) -> None:
+        """n events at `time` (the first of them, for a run of refill visits)."""
         for counter in COUNTERS_OF_EVENT[event_id]:
-            self.counts[counter] += 1
+            self.counts[counter] += n
         for k in _CURVES_OF_EVENT[event_id]:
             self.first_time[k] = min(self.first_time[k], time)
 

@@ -22,6 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "scenarios" / "base.yaml"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the engines once, before any test times a subprocess: a cold Numba compile
+    takes over a minute; later processes load the compiled code from the cache."""
+    small = scenario.load(BASE).model_copy(update={"patients": 10})
+    runner.run(small, BASE.parent)
+
+
 def base_document() -> dict[str, Any]:
     return yaml.safe_load(BASE.read_text())
 

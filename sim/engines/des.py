@@ -17,6 +17,12 @@ about draws, kept everywhere below:
   so that changing a probability does not shift the other draws of that stream;
 * per-visit risks (missed refill, pocket fill, programming error) are drawn as the number
   of visits until the next occurrence (geometric), one draw per occurrence;
+* a fill at a settled dose (dose growth over) starts a *run* of refill visits every
+  interval: the visits before the next one that brings a risk are uneventful, so they are
+  not scheduled one by one; the run is settled (counted, costed in one geometric sum,
+  traced) when it ends: at the eventful visit, a new pump, an explant, death or the
+  horizon. Its visits fall at fill time + k interval, and a visit at the very instant
+  the run ends is not made;
 * the side effects of a route are one Poisson process at the summed rate, the type of
   each occurrence drawn in proportion to the rates; a dose change rescales the waiting
   time (rate x remaining time is kept).
@@ -35,7 +41,7 @@ from .. import discount
 from ..cohort import Patient
 from ..distributions import quantile
 from ..events import CLOCK_PRIORITY, EVENT_ID, ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
-from ..rng import STREAM, exponential_time, uniform, visits_until
+from ..rng import STREAM, exponential_time, uniform, visits_before, visits_until
 from ..scenario import (
     Consequence,
     Itb,
@@ -77,6 +83,18 @@ class _Environment(simpy.Environment):
         event._value = None
         heapq.heappush(self._queue, (time, priority, next(self._eid), event))
         return event
+
+
+@dataclass(frozen=True)
+class _RefillRun:
+    """Uneventful refill visits at start + k step, k = 1 .. visits (may be infinite)."""
+
+    start: float
+    step: float
+    days: float
+    cost: float  # of one visit, undiscounted
+    visits: float
+    detail: str
 
 
 class _Clock:
@@ -129,6 +147,7 @@ class PatientRun:
         self.dose = 0.0  # mcg/day, updated when the pump is filled
         self.fill_time = 0.0
         self.refill_late = False
+        self.refill_run: _RefillRun | None = None
         self.battery_depletion_time = math.inf
         self.catheter_placed = 0.0
         self.itb_side_effect_rate = 0.0
@@ -277,12 +296,15 @@ class PatientRun:
         while not self.finished and self.env.peek() < math.inf:
             self.env.step()
         t_end = self.now if not self.alive else self.horizon
+        self.end_refill_run(t_end)
         self.accrue_flows(t_end)
         self.accrue_drug(t_end)
         out = self.out
         out.followup_years = t_end
         out.life_years = t_end
         out.life_years_discounted = discount.flow(self.rate_effects, 0.0, t_end)
+        if self.trace is not None:
+            self.trace.sort(key=lambda row: row.time_years)  # stable: a run's visits join in
         if self.trace is not None and self.alive:
             self.trace.append(
                 TraceRow(
@@ -443,7 +465,48 @@ class PatientRun:
         if self.dose > 0.0:
             days = min(math.floor(usable_mcg / self.dose), days)
         days = max(days, 1.0)
-        self.set_clock("refill", self.now + days / DAYS_PER_YEAR, self.on_refill_due)
+        step = days / DAYS_PER_YEAR
+        grow = self.itb.dose
+        years = self.now - self.first_implant_time
+        settled = grow.annual_growth == 0.0 or years >= grow.growth_years
+        visits = min(self.visits_to.values()) - 1.0 if settled else 0.0
+        used_mg = min(self.dose * days, pump.reservoir_ml * pump.concentration_mcg_per_ml) / 1000
+        refill = self.itb.refill
+        self.refill_run = _RefillRun(
+            self.now,
+            step,
+            days,
+            refill.cost_visit + used_mg * refill.drug_cost_per_mg,
+            visits,
+            f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill",
+        )
+        self.set_clock("refill", self.now + (visits + 1.0) * step, self.on_refill_due)
+
+    def end_refill_run(self, end: float) -> None:
+        """Settle the uneventful visits of the current run made before `end`: count them,
+        cost them in one geometric sum, count the per-visit risks down, trace them."""
+        run, self.refill_run = self.refill_run, None
+        if run is None:
+            return
+        m = visits_before(run.start, run.step, run.visits, end)
+        if m == 0:
+            return
+        for risk in self.visits_to:
+            self.visits_to[risk] -= m
+        self.fill_time = run.start + m * run.step
+        out = self.out
+        out.refill_interval_days += m * run.days
+        first = run.start + run.step
+        out.count(EVENT_ID["refill_visit"], first, m)
+        out.cost += run.cost * discount.periodic(self.rate_costs, first, run.step, m)
+        if self.trace is not None:
+            for k in range(1, m + 1):
+                t = run.start + k * run.step
+                self.trace.append(
+                    TraceRow(
+                        t, self.patient.age_years + t, "refill_visit", run.detail, run.cost, 0.0
+                    )
+                )
 
     def new_catheter(self) -> None:
         self.catheter_placed = self.now
@@ -453,6 +516,7 @@ class PatientRun:
 
     def new_pump(self) -> None:
         """A new pump (implant or replacement): battery, failure hazard, full reservoir."""
+        self.end_refill_run(self.now)
         pump = self.itb.pump
         kind, a, b, c, d = distribution_params(pump.battery_life_years)
         life = min(
@@ -537,6 +601,7 @@ class PatientRun:
 
     def on_refill_due(self) -> None:
         """A refill visit falls due: it may be missed (the reservoir runs dry)."""
+        self.end_refill_run(self.now)
         refill = self.itb.refill
         if not self.refill_late and self.visit_brings("missed_refill"):
             self.record("missed_refill", f"refill {refill.missed_delay_days:g} days late")
@@ -594,6 +659,7 @@ class PatientRun:
 
     def explant(self, cause: str, temporary: bool) -> None:
         """Remove the device; tablets (fallback) from now, perhaps until a re-implant."""
+        self.end_refill_run(self.now)
         reimplant = temporary and self.chance("reimplant", self.itb.infection.reimplant_probability)
         plan = "re-implant planned" if reimplant else "tablets for good"
         self.record("explant", f"{cause}; {plan}")

@@ -26,7 +26,7 @@ from numba import njit, prange
 from .. import discount
 from ..cohort import CohortArrays
 from ..cohort import _draw as draw_patient
-from ..distributions import quantile
+from ..distributions import prepared, quantile, quantile_prepared
 from ..events import (
     COUNTERS_OF_EVENT,
     CUMULATIVE_GROUPS,
@@ -36,7 +36,7 @@ from ..events import (
     N_COUNTERS,
     ORAL_SIDE_EFFECTS,
 )
-from ..rng import STREAM, exponential_time, patient_key, uniform_at, visits_until
+from ..rng import STREAM, exponential_time, patient_key, uniform_at, visits_before, visits_until
 from ..scenario import Itb, Oral, Scenario, Severity, Surgery, distribution_params
 from ..tally import Tally
 
@@ -85,6 +85,8 @@ _FIELDS: tuple[str, ...] = (
     "batt_b",
     "batt_c",
     "batt_d",
+    "batt_p_low",
+    "batt_p_high",
     "batt_cap",
     "alarm_lead",
     "delay_kind",
@@ -162,6 +164,8 @@ ITB_WITHDRAWAL, ITB_OVERDOSE, ORAL_WITHDRAWAL = range(3)
     K_BATT_B,
     K_BATT_C,
     K_BATT_D,
+    K_BATT_PL,
+    K_BATT_PH,
     K_BATT_CAP,
     K_ALARM_LEAD,
     K_DELAY_K,
@@ -375,7 +379,7 @@ class Packed:
             pump.failure_rate_per_year,
             pump.failure_withdrawal_probability,
         )
-        row[K_BATT_K : K_BATT_D + 1] = distribution_params(pump.battery_life_years)
+        row[K_BATT_K : K_BATT_PH + 1] = prepared(*distribution_params(pump.battery_life_years))
         row[K_BATT_CAP] = pump.battery_cap_years
         row[K_ALARM_LEAD] = pump.battery_alarm_lead_days / DAYS_PER_YEAR
         row[K_DELAY_K : K_DELAY_D + 1] = distribution_params(pump.replacement_delay_days)
@@ -497,7 +501,8 @@ def _life(
     res_conc, usable, stab = p[K_RES_CONC], p[K_USABLE], p[K_STAB]
     pf_rate, pf_wd, depl_wd = p[K_PF_RATE], p[K_PF_WD], p[K_DEPL_WD]
     batt_k, batt_a, batt_b = int(p[K_BATT_K]), p[K_BATT_A], p[K_BATT_B]
-    batt_c, batt_d, batt_cap, alarm_lead = p[K_BATT_C], p[K_BATT_D], p[K_BATT_CAP], p[K_ALARM_LEAD]
+    batt_c, batt_d, batt_pl, batt_ph = p[K_BATT_C], p[K_BATT_D], p[K_BATT_PL], p[K_BATT_PH]
+    batt_cap, alarm_lead = p[K_BATT_CAP], p[K_ALARM_LEAD]
     growth, growth_years = p[K_GROWTH], p[K_GROWTH_Y]
     refill_c, refill_drug = p[K_REFILL_C], p[K_REFILL_DRUG]
     pocket_p, prog_p, missed_p = p[K_POCKET_P], p[K_PROG_P], p[K_MISSED_P]
@@ -550,6 +555,11 @@ def _life(
     dose_of = -1.0
     rate_of_dose = 0.0
     years_of_dose = 0.0
+    days_of_dose = 0.0
+    cost_of_dose = 0.0  # of one refill visit
+    # the current run of uneventful refill visits: at run_start + k years_of_dose
+    run_start = 0.0
+    run_visits = 0.0
     lc = math.log1p(rc)  # discount.factor's log, taken once
     le = math.log1p(re)
 
@@ -562,22 +572,28 @@ def _life(
         ctr[stream] += 1
         return u
 
-    def record(ev, t, cost, qaly_loss, n_log):
-        """Count an event at t; its cost and QALY loss are discounted at t (discount.factor
-        is exp(-log1p(rate) t), its log taken once above). Returns the number of events."""
+    def count(ev, t, m):
+        """m events, the first at t (DES: Outcome.count)."""
         j = 0
         while MEMBERS[ev, j] >= 0:
-            counts[MEMBERS[ev, j]] += 1
+            counts[MEMBERS[ev, j]] += m
             j += 1
         j = 0
         while CURVES[ev, j] >= 0:
             if t < first[CURVES[ev, j]]:
                 first[CURVES[ev, j]] = t
             j += 1
-        if cost != 0.0:
-            acc[A_COST] += cost * math.exp(-lc * t)
-        if qaly_loss != 0.0:
-            acc[A_QALY] -= qaly_loss * math.exp(-le * t)
+
+    def record(ev, t, cost, qaly_loss, n_log):
+        """Count an event at t; its cost and QALY loss are discounted at t (discount.factor
+        is exp(-log1p(rate) t), its log taken once above). Returns the number of events."""
+        count(ev, t, 1)
+        if cost != 0.0 or qaly_loss != 0.0:  # adding 0 changes no sum
+            f = math.exp(-lc * t)
+            acc[A_COST] += cost * f
+            if le != lc:  # the usual equal rates share one exp
+                f = math.exp(-le * t)
+            acc[A_QALY] -= qaly_loss * f
         if n_log < log_t.size:
             log_t[n_log] = t
             log_e[n_log] = ev
@@ -608,6 +624,22 @@ def _life(
         if draw(_S_WITHDRAWAL) < probability:
             return severity(ITB_WITHDRAWAL, t, n_log)
         return n_log, -1
+
+    def settle(start, step, days, cost, visits, end, n_log):
+        """The uneventful visits of a refill run made before `end` (DES: end_refill_run):
+        counted and costed in one geometric sum. Returns (visits made, events)."""
+        m = visits_before(start, step, visits, end)
+        if m == 0:
+            return 0, n_log
+        acc[A_REFILL_DAYS] += m * days
+        count(_E_REFILL, start + step, m)
+        acc[A_COST] += cost * discount.periodic(rc, start + step, step, m)
+        for i in range(1, m + 1):
+            if n_log < log_t.size:
+                log_t[n_log] = start + i * step
+                log_e[n_log] = _E_REFILL
+            n_log += 1
+        return m, n_log
 
     def accrue_flows(since, t, level_utility, level_cost):
         acc[A_QALY] += level_utility * discount.flow(re, since, t)
@@ -712,6 +744,11 @@ def _life(
             go_explant = True
         elif k == 9:  # refill falls due
             c_refill = INF
+            m, n = settle(run_start, years_of_dose, days_of_dose, cost_of_dose, run_visits, now, n)
+            run_visits = 0.0
+            if m > 0:
+                v_missed, v_pocket, v_prog = v_missed - m, v_pocket - m, v_prog - m
+                fill_time = run_start + m * years_of_dose
             missed = False
             if not refill_late:
                 v_missed -= 1.0
@@ -785,6 +822,9 @@ def _life(
 
         # ---- shared actions
         if go_explant:  # tablets (the fallback) from now, perhaps until a re-implant
+            m, n = settle(run_start, years_of_dose, days_of_dose, cost_of_dose, run_visits, now, n)
+            run_visits = 0.0
+            v_missed, v_pocket, v_prog = v_missed - m, v_pocket - m, v_prog - m
             n = record(_E_EXPLANT, now, 0.0, 0.0, n)
             infection_time = INF
             ise_rate, ise_time = 0.0, math.nan
@@ -812,8 +852,12 @@ def _life(
             if implant:
                 c_expl = _at(now + exponential_time(draw(_S_EXPLANT), explant_rate), horizon)
         if go_new_pump:  # battery, failure hazard, full reservoir
+            m, n = settle(run_start, years_of_dose, days_of_dose, cost_of_dose, run_visits, now, n)
+            run_visits = 0.0
+            v_missed, v_pocket, v_prog = v_missed - m, v_pocket - m, v_prog - m
             u = draw(_S_BATTERY)
-            life = min(max(quantile(batt_k, batt_a, batt_b, batt_c, batt_d, u), 0.0), batt_cap)
+            life = quantile_prepared(batt_k, batt_a, batt_b, batt_c, batt_d, batt_pl, batt_ph, u)
+            life = min(max(life, 0.0), batt_cap)
             depletion_time = now + life
             c_elec = INF
             c_alarm = _at(max(now, depletion_time - alarm_lead), horizon)
@@ -855,6 +899,8 @@ def _life(
                         days = min(math.floor(usable / dose), days)
                     days = max(days, 1.0)
                     years_of_dose = days / DAYS_PER_YEAR
+                    days_of_dose = days
+                    cost_of_dose = refill_c + min(dose * days, res_conc) / 1000 * refill_drug
                 # rescale_itb_side_effects: the unit-exponential hazard left is kept
                 rate = rate_of_dose
                 if not (rate == ise_rate and not math.isnan(ise_time)):
@@ -868,7 +914,13 @@ def _life(
                     c_ise = _at(t, horizon)
                 fill_time = now
                 refill_late = False
-                c_refill = _at(now + years_of_dose, horizon)
+                # a run of refill visits: uneventful until the next per-visit risk, once
+                # the dose has settled
+                run_start = now
+                run_visits = 0.0
+                if growth == 0.0 or now - first_implant >= growth_years:
+                    run_visits = min(v_missed, v_pocket, v_prog) - 1.0
+                c_refill = _at(now + (run_visits + 1.0) * years_of_dose, horizon)
             elif not tablets_stopped:
                 ose_rate = (oral_dose / o_ref) ** o_exp * o_sum
                 c_ose = _at(now + exponential_time(draw(_S_ORAL_SE_TIME), ose_rate), horizon)
@@ -911,6 +963,7 @@ def _life(
     if died >= 0:  # recorded here, once: a death has no cost, and nothing follows it
         n = record(died, now, 0.0, 0.0, n)
     t_end = now if died >= 0 else horizon
+    m, n = settle(run_start, years_of_dose, days_of_dose, cost_of_dose, run_visits, t_end, n)
     if t_end > flows_since:
         accrue_flows(flows_since, t_end, utility, cost_rate)
     if t_end > drug_since:
@@ -1231,4 +1284,5 @@ class Run:
         )
         if n > capacity:
             raise RuntimeError(f"patient {patient} has {n} events; raise the log capacity")
-        return log_t[:n].copy(), log_e[:n].copy(), acc
+        order = np.argsort(log_t[:n], kind="stable")  # a refill run's visits join in
+        return log_t[:n][order], log_e[:n][order], acc
