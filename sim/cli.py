@@ -1,4 +1,4 @@
-"""Command line: run, batch, validate, schema, trace (DESIGN §7, §8).
+"""Command line: run, batch, validate, schema, trace, report (DESIGN §7, §8).
 
 Bad input ends with one line on stderr naming the file, the key path and what is allowed,
 and exit code 2; an interrupted run exits 130 (SIGINT) or 143 (SIGTERM) and leaves no
@@ -53,11 +53,18 @@ def _options(
     _state["debug"] = debug
 
 
-def _load(path: Path, patients: int | None = None, seed: int | None = None) -> scenario.Scenario:
+def _load(
+    path: Path,
+    patients: int | None = None,
+    seed: int | None = None,
+    psa_iterations: int | None = None,
+) -> scenario.Scenario:
     loaded = scenario.load(path)
-    update = {}
+    update: dict[str, int] = {}
     if patients is not None:
         update["patients"] = patients
+    if psa_iterations is not None:
+        update["psa_iterations"] = psa_iterations
     if seed is not None:
         update["seed"] = seed
     if update:
@@ -76,7 +83,7 @@ def _progress(quiet: bool) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("patients"),
+        TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
@@ -88,26 +95,75 @@ def _progress(quiet: bool) -> Progress:
 def _run_one(
     path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str, progress: Progress
 ) -> Path:
-    from . import runner, tables  # here, so that bad input is reported before pandas loads
+    """Base case, then PSA and one-way analyses when the scenario asks for them; every
+    table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
+    from . import analysis, lifetable, runner, tables  # here: bad input is reported first
 
     if engine not in runner.ENGINES:
         raise UsageError(f"--engine {engine!r}: allowed: {', '.join(runner.ENGINES)}")
     start = time.perf_counter()
-    task = progress.add_task(loaded.name, total=loaded.patients)
-    tally = runner.run(loaded, path.resolve().parent, lambda k: progress.advance(task, k), engine)
+    table = lifetable.load(loaded.cohort.life_table, path.resolve().parent)
+    running = analysis.Running()
+    task = progress.add_task(loaded.name, total=loaded.patients, unit="patients")
+    tally = runner.simulate(
+        loaded,
+        table,
+        0,
+        lambda k: progress.advance(task, k),
+        engine,
+        observe=lambda t: running.observe(loaded, t),
+    )
     progress.remove_task(task)
+    psa = None
+    if loaded.psa_iterations:
+        task = progress.add_task(
+            f"{loaded.name} PSA", total=loaded.psa_iterations, unit="iterations"
+        )
+        psa = analysis.psa(loaded, table, path, lambda k: progress.advance(task, k), engine)
+        progress.remove_task(task)
+    one_way = None
+    n_one_way = 2 * sum(isinstance(e, scenario.Uncertain) for e in loaded.uncertainty.values())
+    if n_one_way or loaded.analysis.thresholds:
+        task = progress.add_task(f"{loaded.name} one-way", total=None, unit="runs")
+        one_way = analysis.one_way(
+            loaded, table, tally, path, lambda k: progress.advance(task, k), engine
+        )
+        progress.remove_task(task)
     seconds = time.perf_counter() - start
+    warnings = analysis.noise_warnings(loaded, psa) if psa is not None else []
     target = out_dir / loaded.name
     with tables.atomic_folder(target) as tmp:
         summary = tables.summary(loaded, tally)
+        if psa is not None:
+            summary = summary.merge(analysis.psa_summary_columns(loaded, psa), on="strategy")
         tables.write_csv(summary, tmp / "summary.csv")
         tables.write_csv(tables.events(loaded, tally), tmp / "events.csv")
         tables.write_csv(
             tables.cumulative_incidence(loaded, tally), tmp / "cumulative_incidence.csv"
         )
-        manifest = tables.manifest(loaded, path, engine, seconds)
+        tables.write_csv(analysis.convergence_table(loaded, running, psa), tmp / "convergence.csv")
+        if psa is not None:
+            tables.write_csv(analysis.psa_table(psa), tmp / "psa.csv")
+            tables.write_csv(analysis.ceac_table(loaded, psa), tmp / "ceac.csv")
+            tables.write_csv(analysis.evppi_table(loaded, psa), tmp / "evppi.csv")
+        if one_way is not None and len(one_way.tornado):
+            tables.write_csv(one_way.tornado, tmp / "tornado.csv")
+        if one_way is not None and len(one_way.threshold):
+            tables.write_csv(one_way.threshold, tmp / "threshold.csv")
+        manifest = tables.manifest(
+            loaded,
+            path,
+            engine,
+            seconds,
+            {"psa_iterations": loaded.psa_iterations, "warnings": warnings},
+        )
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        from . import report
+
+        report.write(tmp)
     _print_summary(loaded, summary, target, seconds)
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     return target
 
 
@@ -150,6 +206,12 @@ def run(
         int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS, help="Patients per strategy.")
     ] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
+    psa_iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=scenario.MAX_PSA_ITERATIONS, help="PSA iterations (0: base case only)."
+        ),
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
     engine: Annotated[
         str, typer.Option(help="Engine: fast (compiled, default) or des (SimPy, the reference).")
@@ -157,7 +219,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
-    loaded = _load(scenario_file, patients, seed)
+    loaded = _load(scenario_file, patients, seed, psa_iterations)
     _check_out(out_dir)
     with _progress(quiet) as progress:
         _run_one(scenario_file, loaded, out_dir, engine, progress)
@@ -174,6 +236,12 @@ def batch(
         int | None,
         typer.Option(min=1, max=scenario.MAX_PATIENTS, help="Override patients per strategy."),
     ] = None,
+    psa_iterations: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=scenario.MAX_PSA_ITERATIONS, help="Override PSA iterations (0: none)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run every scenario (*.yaml) in a folder; all are validated before any runs."""
@@ -182,7 +250,7 @@ def batch(
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not files:
         raise UsageError(f"{folder}: no *.yaml scenario files")
-    loaded = [(path, _load(path, patients)) for path in files]
+    loaded = [(path, _load(path, patients, psa_iterations=psa_iterations)) for path in files]
     seen: dict[str, Path] = {}
     for path, item in loaded:
         if item.name in seen:
@@ -275,6 +343,24 @@ def trace(
             f"{r.qaly_loss:.4f}" if r.qaly_loss else "",
         )
     out.print(table)
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[
+        Path, typer.Argument(metavar="RESULTS_DIR", help="A result folder of one scenario.")
+    ],
+) -> None:
+    """Rebuild report.html and results.xlsx from the tables of a result folder."""
+    if not (results / "manifest.json").is_file() or not (results / "summary.csv").is_file():
+        raise UsageError(
+            f"{results}: not a result folder (needs manifest.json and summary.csv, as "
+            "`baclofen-sim run` writes them)"
+        )
+    from . import report
+
+    report.write(results)
+    out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
 
 
 class Interrupted(BaseException):

@@ -1,6 +1,8 @@
 """Health-economic and statistical formulas, as pure functions (DESIGN §5).
 
-Each is tested against a closed form or a worked example in ``tests/test_econ.py``.
+Each is tested against a closed form or a worked example in ``tests/test_econ.py``. The
+probabilistic-analysis functions (``nmb``, ``ceac``, ``evppi``, ``running_mean``) take numpy
+arrays of per-iteration results, shaped (iterations, strategies).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from scipy import stats
+import numpy as np
+from scipy import linalg, special
+from scipy.interpolate import BSpline
 
 Z95 = 1.959963984540054  # standard normal 97.5th percentile
 
@@ -78,9 +82,9 @@ def icer(delta_cost: float, delta_effect: float) -> tuple[float, str]:
             "dominant"
         )
     if delta_effect < 0:
-        if delta_cost <= 0:
+        if delta_cost < 0:
             return delta_cost / delta_effect, "less costly, less effective"
-        return math.nan, "dominated"
+        return math.nan, "dominated"  # costs at least as much for less effect
     return math.nan, "equal effect"
 
 
@@ -98,8 +102,8 @@ def poisson_rate_ci(
         return math.nan, math.nan
     phi = max(1.0, dispersion)
     y, t = events / phi, exposure / phi
-    low = 0.0 if y == 0 else stats.chi2.ppf(0.025, 2 * y) / 2 / t
-    high = stats.chi2.ppf(0.975, 2 * y + 2) / 2 / t
+    low = 0.0 if y == 0 else special.gammaincinv(y, 0.025) / t
+    high = special.gammaincinv(y + 1, 0.975) / t
     return float(low), float(high)
 
 
@@ -141,3 +145,291 @@ def paired_risk(n: int, with_a: int, with_b: int, with_both: int) -> dict[str, f
     elif rd < 0:
         out["nnt"] = -1 / rd
     return out
+
+
+def nmb(costs: np.ndarray, qalys: np.ndarray, wtp: np.ndarray | float) -> np.ndarray:
+    """Net monetary benefit wtp * qalys - costs (broadcasting), the scale on which
+    strategies are compared at a given willingness to pay."""
+    return np.multiply(wtp, qalys) - np.asarray(costs, dtype=float)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Ceac:
+    """Acceptability curves, acceptability frontier and EVPI of a PSA on a grid of WTPs."""
+
+    wtp: np.ndarray  # (W,)
+    probability: np.ndarray  # (W, S): share of iterations in which a strategy has the best NMB
+    expected_nmb: np.ndarray  # (W, S)
+    optimal: np.ndarray  # (W,): index of the highest expected NMB (the CEAF)
+    evpi: np.ndarray  # (W,): expected value of perfect information per patient
+    evpi_se: np.ndarray  # (W,): its Monte Carlo standard error
+
+
+def _psa_pair(costs: np.ndarray, qalys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c = np.asarray(costs, dtype=float)
+    q = np.asarray(qalys, dtype=float)
+    if c.ndim != 2 or c.shape != q.shape or 0 in c.shape:
+        raise ValueError(
+            f"costs and qalys must share a non-empty (N, S) shape: {c.shape}, {q.shape}"
+        )
+    return c, q
+
+
+def ceac(costs: np.ndarray, qalys: np.ndarray, wtps: np.ndarray) -> Ceac:
+    """CEAC, CEAF and EVPI from PSA samples (N iterations, S strategies) at each WTP.
+
+    Ties go to the lowest strategy index, so that each CEAC row sums to 1. The EVPI is the
+    mean per-iteration opportunity loss of the strategy chosen on expected NMB, which equals
+    E[max NMB] - max E[NMB] and gives its Monte Carlo standard error directly.
+    """
+    c, q = _psa_pair(costs, qalys)
+    w = np.asarray(wtps, dtype=float)
+    if w.ndim != 1:
+        raise ValueError("wtps must be one-dimensional")
+    n, s = c.shape
+    probability = np.empty((w.size, s))
+    expected = np.empty((w.size, s))
+    optimal = np.empty(w.size, dtype=np.intp)
+    evpi = np.empty(w.size)
+    evpi_se = np.full(w.size, math.nan)
+    for k, lam in enumerate(w):  # one WTP at a time keeps memory at O(N S)
+        v = lam * q - c
+        best = v.argmax(axis=1)  # first maximum: ties to the lowest index
+        probability[k] = np.bincount(best, minlength=s) / n
+        expected[k] = v.mean(axis=0)
+        optimal[k] = expected[k].argmax()
+        loss = v.max(axis=1) - v[:, optimal[k]]
+        evpi[k] = loss.mean()
+        if n > 1:
+            evpi_se[k] = loss.std(ddof=1) / math.sqrt(n)
+    return Ceac(
+        wtp=_read_only(w.copy()),
+        probability=_read_only(probability),
+        expected_nmb=_read_only(expected),
+        optimal=_read_only(optimal),
+        evpi=_read_only(evpi),
+        evpi_se=_read_only(evpi_se),
+    )
+
+
+def running_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running mean along the first axis and its Monte Carlo standard error sd / sqrt(n)
+    (nan for n < 2), to show how a PSA estimate settles as iterations accrue.
+
+    Sums are taken about the overall mean so that the running variance does not lose
+    precision to cancellation when the values are far from zero.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim == 0 or v.shape[0] == 0:
+        raise ValueError("values must have at least one row")
+    n = np.arange(1, v.shape[0] + 1, dtype=float).reshape((-1,) + (1,) * (v.ndim - 1))
+    shift = v.mean(axis=0)
+    dev = v - shift
+    s1 = np.cumsum(dev, axis=0)
+    s2 = np.cumsum(dev * dev, axis=0)
+    mean = shift + s1 / n
+    se = np.full(v.shape, math.nan)
+    if v.shape[0] > 1:
+        m = n[1:]
+        var = np.maximum(s2[1:] - s1[1:] ** 2 / m, 0.0) / (m - 1)
+        se[1:] = np.sqrt(var / m)
+    return mean, se
+
+
+# --- EVPPI by nonparametric regression (Strong, Oakley & Brennan 2014) -----------------
+
+_KNOTS_ONE = 20  # interior knots of the spline of a single parameter
+_KNOTS_GROUP = 10  # per parameter in an additive model of a group
+_LOG_LAMBDA = tuple(x / 2 for x in range(-16, 17))  # log10 smoothing grid, relative scale
+
+
+def _spline_block(x: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred cubic B-spline basis of x with knots at its quantiles, and its O'Sullivan
+    penalty (integrated squared second derivative, exact by Simpson's rule since B'' is
+    piecewise linear): quantile knots follow skewed inputs, and the penalty is that of a
+    smoothing spline whatever the knot spacing. The sum-to-zero constraint (as in mgcv)
+    keeps blocks of an additive model identifiable next to the intercept."""
+    lo, hi = float(x.min()), float(x.max())
+    inner = np.unique(np.quantile(x, np.linspace(0.0, 1.0, n_knots + 2)[1:-1]))
+    inner = inner[(inner > lo) & (inner < hi)]
+    t = np.r_[[lo] * 4, inner, [hi] * 4]
+    k = t.size - 4
+    basis = BSpline.design_matrix(x, t, 3).toarray()
+    edges = np.r_[lo, inner, hi]
+    h = np.diff(edges)
+    points = np.r_[edges[:-1], (edges[:-1] + edges[1:]) / 2, edges[1:]]
+    weights = np.r_[h / 6, 4 * h / 6, h / 6]
+    d2 = BSpline(t, np.eye(k), 3).derivative(2)(points)
+    penalty = (d2 * weights[:, None]).T @ d2
+    q, _ = linalg.qr(basis.mean(axis=0)[:, None])
+    z = q[:, 1:]  # null space of the column means
+    # Rotate to the penalty's eigenbasis: a diagonal penalty with an exact null space (the
+    # linear trend) stays positive semi-definite at any smoothing parameter.
+    eig, vec = linalg.eigh(z.T @ penalty @ z)
+    eig = np.where(eig > 1e-9 * max(eig.max(), 0.0), eig, 0.0)
+    return basis @ (z @ vec), np.diag(eig)
+
+
+def _design(x: np.ndarray) -> tuple[np.ndarray, list[tuple[slice, np.ndarray]]]:
+    """Intercept, one spline block per parameter and, for a group, the standardised
+    pairwise products (a ridge-penalised block); each penalty is scaled to its block's
+    cross-product so that one grid of relative smoothing parameters suits all blocks."""
+    n, p = x.shape
+    n_knots = _KNOTS_ONE if p == 1 else _KNOTS_GROUP
+    n_knots = max(0, min(n_knots, n // 10 - 4))
+    columns = [np.ones((n, 1))]
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []
+    for j in range(p):
+        n_unique = np.unique(x[:, j]).size
+        blocks.append(_spline_block(x[:, j], max(0, min(n_knots, n_unique - 2))))
+    if p > 1:
+        z = (x - x.mean(axis=0)) / x.std(axis=0)
+        products = np.column_stack(
+            [z[:, i] * z[:, j] for i, j in itertools.combinations(range(p), 2)]
+        )
+        products -= products.mean(axis=0)
+        blocks.append((products, np.eye(products.shape[1])))
+    penalties = []
+    start = 1
+    for basis, penalty in blocks:
+        columns.append(basis)
+        size = basis.shape[1]
+        scale = np.einsum("ij,ij->", basis, basis) / max(np.trace(penalty), 1e-300)
+        penalties.append((slice(start, start + size), penalty * scale))
+        start += size
+    return np.hstack(columns), penalties
+
+
+def _penalty(
+    penalties: list[tuple[slice, np.ndarray]], log_lambda: np.ndarray, dim: int
+) -> np.ndarray:
+    total = np.zeros((dim, dim))
+    for (block, penalty), log_lam in zip(penalties, log_lambda, strict=True):
+        total[block, block] += 10.0**log_lam * penalty
+    return total
+
+
+def _smoothing(
+    x: np.ndarray,
+    gram: np.ndarray,
+    y: np.ndarray,
+    penalties: list[tuple[slice, np.ndarray]],
+    ridge: float,
+) -> np.ndarray:
+    """Log10 smoothing parameters minimising GCV = n RSS / (n - edf)^2, by coordinate
+    search over a grid (one pass is exact for a single block). For each block, a
+    Demmler-Reinsch eigen-decomposition against the rest of the system gives the fits and
+    degrees of freedom at every grid point from one factorisation."""
+    n, dim = x.shape
+    grid = np.array(_LOG_LAMBDA)
+    lam = 10.0**grid
+    best = np.zeros(len(penalties))
+    score = math.inf
+    for _ in range(4):
+        moved = False
+        for k, (block, penalty) in enumerate(penalties):
+            own = np.zeros((dim, dim))
+            own[block, block] = penalty
+            others = best.copy()
+            others[k] = -math.inf  # the block's own penalty left out (10**-inf == 0)
+            base = gram + _penalty(penalties, others, dim)
+            base[np.diag_indices_from(base)] += ridge
+            chol = linalg.cholesky(base, lower=True)
+            half = linalg.solve_triangular(chol, own, lower=True)
+            m = linalg.solve_triangular(chol, half.T, lower=True)
+            eig, vec = linalg.eigh((m + m.T) / 2)
+            eig = np.maximum(eig, 0.0)
+            u = x @ linalg.solve_triangular(chol, vec, lower=True, trans="T")
+            shrink = 1.0 / (1.0 + eig[:, None] * lam[None, :])  # (dim, grid)
+            fitted = u @ (shrink * (u.T @ y)[:, None])
+            rss = np.sum((y[:, None] - fitted) ** 2, axis=0)
+            edf = np.einsum("ij,ij->j", u, u) @ shrink
+            room = np.maximum(n - edf, 0.5)
+            gcv = np.where(n - edf > 0.5, n * rss / room**2, math.inf)
+            j = int(np.argmin(gcv))
+            if gcv[j] < score:
+                moved = moved or grid[j] != best[k]
+                best[k], score = grid[j], float(gcv[j])
+        if not moved or len(penalties) == 1:
+            break
+    return best
+
+
+def _voi(fitted: np.ndarray, inb: np.ndarray, weights: np.ndarray) -> float:
+    """EVPPI from fitted incremental NMBs (against strategy 0), clipped to [0, EVPI]."""
+    total = weights.sum()
+    partial = weights @ np.maximum(fitted.max(axis=1), 0.0) / total
+    partial -= max(0.0, float((weights @ fitted / total).max()))
+    perfect = weights @ np.maximum(inb.max(axis=1), 0.0) / total
+    perfect -= max(0.0, float((weights @ inb / total).max()))
+    return float(max(0.0, min(partial, perfect)))
+
+
+def evppi(
+    nmb: np.ndarray, x: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """EVPPI of the parameter(s) x ((N,) or (N, P)) from per-iteration NMBs (N, S), with
+    its bootstrap standard error.
+
+    Regression meta-model of Strong, Oakley & Brennan (2014, Med Decis Making 34:311):
+    regress each incremental NMB (against strategy 0) on x, then EVPPI = mean_i max_s
+    g_s(x_i) - max_s mean_i g_s(x_i). Smoother: a penalised cubic regression spline
+    (quantile knots, O'Sullivan curvature penalty, GCV) for one parameter; for a group, an
+    additive model of such splines plus ridge-penalised pairwise products, one smoothing
+    parameter per block. That is the paper's GAM without tensor products: it captures the
+    products typical of decision models at O(N) cost (a Gaussian process is O(N^3)), but
+    would understate a group acting through other interactions. The bootstrap resamples
+    iterations (Generator seeded by `seed`) and refits with the full-sample basis and
+    smoothing parameters, so the result is deterministic. Clipped to [0, EVPI].
+    """
+    values = np.asarray(nmb, dtype=float)
+    params = np.asarray(x, dtype=float)
+    if params.ndim == 1:
+        params = params[:, None]
+    if values.ndim != 2 or params.ndim != 2 or values.shape[0] != params.shape[0]:
+        raise ValueError(f"nmb must be (N, S) and x (N,) or (N, P): {values.shape}, {params.shape}")
+    if 0 in values.shape:
+        raise ValueError("need at least one iteration and one strategy")
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(params))):
+        raise ValueError("nmb and x must be finite")
+    if n_bootstrap < 0:
+        raise ValueError("n_bootstrap must be >= 0")
+    params = params[:, np.ptp(params, axis=0) > 0]
+    n = values.shape[0]
+    if params.shape[1] == 0 or values.shape[1] == 1:
+        return 0.0, 0.0
+    inb = values[:, 1:] - values[:, :1]
+    inb_centred = inb - inb.mean(axis=0)
+    design, penalties = _design(params)
+    gram = design.T @ design
+    ridge = 1e-10 * float(np.trace(gram)) / gram.shape[0]
+    pens = [
+        _penalty(penalties, _smoothing(design, gram, y, penalties, ridge), gram.shape[0])
+        for y in inb_centred.T
+    ]
+
+    def fit(weights: np.ndarray) -> np.ndarray:
+        wx = design * weights[:, None]
+        g = design.T @ wx
+        g[np.diag_indices_from(g)] += ridge
+        rhs = wx.T @ inb_centred
+        coef = np.column_stack(
+            [linalg.cho_solve(linalg.cho_factor(g + pen), rhs[:, j]) for j, pen in enumerate(pens)]
+        )
+        return design @ coef + inb.mean(axis=0)
+
+    ones = np.ones(n)
+    estimate = _voi(fit(ones), inb, ones)
+    if n_bootstrap == 0:
+        return estimate, math.nan
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        replicates[b] = _voi(fit(weights), inb, weights)
+    return estimate, float(replicates.std(ddof=1)) if n_bootstrap > 1 else math.nan

@@ -45,6 +45,21 @@ def run(
 ) -> Tally:
     """Base-case tally of the scenario (its `patients` and `seed`)."""
     table = lifetable.load(scenario.cohort.life_table, base_dir)
+    return simulate(scenario, table, 0, progress, engine)
+
+
+def simulate(
+    scenario: Scenario,
+    table: lifetable.LifeTable,
+    parameter_set: int = 0,
+    progress: Callable[[int], None] | None = None,
+    engine: str = "fast",
+    observe: Callable[[Tally], None] | None = None,
+) -> Tally:
+    """Tally of one parameter set: 0 is the base case, k > 0 the PSA iteration k (its own
+    patients, keyed by k). A one-way analysis runs its values as parameter set 0, so that
+    it simulates the very patients of the base case. `observe` sees the running tally after
+    each block (for convergence plots)."""
     arrays = cohort.CohortArrays.of(scenario, table)
     names = scenario.strategy_names()
     total = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
@@ -52,18 +67,22 @@ def run(
     if engine == "des":
         for b in range(n_blocks):
             start, stop = b * BLOCK_SIZE, min((b + 1) * BLOCK_SIZE, scenario.patients)
-            total.merge(run_block(scenario, arrays, start, stop))
+            total.merge(run_block(scenario, arrays, start, stop, parameter_set))
+            if observe is not None:
+                observe(total)
             if progress is not None:
                 progress(stop - start)
         return total
     if engine != "fast":
         raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
-    compiled = fast.Run(scenario, arrays, months_of(scenario))
+    compiled = fast.Run(scenario, arrays, months_of(scenario), parameter_set)
     for first in range(0, n_blocks, fast.BLOCKS_PER_CALL):
         count = min(fast.BLOCKS_PER_CALL, n_blocks - first)
         blocks, _ = compiled.blocks(first, count, BLOCK_SIZE)
         for block in blocks:
             total.merge(block)
+            if observe is not None:
+                observe(total)
         if progress is not None:
             progress(min((first + count) * BLOCK_SIZE, scenario.patients) - first * BLOCK_SIZE)
     return total

@@ -20,6 +20,7 @@ import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -521,6 +522,30 @@ class UncertainShares(Strict):
 UncertaintyEntry = Annotated[Union[Uncertain, UncertainShares], Field(discriminator="dist")]  # noqa: UP007
 
 
+class Correlation(Strict):
+    """Correlation of two uncertain parameters in the PSA (Gaussian copula)."""
+
+    parameters: Annotated[list[str], Field(min_length=2, max_length=2)]
+    rho: Annotated[float, Field(gt=-1.0, lt=1.0)]
+
+
+class ThresholdRange(Strict):
+    """Where to look for the value of a parameter at which the decision changes."""
+
+    low: float | None = None
+    high: float | None = None
+
+
+class Analysis(Strict):
+    """Settings of the uncertainty analyses (issue 4): all optional."""
+
+    correlations: list[Correlation] = []
+    evppi_groups: dict[str, Annotated[list[str], Field(min_length=1)]] = {}
+    thresholds: dict[str, ThresholdRange] = {}
+    wtp_grid_max: Annotated[float, Field(gt=0.0, le=1e8)] | None = None
+    wtp_grid_points: Annotated[int, Field(ge=2, le=1001)] = 41
+
+
 class Discount(Strict):
     costs: Annotated[float, Field(ge=0.0, lt=1.0)]
     effects: Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -549,6 +574,7 @@ class Scenario(Strict):
     cohort: Cohort
     strategies: Annotated[dict[str, Strategy], Field(min_length=1)]
     uncertainty: dict[str, UncertaintyEntry] = {}
+    analysis: Analysis = Analysis()
     sources: dict[str, str] = {}
 
     @field_validator("name")
@@ -904,6 +930,51 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
             )
 
 
+def _check_analysis(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
+    """Parameters named in `analysis` must be uncertain (or, for a threshold, numeric)."""
+    analysis = scenario.analysis
+    scalar = {k for k, e in scenario.uncertainty.items() if isinstance(e, Uncertain)}
+    correlated: list[str] = []
+    for i, pair in enumerate(analysis.correlations):
+        where = f"analysis.correlations[{i}].parameters"
+        for p in pair.parameters:
+            if p not in scalar:
+                raise ScenarioError(
+                    file, where, f"{p!r} is not a (non-Dirichlet) parameter of `uncertainty`"
+                )
+        if pair.parameters[0] == pair.parameters[1]:
+            raise ScenarioError(file, where, "names the same parameter twice")
+        correlated.extend(p for p in pair.parameters if p not in correlated)
+    if correlated:
+        matrix = [[1.0 if a == b else 0.0 for b in correlated] for a in correlated]
+        for pair in analysis.correlations:
+            i, j = (correlated.index(p) for p in pair.parameters)
+            matrix[i][j] = matrix[j][i] = pair.rho
+        if np.linalg.eigvalsh(np.array(matrix)).min() <= 1e-10:
+            raise ScenarioError(
+                file,
+                "analysis.correlations",
+                "the correlations are inconsistent (the matrix is not positive definite)",
+            )
+    for name, members in analysis.evppi_groups.items():
+        for p in members:
+            if p not in scenario.uncertainty:
+                raise ScenarioError(
+                    file, f"analysis.evppi_groups.{name}", f"{p!r} is not a key of `uncertainty`"
+                )
+    for path, span in analysis.thresholds.items():
+        where = f"analysis.thresholds.{path}"
+        target = _lookup(data, path)
+        if isinstance(target, bool) or not isinstance(target, (int, float)):
+            raise ScenarioError(file, where, "names no numeric parameter of the scenario")
+        if (span.low is None or span.high is None) and path not in scalar:
+            raise ScenarioError(
+                file, where, "give low and high (the parameter is not in `uncertainty`)"
+            )
+        if span.low is not None and span.high is not None and not span.low < span.high:
+            raise ScenarioError(file, where, f"low {span.low:g} must be below high {span.high:g}")
+
+
 def _lookup(data: Any, dotted: str) -> Any:
     node = data
     for part in dotted.split("."):
@@ -920,6 +991,7 @@ def load(path: str | Path) -> Scenario:
     data = resolve(path)
     scenario = validate(data, path)
     check_references(scenario, data, path)
+    _check_analysis(scenario, data, path)
     try:
         lifetable.load(scenario.cohort.life_table, path.resolve().parent)
     except lifetable.LifeTableError as exc:

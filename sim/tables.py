@@ -39,6 +39,11 @@ def _combination_ci(tally: Tally, weights: dict[int, float]) -> tuple[float, flo
     return econ.mean_ci(total, total_sq, n)
 
 
+def _mcse(low: float, high: float) -> float:
+    """Monte Carlo standard error behind a normal 95% interval."""
+    return (high - low) / (2 * econ.Z95)
+
+
 def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
     names = scenario.strategy_names()
     n = tally.patients
@@ -62,12 +67,14 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             row[outcome] = mean
             row[f"{outcome}_ci_low"] = low
             row[f"{outcome}_ci_high"] = high
+            row[f"{outcome}_mcse"] = _mcse(low, high)
         for outcome in ("cost", "qaly"):
             w = {tally.index(s, outcome): 1.0, tally.index(comparator, outcome): -1.0}
             mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
             row[f"incremental_{outcome}"] = mean
             row[f"incremental_{outcome}_ci_low"] = low
             row[f"incremental_{outcome}_ci_high"] = high
+            row[f"incremental_{outcome}_mcse"] = _mcse(low, high)
         if s == comparator:
             row["icer"], row["icer_note"] = math.nan, "comparator"
         else:
@@ -89,6 +96,7 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             row[f"incremental_nmb_{tag}"] = mean
             row[f"incremental_nmb_{tag}_ci_low"] = low
             row[f"incremental_nmb_{tag}_ci_high"] = high
+            row[f"incremental_nmb_{tag}_mcse"] = _mcse(low, high)
         years = tally.followup[s]
         row["person_years"] = years
         row["mean_itb_dose_mg_per_day"] = (

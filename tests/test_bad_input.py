@@ -358,6 +358,94 @@ CASES = [
         "uncertainty.strategies.itb.refill.cost_visit",
         ("beta fits probabilities", "gamma or lognormal"),
     ),
+    # -- analysis
+    Case(
+        "correlation-names-a-certain-parameter",
+        mutated(
+            lambda d: d["analysis"]["correlations"].append(
+                {"parameters": ["strategies.itb.utility", "horizon_years"], "rho": 0.5}
+            )
+        ),
+        "analysis.correlations[1].parameters",
+        ("'horizon_years' is not a (non-Dirichlet) parameter of `uncertainty`",),
+    ),
+    Case(
+        "correlation-of-one",
+        setting(
+            "analysis.correlations",
+            [
+                {
+                    "parameters": [
+                        "strategies.oral.utility_controlled",
+                        "strategies.oral.utility_uncontrolled",
+                    ],
+                    "rho": 1.0,
+                }
+            ],
+        ),
+        "analysis.correlations[0].rho",
+        ("1.0", "less than 1"),
+    ),
+    Case(
+        "correlations-inconsistent",
+        setting(
+            "analysis.correlations",
+            [
+                {"parameters": [a, b], "rho": rho}
+                for a, b, rho in (
+                    ("strategies.itb.utility", "strategies.oral.utility_controlled", 0.9),
+                    ("strategies.itb.utility", "strategies.oral.utility_uncontrolled", 0.9),
+                    (
+                        "strategies.oral.utility_controlled",
+                        "strategies.oral.utility_uncontrolled",
+                        -0.9,
+                    ),
+                )
+            ],
+        ),
+        "analysis.correlations",
+        ("not positive definite",),
+    ),
+    Case(
+        "evppi-group-names-unknown-parameter",
+        setting("analysis.evppi_groups.device", ["strategies.itb.pump.size"]),
+        "analysis.evppi_groups.device",
+        ("'strategies.itb.pump.size' is not a key of `uncertainty`",),
+    ),
+    Case(
+        "threshold-without-range",
+        mutated(
+            lambda d: d["analysis"]["thresholds"].update({"strategies.itb.refill.cost_visit": {}})
+        ),
+        "analysis.thresholds.strategies.itb.refill.cost_visit",
+        ("give low and high",),
+    ),
+    Case(
+        "threshold-names-no-number",
+        mutated(
+            lambda d: d["analysis"]["thresholds"].update(
+                {"strategies.itb.fallback": {"low": 0, "high": 1}}
+            )
+        ),
+        "analysis.thresholds.strategies.itb.fallback",
+        ("names no numeric parameter",),
+    ),
+    Case(
+        "threshold-low-above-high",
+        mutated(
+            lambda d: d["analysis"]["thresholds"].update(
+                {"strategies.itb.utility": {"low": 0.8, "high": 0.4}}
+            )
+        ),
+        "analysis.thresholds.strategies.itb.utility",
+        ("low 0.8 must be below high 0.4",),
+    ),
+    Case(
+        "analysis-typo",
+        mutated(lambda d: rename_at(d, "analysis.evppi_groups", "evpi_groups")),
+        "analysis.evpi_groups",
+        ("evppi_groups",),
+    ),
     # -- extends
     Case(
         "extends-missing-file",

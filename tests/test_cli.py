@@ -27,8 +27,21 @@ BASE = ROOT / "scenarios" / "base.yaml"
 BASE_NAME = "base"  # `name:` of scenarios/base.yaml
 BASE_HORIZON = 20.0  # `horizon_years:` of scenarios/base.yaml
 EXIT_BAD_INPUT = 2
-RESULT_FILES = ["cumulative_incidence.csv", "events.csv", "manifest.json", "summary.csv"]
-TABLES = ["summary.csv", "events.csv", "cumulative_incidence.csv"]
+BASE_FILES = [
+    "convergence.csv",
+    "cumulative_incidence.csv",
+    "events.csv",
+    "manifest.json",
+    "report.html",
+    "results.xlsx",
+    "summary.csv",
+    "threshold.csv",
+    "tornado.csv",
+]
+PSA_FILES = ["ceac.csv", "evppi.csv", "psa.csv"]
+RESULT_FILES = sorted(BASE_FILES + PSA_FILES)
+#: Everything but the manifest must be the same bytes on a rerun.
+TABLES = [name for name in RESULT_FILES if name != "manifest.json"]
 TRACE_HEADER = "time_years,age_years,event,detail,cost,qaly_loss"
 END_OF_FOLLOW_UP = "end_of_follow_up"  # the last trace row of a survivor (sim/engines/des.py)
 
@@ -94,19 +107,26 @@ def assert_one_line_error(code: int, stderr: str, *fragments: str) -> str:
     return lines[0]
 
 
+SMALL = ("--patients", "200", "--psa-iterations", "20")
+
+
 def write_variant(folder: Path, file_name: str, name: str, patients: int) -> Path:
     """A scenario extending the shipped base by absolute path."""
     path = folder / file_name
-    path.write_text(f"extends: {BASE}\nname: {name}\npatients: {patients}\n", encoding="utf-8")
+    path.write_text(
+        f"extends: {BASE}\nname: {name}\npatients: {patients}\npsa_iterations: 0\n",
+        encoding="utf-8",
+    )
     return path
 
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """OUT of one `run scenarios/base.yaml --patients 200`, shared by the tests below."""
+    """OUT of one `run scenarios/base.yaml --patients 200 --psa-iterations 20`, shared by
+    the tests below."""
     work = tmp_path_factory.mktemp("base-run")
     out = work / "out"
-    run_ok("run", BASE, "--patients", "200", "--out", out, "--quiet", cwd=work)
+    run_ok("run", BASE, *SMALL, "--out", out, "--quiet", cwd=work)
     return out
 
 
@@ -121,6 +141,9 @@ def test_run_writes_exactly_the_result_files_and_no_temporary_folder(base_run: P
         assert (folder / name).stat().st_size > 0, f"{name} is empty"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["patients_per_strategy"] == 200
+    assert manifest["psa_iterations"] == 20
+    psa = (folder / "psa.csv").read_text(encoding="utf-8").splitlines()
+    assert len(psa) == 1 + 20 * 3, "one row per iteration and strategy"
 
 
 def test_rerun_is_byte_identical_and_another_seed_changes_summary(
@@ -129,7 +152,7 @@ def test_rerun_is_byte_identical_and_another_seed_changes_summary(
     again = tmp_path / "again"
     other_seed = tmp_path / "other-seed"
     # Both runs side by side, to keep the file fast.
-    args = ["run", str(BASE), "--patients", "200", "--quiet", "--out"]
+    args = ["run", str(BASE), *SMALL, "--quiet", "--out"]
     procs = [
         _start([*args, str(again)], tmp_path),
         _start([*args, str(other_seed), "--seed", "7"], tmp_path),
@@ -156,7 +179,7 @@ def test_batch_writes_one_result_folder_per_scenario(tmp_path: Path) -> None:
     run_ok("batch", folder, "--out", out, "--quiet", cwd=tmp_path)
     assert entries(out) == ["alpha", "beta"]
     for name, patients in (("alpha", 60), ("beta", 40)):
-        assert entries(out / name) == RESULT_FILES
+        assert entries(out / name) == BASE_FILES
         manifest = json.loads((out / name / "manifest.json").read_text(encoding="utf-8"))
         assert manifest["scenario"] == name
         assert manifest["patients_per_strategy"] == patients
@@ -259,7 +282,18 @@ def test_interrupted_run_keeps_the_earlier_result_and_leaves_no_temporary_folder
     signum: signal.Signals, expected: int, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    run_ok("run", BASE, "--patients", "50", "--out", out, "--quiet", cwd=tmp_path)
+    run_ok(
+        "run",
+        BASE,
+        "--patients",
+        "50",
+        "--psa-iterations",
+        "5",
+        "--out",
+        out,
+        "--quiet",
+        cwd=tmp_path,
+    )
     before = snapshot(out / BASE_NAME)
     assert sorted(before) == RESULT_FILES
     # 20,000 patients per strategy take tens of seconds with the SimPy engine.
@@ -281,3 +315,24 @@ def test_interrupted_run_keeps_the_earlier_result_and_leaves_no_temporary_folder
     assert "interrupted" in stderr
     assert entries(out) == [BASE_NAME], "a temporary folder was left in OUT"
     assert snapshot(out / BASE_NAME) == before, "the earlier result folder changed"
+
+
+# ------------------------------------------------------------------------------ PSA
+
+
+def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A normal distribution on a utility can draw above 1: the run stops with the key
+    path, the value drawn and what is allowed, before any result folder exists."""
+    path = tmp_path / "wide.yaml"
+    path.write_text(
+        f"extends: {BASE}\nname: wide\npsa_iterations: 200\n"
+        "uncertainty:\n  strategies.itb.utility: {dist: normal, mean: 0.65, se: 0.5}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code, _, stderr = sim("run", path, "--patients", "10", "--out", out, "--quiet", cwd=tmp_path)
+    line = assert_one_line_error(code, stderr, str(path), "strategies.itb.utility")
+    assert "uncertain value strategies.itb.utility = " in line
+    assert not out.exists() or entries(out) == []

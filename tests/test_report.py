@@ -1,0 +1,643 @@
+"""The report (sim.report): built from synthetic result folders in the documented formats.
+
+The fixtures write the tables a run writes (same columns, same number format, missing
+values as empty fields), so these tests need no simulation and run in seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import report
+
+FLOAT_FORMAT = "%.10g"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HOSTILE = "<script>alert(1)</script>"
+#: Sections that need a PSA or uncertain parameters: absent from the minimal fixture.
+OPTIONAL_SECTIONS = ("ce-plane", "ceac", "evpi", "evppi", "tornado", "threshold", "convergence")
+OPTIONAL_PLOTS = ("plot-ce-plane", "plot-ceac", "plot-evpi", "plot-tornado", "plot-convergence")
+TYPES = {"none": "untreated", "oral": "oral", "itb": "itb"}
+EVENTS = {
+    "catheter_failure": ("Catheter failure", {"itb": 4.0}),
+    "pump_failure": ("Pump failure", {"itb": 0.9}),
+    "withdrawal": ("Withdrawal", {"itb": 2.0, "oral": 1.0, "untreated": 0.2}),
+    "drowsiness": ("Drowsiness", {"itb": 7.0, "oral": 30.0}),
+    "infection": ("Infection", {"itb": 1.5}),
+    "death": ("Death", {"itb": 2.6, "oral": 2.7, "untreated": 2.9}),
+}
+GROUPS = ("any_device_failure", "any_serious_adverse_event", "withdrawal", "death")
+PARAMETERS = (
+    "strategies.itb.utility",
+    "strategies.itb.care_cost_per_year",
+    "strategies.oral.utility_controlled",
+    "strategies.itb.pump.failure_rate_per_year",
+    "strategies.itb.surgery.implant.cost",
+)
+SHARES = ("cerebral_palsy", "multiple_sclerosis")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """As sim.tables writes: 10 significant digits, missing values as empty fields."""
+    frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def make_results(
+    folder: Path,
+    *,
+    strategies: Sequence[str] = ("none", "oral", "itb"),
+    comparator: str = "oral",
+    psa_iterations: int = 200,
+    uncertain: bool = True,
+    wtp: Sequence[float] = (50000.0, 100000.0),
+    title: str = "ITB pump vs oral baclofen, synthetic",
+    warnings: Sequence[str] = (),
+    horizon: float | str = 5.0,
+) -> Path:
+    """A result folder in the formats of a real run, with made-up but plausible numbers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    names = list(strategies)
+    types = {s: TYPES.get(s, ("untreated", "oral", "itb")[i % 3]) for i, s in enumerate(names)}
+    cost = {s: 800_000.0 + 20_000.0 * i for i, s in enumerate(names)}
+    qaly = {s: 6.0 + 0.6 * i for i, s in enumerate(names)}
+    tags = [f"{w:.10g}" for w in wtp]
+    n = 1000
+    rows = []
+    for s in names:
+        d_cost, d_qaly = cost[s] - cost[comparator], qaly[s] - qaly[comparator]
+        row: dict[str, Any] = {"strategy": s, "type": types[s], "patients": n}
+        for key, mean, half in (
+            ("cost", cost[s], 9000.0),
+            ("qaly", qaly[s], 0.05),
+            ("life_years", 12.0, 0.1),
+            ("life_years_discounted", 10.0, 0.1),
+        ):
+            row.update({key: mean, f"{key}_ci_low": mean - half, f"{key}_ci_high": mean + half})
+        for key, mean, half in (("cost", d_cost, 3000.0), ("qaly", d_qaly, 0.02)):
+            row[f"incremental_{key}"] = mean
+            row[f"incremental_{key}_ci_low"] = mean - half if s != comparator else 0.0
+            row[f"incremental_{key}_ci_high"] = mean + half if s != comparator else 0.0
+        if s == comparator:
+            row["icer"], row["icer_note"] = math.nan, "comparator"
+        elif d_qaly > 0:
+            row["icer"] = d_cost / d_qaly
+            row["icer_note"] = "more costly, more effective" if d_cost > 0 else "dominant"
+        else:
+            row["icer"], row["icer_note"] = math.nan, "dominated"
+        row["frontier_status"] = "frontier" if s != names[0] or len(names) == 1 else "dominated"
+        row["frontier_icer"] = 33_333.3 if s == names[-1] and len(names) > 1 else math.nan
+        for w, tag in zip(wtp, tags, strict=True):
+            row[f"nmb_{tag}"] = w * qaly[s] - cost[s]
+            inc = w * d_qaly - d_cost
+            row[f"incremental_nmb_{tag}"] = inc
+            row[f"incremental_nmb_{tag}_ci_low"] = inc - 5000.0 if s != comparator else 0.0
+            row[f"incremental_nmb_{tag}_ci_high"] = inc + 5000.0 if s != comparator else 0.0
+        row.update(
+            person_years=n * 4.5,
+            mean_itb_dose_mg_per_day=0.42 if types[s] == "itb" else math.nan,
+            mean_oral_dose_mg_per_day=60.0 if types[s] != "untreated" else math.nan,
+            years_on_pump_per_patient=3.9 if types[s] == "itb" else 0.0,
+            years_on_tablets_per_patient=0.5 if types[s] == "itb" else 4.0,
+            refill_visits_per_patient_year=4.1 if types[s] == "itb" else math.nan,
+            mean_refill_interval_days=88.0 if types[s] == "itb" else math.nan,
+            pump_replacements_per_patient=0.2 if types[s] == "itb" else 0.0,
+        )
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+
+    # events.csv: the comparator's ratios are empty, as are ratios of events absent in an arm
+    event_rows = []
+    years = n * 4.5
+    for s in names:
+        for event, (label, rates) in EVENTS.items():
+            rate = rates.get(types[s], 0.0)
+            count = round(rate / 100 * years)
+            ref = round(rates.get(types[comparator], 0.0) / 100 * years)
+            rr = (count / ref) if s != comparator and count and ref else math.nan
+            se = math.sqrt(1 / count + 1 / ref) if not math.isnan(rr) else math.nan
+            event_rows.append(
+                {
+                    "strategy": s,
+                    "event": event,
+                    "label": label,
+                    "events": count,
+                    "person_years": years,
+                    "rate_per_100py": 100 * count / years,
+                    "rate_per_100py_ci_low": max(0.0, 100 * (count - 2 * math.sqrt(count)) / years),
+                    "rate_per_100py_ci_high": 100 * (count + 2 * math.sqrt(count) + 1) / years,
+                    "dispersion": 1.2,
+                    "patients_with_event": min(n, count),
+                    "share_with_event": min(n, count) / n,
+                    "mean_per_patient": count / n,
+                    "rate_ratio": rr,
+                    "rate_ratio_ci_low": rr * math.exp(-1.96 * se),
+                    "rate_ratio_ci_high": rr * math.exp(1.96 * se),
+                    "relative_risk": rr,
+                    "relative_risk_ci_low": rr * 0.8,
+                    "relative_risk_ci_high": rr * 1.25,
+                    "risk_difference": math.nan if s == comparator else (count - ref) / n,
+                    "risk_difference_ci_low": math.nan,
+                    "risk_difference_ci_high": math.nan,
+                    "number_needed_to_harm": math.nan,
+                    "number_needed_to_treat": math.nan,
+                }
+            )
+    events = pd.DataFrame(event_rows)
+
+    months = round(float(horizon) * 12) if horizon != "lifetime" else 120
+    ci_rows = []
+    for i, s in enumerate(names):
+        for g, group in enumerate(GROUPS):
+            hazard = 0.002 * (g + 1) * (1 + 0.3 * i)
+            for month in range(months + 1):
+                ci_rows.append(
+                    {
+                        "strategy": s,
+                        "group": group,
+                        "month": month,
+                        "years": month / 12,
+                        "cumulative_incidence": 1 - math.exp(-hazard * month),
+                    }
+                )
+    tables = {"summary": summary, "events": events, "cumulative_incidence": pd.DataFrame(ci_rows)}
+
+    uncertainty: dict[str, Any] = {}
+    if uncertain:
+        uncertainty = {
+            "strategies.itb.utility": {"dist": "beta", "mean": 0.65, "se": 0.05},
+            "strategies.itb.care_cost_per_year": {"dist": "gamma", "mean": 50000, "se": 1e4},
+            "strategies.oral.utility_controlled": {"dist": "beta", "mean": 0.6, "se": 0.05},
+            "strategies.itb.pump.failure_rate_per_year": {"dist": "gamma", "mean": 0.009},
+            "strategies.itb.surgery.implant.cost": {"dist": "uniform", "low": 2e4, "high": 4e4},
+            "cohort.indications": {"dist": "dirichlet", "counts": {"cerebral_palsy": 131}},
+        }
+    if psa_iterations:
+        k = psa_iterations
+        draws = {p: rng.normal(1.0, 0.1, k) for p in PARAMETERS}
+        draws.update(
+            {f"cohort.indications.{x}.share": rng.dirichlet([5, 5], k)[:, 0] for x in SHARES}
+        )
+        psa_rows = []
+        shared = rng.normal(0.0, 1.0, (k, 2))
+        for it in range(k):
+            for i, s in enumerate(names):
+                psa_rows.append(
+                    {
+                        "iteration": it + 1,
+                        "strategy": s,
+                        "cost": cost[s] + 15000 * shared[it, 0] + 8000 * rng.normal() * (i > 0),
+                        "qaly": qaly[s] + 0.2 * shared[it, 1] + 0.1 * rng.normal() * (i > 0),
+                        "life_years": 12 + rng.normal(0, 0.1),
+                        "life_years_discounted": 10 + rng.normal(0, 0.1),
+                        **{p: v[it] for p, v in draws.items()},
+                    }
+                )
+        psa = pd.DataFrame(psa_rows)
+        grid = np.unique(np.concatenate([np.linspace(0, 2 * max(wtp), 21), wtp]))
+        ceac_rows = []
+        for w in grid:
+            nmb = w * psa.pivot(index="iteration", columns="strategy", values="qaly") - psa.pivot(
+                index="iteration", columns="strategy", values="cost"
+            )
+            nmb = nmb[names]
+            best = nmb.to_numpy().argmax(axis=1)
+            expected = nmb.mean().to_numpy()
+            evpi = float(nmb.max(axis=1).mean() - expected.max())
+            for i, s in enumerate(names):
+                ceac_rows.append(
+                    {
+                        "wtp": float(w),
+                        "strategy": s,
+                        "expected_nmb": expected[i],
+                        "probability_cost_effective": float(np.mean(best == i)),
+                        "on_frontier": int(i == int(expected.argmax())),
+                        "evpi": evpi,
+                        "evpi_se": 0.05 * evpi + 10,
+                    }
+                )
+        evppi_rows = []
+        for w in wtp:
+            for p in (*PARAMETERS, "cohort.indications"):
+                group = p == "cohort.indications"
+                members = ";".join(f"{p}.{x}.share" for x in SHARES) if group else p
+                evppi_rows.append(
+                    {
+                        "parameter": p,
+                        "kind": "group" if group else "parameter",
+                        "members": members,
+                        "wtp": w,
+                        "evppi": 100.0 * len(p),
+                        "evppi_se": 12.5,
+                        "evpi": 9000.0,
+                        "share_of_evpi": 100.0 * len(p) / 9000,
+                    }
+                )
+        conv_rows = []
+        for axis, ns in (("patients", [4096, 8192, 12288, 16384]), ("iterations", range(1, k + 1))):
+            for i, s in enumerate(names):
+                quantities = ["cost", "qaly"] + ([f"incremental_nmb_{tags[0]}"] * (s != comparator))
+                for q in quantities:
+                    for m in ns:
+                        conv_rows.append(
+                            {
+                                "axis": axis,
+                                "n": m,
+                                "strategy": s,
+                                "quantity": q,
+                                "running_mean": (cost[s] if q == "cost" else qaly[s] + i)
+                                * (1 + 0.1 / math.sqrt(m)),
+                                "mcse": math.nan if m == 1 else 0.2 * qaly[s] / math.sqrt(m),
+                            }
+                        )
+        for s in names:
+            row = summary.index[summary["strategy"] == s][0]
+            part = psa[psa["strategy"] == s]
+            ref = psa[psa["strategy"] == comparator]
+            series = {
+                "cost": part["cost"].to_numpy(),
+                "qaly": part["qaly"].to_numpy(),
+                "incremental_cost": part["cost"].to_numpy() - ref["cost"].to_numpy(),
+                "incremental_qaly": part["qaly"].to_numpy() - ref["qaly"].to_numpy(),
+            }
+            for w, tag in zip(wtp, tags, strict=True):
+                inc = w * series["incremental_qaly"] - series["incremental_cost"]
+                series[f"incremental_nmb_{tag}"] = inc
+            for key, x in series.items():
+                summary.loc[row, f"psa_{key}_mean"] = x.mean()
+                summary.loc[row, f"psa_{key}_p2_5"] = np.percentile(x, 2.5)
+                summary.loc[row, f"psa_{key}_p97_5"] = np.percentile(x, 97.5)
+            for tag in tags:
+                summary.loc[row, f"probability_cost_effective_{tag}"] = 1 / len(names)
+        tables.update(
+            psa=psa,
+            ceac=pd.DataFrame(ceac_rows),
+            evppi=pd.DataFrame(evppi_rows),
+            convergence=pd.DataFrame(conv_rows),
+        )
+    if uncertain and len(names) > 1:
+        tornado_rows = []
+        threshold_rows = []
+        for s in names:
+            if s == comparator:
+                continue
+            base = float(
+                summary.loc[summary["strategy"] == s, f"incremental_nmb_{tags[0]}"].iloc[0]
+            )
+            for j, p in enumerate(PARAMETERS):
+                swing = 40_000.0 / (j + 1)
+                tornado_rows.append(
+                    {
+                        "strategy": s,
+                        "comparator": comparator,
+                        "wtp": wtp[0],
+                        "parameter": p,
+                        "base_value": 1.0,
+                        "low_value": 0.8,
+                        "high_value": 1.2,
+                        "range_source": "percentiles",
+                        "base_incremental_nmb": base,
+                        "incremental_nmb_low": base - 0.6 * swing,
+                        "incremental_nmb_high": base + 0.4 * swing,
+                        "base_icer": 20000.0,
+                        "icer_low": 15000.0,
+                        "icer_high": 25000.0,
+                        "swing": swing,
+                    }
+                )
+            threshold_rows.append(
+                {
+                    "parameter": PARAMETERS[0],
+                    "strategy": s,
+                    "comparator": comparator,
+                    "wtp": wtp[0],
+                    "threshold": 0.61,
+                    "searched_low": 0.5,
+                    "searched_high": 0.8,
+                    "note": "",
+                }
+            )
+        tables.update(tornado=pd.DataFrame(tornado_rows), threshold=pd.DataFrame(threshold_rows))
+    for name, frame in tables.items():
+        write_csv(frame, folder / f"{name}.csv")
+
+    scenario = {
+        "name": "synthetic",
+        "title": title,
+        "seed": 20261123,
+        "currency": "USD",
+        "price_year": 2024,
+        "horizon_years": horizon,
+        "patients": n,
+        "psa_iterations": psa_iterations,
+        "discount": {"costs": 0.03, "effects": 0.015},
+        "wtp": list(wtp),
+        "comparator": comparator,
+        "cohort": {
+            "age_years": {"dist": "normal", "mean": 45.0, "sd": 15.0, "low": 18.0, "high": 80.0},
+            "male_share": 0.532,
+            "life_table": "us-ssa-2019",
+            "indications": {
+                "cerebral_palsy": {"share": 0.6, "mortality_multiplier": 2.0},
+                "multiple_sclerosis": {"share": 0.4, "mortality_multiplier": 2.5},
+                "brain_injury": None,
+            },
+        },
+        "strategies": {s: {"type": types[s]} for s in names},
+        "uncertainty": uncertainty,
+        "sources": {
+            "currency": "Assumption: US payer perspective",
+            "discount": "US convention, 3% (Sanders 2016, JAMA 316:1093)",
+            "strategies.itb.utility": "Assumption: ITB +0.05 over controlled tablets",
+            "cohort.male_share": "Schiess 2020 PSR: 46.8% female",
+        },
+    }
+    manifest: dict[str, Any] = {
+        "scenario": "synthetic",
+        "source": "scenarios/synthetic.yaml",
+        "scenario_sha256": hashlib.sha256(json.dumps(scenario).encode()).hexdigest(),
+        "seed": 20261123,
+        "patients_per_strategy": n,
+        "strategies": names,
+        "engine": "fast",
+        "run_seconds": 12.345,
+        "python": "3.11.2",
+        "platform": "Linux-test",
+        "versions": {"baclofen-sim": "0.1.0", "numpy": "2.4.6"},
+        "resolved_scenario": scenario,
+    }
+    if psa_iterations:
+        manifest["psa_iterations"] = psa_iterations
+    if warnings:
+        manifest["warnings"] = list(warnings)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return folder
+
+
+def section(page: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}">(.*?)</section>', page, flags=re.DOTALL)
+    assert match, f"section {section_id} missing"
+    return match.group(1)
+
+
+def embedded_png(page: str, plot_id: str) -> bytes | None:
+    match = re.search(
+        rf'<img id="{plot_id}" alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page
+    )
+    return None if match is None else base64.b64decode(match.group(2))
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = make_results(
+        tmp_path_factory.mktemp("full") / "synthetic",
+        warnings=["patient-level noise is 40% of the parameter uncertainty"],
+    )
+    report.write(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def minimal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = make_results(
+        tmp_path_factory.mktemp("minimal") / "synthetic", psa_iterations=0, uncertain=False
+    )
+    report.write(folder)
+    return folder
+
+
+def test_write_makes_both_files_and_only_reads_the_tables(tmp_path: Path) -> None:
+    folder = make_results(tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    report.write(folder)
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert set(after) == set(before) | {"report.html", "results.xlsx"}  # no temporary left
+    assert all(after[name] == data for name, data in before.items())
+    assert after["report.html"].startswith(b"<!DOCTYPE html>")
+    assert zipfile.is_zipfile(folder / "results.xlsx")
+
+
+def test_full_report_embeds_every_plot(full: Path) -> None:
+    page = (full / "report.html").read_text(encoding="utf-8")
+    for plot_id in report.PLOT_IDS:
+        png = embedded_png(page, plot_id)
+        assert png is not None, f"{plot_id} is not an embedded PNG"
+        assert png.startswith(PNG_SIGNATURE) and len(png) > 5000, plot_id
+    for section_id in report.SECTION_IDS:
+        assert "not run" not in section(page, section_id), section_id
+    assert 'class="error"' not in page
+    # self-contained: nothing fetched from elsewhere, no script
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+    assert "<script" not in page.lower() and "@import" not in page and "url(" not in page
+
+
+def test_full_report_contents(full: Path) -> None:
+    page = (full / "report.html").read_text(encoding="utf-8")
+    assert 'id="warnings"' in page and "patient-level noise is 40%" in page
+    headline = section(page, "headline")
+    assert "more costly, more effective" in headline and "(comparator)" in headline
+    assert "NMB at 50,000" in headline and "P(cost-effective) at 100,000" in headline
+    assert "Probabilistic sensitivity analysis" in headline
+    methods = section(page, "methods")
+    assert "US payer perspective" in methods
+    assert "3% per year for costs and 1.5% for effects" in methods
+    assert "(1 + r)^-t" in methods and "Common random numbers" in methods
+    assert "USD, price year 2024" in methods and "5 years" in methods
+    assert "20261123" in methods and "200 PSA iterations" in methods
+    assert "cerebral palsy 60.0%" in methods and "53.2% male" in methods
+    assert "Age (years): normal (mean 45, sd 15, low 18, high 80)" in methods
+    assert "dirichlet (counts: cerebral_palsy 131)" in methods
+    assert methods.count('<tr class="assumption">') == 2
+    assert "<b>2</b> are assumptions" in methods
+    events = section(page, "events")
+    assert "Catheter failure" in events and "events" in events
+    assert "strategies.itb.utility" in section(page, "evppi")
+    assert "0.61" in section(page, "threshold")
+
+
+def test_minimal_report_says_not_run(minimal: Path) -> None:
+    page = (minimal / "report.html").read_text(encoding="utf-8")
+    for section_id in OPTIONAL_SECTIONS:
+        assert "not run" in section(page, section_id), section_id
+    for plot_id in OPTIONAL_PLOTS:
+        assert embedded_png(page, plot_id) is None, plot_id
+    for plot_id in ("plot-cumulative-incidence", "plot-forest"):
+        assert embedded_png(page, plot_id) is not None, plot_id
+    assert 'id="warnings"' not in page and 'class="error"' not in page
+    assert "No probabilistic sensitivity analysis" in section(page, "methods")
+    with zipfile.ZipFile(minimal / "results.xlsx") as book:
+        assert "xl/worksheets/sheet4.xml" in book.namelist()  # 3 tables + manifest
+        assert "xl/worksheets/sheet5.xml" not in book.namelist()
+
+
+def test_rebuild_is_byte_identical(full: Path, tmp_path: Path) -> None:
+    html_bytes = (full / "report.html").read_bytes()
+    xlsx_bytes = (full / "results.xlsx").read_bytes()
+    report.write(full)
+    assert (full / "report.html").read_bytes() == html_bytes
+    assert (full / "results.xlsx").read_bytes() == xlsx_bytes
+    # elsewhere, from the tables alone: no path, time or listing order gets in
+    copy = tmp_path / "elsewhere"
+    copy.mkdir()
+    for name in sorted((p.name for p in full.iterdir()), reverse=True):
+        if name.endswith(".csv"):
+            shutil.copy2(full / name, copy / name)
+    # a rerun takes another time and may start from another path: the report is the same
+    manifest = json.loads((full / "manifest.json").read_text(encoding="utf-8"))
+    manifest.update(run_seconds=99.9, source="/elsewhere/synthetic.yaml")
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    report.write(copy)
+    assert (copy / "report.html").read_bytes() == html_bytes
+    assert (copy / "results.xlsx").read_bytes() == xlsx_bytes
+    with zipfile.ZipFile(copy / "results.xlsx") as book:
+        infos = book.infolist()
+        assert infos[0].filename == "[Content_Types].xml"
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+        core = book.read("docProps/core.xml").decode()
+        assert core.count("1980-01-01T00:00:00Z") == 2
+
+
+def test_xlsx_has_one_sheet_per_table(full: Path) -> None:
+    from openpyxl import load_workbook
+
+    stems = [n for n in report.TABLES if (full / f"{n}.csv").exists()]
+    assert len(stems) == 9
+    book = load_workbook(full / "results.xlsx", read_only=True)
+    try:
+        assert book.sheetnames == [*stems, "manifest"]
+    finally:
+        book.close()
+    sheets = pd.read_excel(full / "results.xlsx", sheet_name=None, engine="openpyxl")
+    for stem in stems:
+        csv = pd.read_csv(full / f"{stem}.csv", keep_default_na=False, na_values=[""])
+        assert sheets[stem].shape == csv.shape, stem
+        assert list(sheets[stem].columns) == list(csv.columns), stem
+    summary = sheets["summary"].set_index("strategy")
+    assert summary.loc["itb", "cost"] == pytest.approx(840_000.0)
+    assert summary.loc["oral", "icer_note"] == "comparator"
+    assert math.isnan(summary.loc["oral", "icer"])
+    events = sheets["events"]
+    first = events[(events["strategy"] == "itb") & (events["event"] == "catheter_failure")]
+    assert int(first["events"].iloc[0]) == 180
+    psa = sheets["psa"]
+    assert len(psa) == 600 and psa["iteration"].max() == 200
+    manifest = dict(zip(sheets["manifest"]["field"], sheets["manifest"]["value"], strict=True))
+    assert int(manifest["seed"]) == 20261123
+    assert manifest["strategies"] == "none; oral; itb"
+    assert manifest["versions.numpy"] == "2.4.6"
+    assert "resolved_scenario" not in manifest
+
+
+def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
+    folder = make_results(
+        tmp_path / "hostile",
+        title=HOSTILE,
+        warnings=[f"warning {HOSTILE}"],
+        strategies=("none", "oral", "<b>itb</b>"),
+        psa_iterations=20,
+    )
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["resolved_scenario"]["sources"]["price_year"] = f'=cmd|"{HOSTILE}"'
+    manifest["engine"] = "=1+1"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    threshold = pd.read_csv(folder / "threshold.csv", keep_default_na=False)
+    threshold["note"] = f'=HYPERLINK("http://example.invalid","{HOSTILE}")'
+    write_csv(threshold, folder / "threshold.csv")
+    report.write(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert HOSTILE not in page and "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>itb</b>" not in page and "&lt;b&gt;itb&lt;/b&gt;" in page
+    assert 'class="error"' not in page
+    for plot_id in report.PLOT_IDS:
+        assert embedded_png(page, plot_id) is not None, plot_id
+    # in the workbook, text that looks like a formula stays text
+    from openpyxl import load_workbook
+
+    book = load_workbook(folder / "results.xlsx")
+    try:
+        note = book["threshold"]["H2"]
+        assert note.data_type == "s" and note.value.startswith("=HYPERLINK(")
+        engine = next(row for row in book["manifest"].iter_rows() if row[0].value == "engine")
+        assert engine[1].data_type == "s" and engine[1].value == "=1+1"
+    finally:
+        book.close()
+
+
+@pytest.mark.parametrize("strategies", [("itb",), ("s1", "s2", "s3", "s4", "s5", "s6")])
+def test_any_number_of_strategies(tmp_path: Path, strategies: tuple[str, ...]) -> None:
+    folder = make_results(
+        tmp_path / "n", strategies=strategies, comparator=strategies[0], psa_iterations=30,
+        wtp=(30000.0, 60000.0, 90000.0), horizon="lifetime",
+    )  # fmt: skip
+    report.write(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert 'class="error"' not in page
+    assert "lifetime" in section(page, "methods")
+    expected = report.PLOT_IDS if len(strategies) > 1 else ("plot-ceac", "plot-evpi")
+    for plot_id in expected:
+        assert embedded_png(page, plot_id) is not None, plot_id
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _png_pixels(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_report_opens_in_a_browser(full: Path, tmp_path: Path) -> None:
+    browser = _browser()
+    if browser is None:
+        pytest.skip("chromium not installed: apt-get install chromium")
+    shot = tmp_path / "screenshot.png"
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,4000",
+        f"--screenshot={shot}",
+        (full / "report.html").resolve().as_uri(),
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"{browser} did not finish in 60 s: {error.stderr!r}")
+    assert done.returncode == 0, f"{browser} failed ({done.returncode}): {done.stderr}"
+    assert shot.is_file(), f"no screenshot; stderr: {done.stderr}"
+    pixels = _png_pixels(shot.read_bytes())
+    assert pixels.shape[:2] == (4000, 1280)
+    assert pixels.std() > 20, "the screenshot is blank"
+    rgb = pixels.astype(np.int32)
+    colours = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    assert len(np.unique(colours)) > 200, "the screenshot is blank"
+    # plots drawn: saturated pixels of the strategy colours (text alone is grey)
+    saturation = pixels.max(axis=2) - pixels.min(axis=2)
+    assert (saturation > 80).sum() > 5000, "no plot visible in the screenshot"
