@@ -108,19 +108,23 @@ def psa(
         np.zeros((n, len(names))),
     )
     wtp = scenario.wtp[0]
-    for i in range(n):
-        values = params.draw(scenario, i + 1)
-        drawn = params.apply(scenario, values, file)
-        tally = runner.simulate(drawn, table, i + 1, engine=engine)
-        out.means[i] = means(tally)
-        out.values[i] = [values[c] for c in columns]
-        for s in range(len(names)):
-            if s != out.comparator:
-                out.noise[i, s] = combination_variance(
-                    tally, incremental_nmb_weights(tally, s, wtp)
-                )
+    step = runner.sets_per_call(scenario)
+    for first in range(0, n, step):
+        ks = list(range(first + 1, min(first + step, n) + 1))
+        values = [params.draw(scenario, k) for k in ks]
+        drawn = [params.apply(scenario, v, file) for v in values]
+        tallies = runner.simulate_sets(drawn, table, ks, engine)
+        for k, v, tally in zip(ks, values, tallies, strict=True):
+            i = k - 1
+            out.means[i] = means(tally)
+            out.values[i] = [v[c] for c in columns]
+            for s in range(len(names)):
+                if s != out.comparator:
+                    out.noise[i, s] = combination_variance(
+                        tally, incremental_nmb_weights(tally, s, wtp)
+                    )
         if progress is not None:
-            progress(1)
+            progress(len(ks))
     return out
 
 

@@ -44,7 +44,8 @@ def _events(patients: int) -> int:
     sc = _scenario(patients)
     arrays = cohort.CohortArrays.of(sc, lifetable.load(sc.cohort.life_table, BASE.parent))
     n_blocks = -(-patients // runner.BLOCK_SIZE)
-    _, events = fast.Run(sc, arrays, runner.months_of(sc)).blocks(0, n_blocks, runner.BLOCK_SIZE)
+    run = fast.Run.single(sc, arrays, runner.months_of(sc))
+    _, events = run.blocks([(0, b) for b in range(n_blocks)], runner.BLOCK_SIZE)
     return events
 
 

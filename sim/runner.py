@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numba
+
 from . import cohort, lifetable
 from .engines import des, fast
 from .scenario import Scenario
@@ -75,10 +77,10 @@ def simulate(
         return total
     if engine != "fast":
         raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
-    compiled = fast.Run(scenario, arrays, months_of(scenario), parameter_set)
+    compiled = fast.Run.single(scenario, arrays, months_of(scenario), parameter_set)
     for first in range(0, n_blocks, fast.BLOCKS_PER_CALL):
         count = min(fast.BLOCKS_PER_CALL, n_blocks - first)
-        blocks, _ = compiled.blocks(first, count, BLOCK_SIZE)
+        blocks, _ = compiled.blocks([(0, b) for b in range(first, first + count)], BLOCK_SIZE)
         for block in blocks:
             total.merge(block)
             if observe is not None:
@@ -86,6 +88,47 @@ def simulate(
         if progress is not None:
             progress(min((first + count) * BLOCK_SIZE, scenario.patients) - first * BLOCK_SIZE)
     return total
+
+
+def simulate_sets(
+    scenarios: list[Scenario],
+    table: lifetable.LifeTable,
+    parameter_sets: list[int],
+    engine: str = "fast",
+) -> list[Tally]:
+    """Tallies of several parameter sets (PSA iterations) of one scenario, each the same
+    as `simulate` gives it alone. The compiled engine runs the blocks of several sets in
+    one parallel call, so that every core is busy however few blocks one set has."""
+    if engine != "fast":
+        pairs = zip(scenarios, parameter_sets, strict=True)
+        return [simulate(sc, table, k, engine=engine) for sc, k in pairs]
+    first = scenarios[0]
+    n_blocks = math.ceil(first.patients / BLOCK_SIZE)
+    names = first.strategy_names()
+    compiled = fast.Run(
+        scenarios,
+        [cohort.CohortArrays.of(sc, table) for sc in scenarios],
+        months_of(first),
+        parameter_sets,
+    )
+    blocks, _ = compiled.blocks(
+        [(i, b) for i in range(len(scenarios)) for b in range(n_blocks)], BLOCK_SIZE
+    )
+    tallies = []
+    for i in range(len(scenarios)):
+        total = Tally(len(names), names.index(first.comparator), months_of(first))
+        for block in blocks[i * n_blocks : (i + 1) * n_blocks]:
+            total.merge(block)
+        tallies.append(total)
+    return tallies
+
+
+def sets_per_call(scenario: Scenario) -> int:
+    """Parameter sets per compiled call: enough blocks for every core, few enough that the
+    per-block tallies held at once stay small."""
+    n_blocks = math.ceil(scenario.patients / BLOCK_SIZE)
+    units = max(fast.BLOCKS_PER_CALL, 4 * numba.get_num_threads())
+    return max(1, units // n_blocks)
 
 
 def trace(

@@ -878,6 +878,10 @@ def _pick(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return min(errors, key=score)
 
 
+#: Top-level numbers that set up a run rather than describe the world.
+RUN_SETTINGS = frozenset({"seed", "patients", "psa_iterations", "horizon_years", "price_year"})
+
+
 def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
     """Paths named in `uncertainty` and `sources` must exist; distributions must fit."""
     for key in scenario.sources:
@@ -910,6 +914,13 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
                 f"uncertainty.{key}",
                 f"the parameter is {_short(target)}, not a number: only numeric parameters "
                 "can be uncertain",
+            )
+        if key in RUN_SETTINGS:
+            raise ScenarioError(
+                file,
+                f"uncertainty.{key}",
+                f"{key} is a run setting, not a model parameter: it cannot be uncertain "
+                "(run the scenario again with another value instead)",
             )
         leaf = key.rsplit(".", 1)[-1]
         bounded = (

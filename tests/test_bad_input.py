@@ -358,6 +358,16 @@ CASES = [
         "uncertainty.strategies.itb.refill.cost_visit",
         ("beta fits probabilities", "gamma or lognormal"),
     ),
+    Case(
+        "uncertainty-on-a-run-setting",
+        mutated(
+            lambda d: d["uncertainty"].update(
+                {"horizon_years": {"dist": "uniform", "low": 10, "high": 30}}
+            )
+        ),
+        "uncertainty.horizon_years",
+        ("a run setting, not a model parameter",),
+    ),
     # -- analysis
     Case(
         "correlation-names-a-certain-parameter",

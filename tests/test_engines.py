@@ -32,7 +32,7 @@ def _arrays(sc: scenario.Scenario) -> cohort.CohortArrays:
 
 
 def _compiled(sc: scenario.Scenario, arrays: cohort.CohortArrays) -> fast.Run:
-    return fast.Run(sc, arrays, runner.months_of(sc))
+    return fast.Run.single(sc, arrays, runner.months_of(sc))
 
 
 def _close(a: float, b: float) -> bool:

@@ -1085,38 +1085,43 @@ def _block(
 
 @njit(cache=True, parallel=True)
 def _run_blocks(
-    first_block,
-    n_blocks,
+    unit_set,
+    unit_block,
     block_size,
     n_patients,
     seed,
-    parameter_set,
+    parameter_sets,
     people,
     model,
-    horizon,
-    rc,
-    re,
+    horizons,
+    rcs,
+    res,
     comparator,
     months,
     tallies,
     events,
 ):
-    """Blocks first_block .. first_block + n_blocks - 1, in parallel; block
-    first_block + b goes to index b of the tallies and of `events`."""
-    for b in prange(n_blocks):
-        start = (first_block + b) * block_size
+    """Work units in parallel: unit u is block unit_block[u] of the parameter set at index
+    unit_set[u] of the stacked people, model and per-set arrays; its tally goes to index u
+    of the tallies and of `events`. (Units of several PSA iterations in one call keep
+    every core busy however few blocks one iteration has.)"""
+    age, male, shares, multiplier, itb_dose, oral_dose, hazard = people
+    rows, se_itb, se_oral, sev, surg = model
+    for u in prange(unit_set.size):
+        i = unit_set[u]
+        start = unit_block[u] * block_size
         stop = min(start + block_size, n_patients)
-        events[b] = _block(
+        events[u] = _block(
             start,
             stop,
-            b,
+            u,
             seed,
-            parameter_set,
-            people,
-            model,
-            horizon,
-            rc,
-            re,
+            parameter_sets[i],
+            (age[i], male[i], shares[i], multiplier[i], itb_dose[i], oral_dose[i], hazard[i]),
+            (rows[i], se_itb[i], se_oral[i], sev[i], surg[i]),
+            horizons[i],
+            rcs[i],
+            res[i],
             comparator,
             months,
             tallies,
@@ -1200,71 +1205,82 @@ FOLD_FIELDS: tuple[str, ...] = (
 
 
 class Run:
-    """A scenario, its cohort and its parameter set as the compiled loop's arguments,
-    packed once for a whole run."""
+    """Parameter sets of one scenario (the base case, or PSA iterations: the same
+    strategies, cohort structure and horizon, other values) with their cohorts, packed
+    once, stacked, as the compiled loop's arguments."""
 
     def __init__(
-        self, scenario: Scenario, arrays: CohortArrays, months: int, parameter_set: int = 0
+        self,
+        scenarios: list[Scenario],
+        arrays: list[CohortArrays],
+        months: int,
+        parameter_sets: list[int],
     ) -> None:
-        packed = Packed(scenario)
-        names = scenario.strategy_names()
-        self.scenario = scenario
+        first = scenarios[0]
+        packs = [Packed(sc) for sc in scenarios]
+        names = first.strategy_names()
+        self.scenario = first
         self.names = names
-        self.comparator = names.index(scenario.comparator)
+        self.comparator = names.index(first.comparator)
         self.months = months
-        self.model = (
-            packed.row,
-            packed.itb_side_effects,
-            packed.oral_side_effects,
-            packed.severity,
-            packed.surgery,
+        fields = ("row", "itb_side_effects", "oral_side_effects", "severity", "surgery")
+        self.model = tuple(np.stack([getattr(p, f) for p in packs]) for f in fields)
+        compiled = [a.compiled() for a in arrays]
+        self.people = tuple(
+            np.stack([np.asarray(c[k], dtype=np.float64) for c in compiled])
+            for k in range(len(compiled[0]))
         )
-        self.settings = (
-            scenario.seed,
-            parameter_set,
-            arrays.compiled(),
-            self.model,
-            scenario.horizon,
-            scenario.discount.costs,
-            scenario.discount.effects,
+        self.sets = (
+            np.array(parameter_sets, dtype=np.int64),
+            np.array([sc.horizon for sc in scenarios]),
+            np.array([sc.discount.costs for sc in scenarios]),
+            np.array([sc.discount.effects for sc in scenarios]),
         )
+
+    @classmethod
+    def single(
+        cls, scenario: Scenario, arrays: CohortArrays, months: int, parameter_set: int = 0
+    ) -> Run:
+        return cls([scenario], [arrays], months, [parameter_set])
 
     def _tally(self) -> Tally:
         return Tally(len(self.names), self.comparator, self.months)
 
-    def blocks(self, first_block: int, n_blocks: int, block_size: int) -> tuple[list[Tally], int]:
-        """Tallies of blocks first_block.., in block order, and their number of events."""
+    def blocks(self, units: list[tuple[int, int]], block_size: int) -> tuple[list[Tally], int]:
+        """Tallies of the work units (set index, block), in the order given, and their
+        number of events."""
+        n = len(units)
         template = self._tally()
         stacked = tuple(
             np.zeros(
-                (n_blocks, *np.shape(getattr(template, name))),
+                (n, *np.shape(getattr(template, name))),
                 dtype=np.asarray(getattr(template, name)).dtype,
             )
             for name in FOLD_FIELDS
         )
-        events = np.zeros(n_blocks, dtype=np.int64)
-        seed, parameter_set, people, model, horizon, rc, re = self.settings
+        events = np.zeros(n, dtype=np.int64)
+        psets, horizons, rcs, res = self.sets
         _run_blocks(
-            first_block,
-            n_blocks,
+            np.array([i for i, _ in units], dtype=np.int64),
+            np.array([b for _, b in units], dtype=np.int64),
             block_size,
             self.scenario.patients,
-            seed,
-            parameter_set,
-            people,
-            model,
-            horizon,
-            rc,
-            re,
+            self.scenario.seed,
+            psets,
+            self.people,
+            self.model,
+            horizons,
+            rcs,
+            res,
             self.comparator,
             self.months,
             stacked,
             events,
         )
         tallies = []
-        for b in range(n_blocks):
+        for u in range(n):
             tally = self._tally()
-            tally.load({name: value[b] for name, value in zip(FOLD_FIELDS, stacked, strict=True)})
+            tally.load({name: value[u] for name, value in zip(FOLD_FIELDS, stacked, strict=True)})
             tallies.append(tally)
         return tallies, int(events.sum())
 
@@ -1274,13 +1290,28 @@ class Run:
         patient: int,
         capacity: int = 100_000,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One patient's events under one strategy: (times, event ids, accumulators)."""
+        """One patient's events under one strategy in the first parameter set: (times,
+        event ids, accumulators)."""
         acc = np.zeros(N_ACC)
         counts = np.zeros(N_COUNTERS, dtype=np.int64)
         first = np.full(N_CURVES, INF)
         log_t, log_e = np.empty(capacity), np.empty(capacity, dtype=np.int64)
+        psets, horizons, rcs, res = self.sets
         n = _log_one(
-            patient, self.names.index(strategy), *self.settings, acc, counts, first, log_t, log_e
+            patient,
+            self.names.index(strategy),
+            self.scenario.seed,
+            int(psets[0]),
+            (self.people[0][0], float(self.people[1][0]), *(a[0] for a in self.people[2:])),
+            tuple(a[0] for a in self.model),
+            float(horizons[0]),
+            float(rcs[0]),
+            float(res[0]),
+            acc,
+            counts,
+            first,
+            log_t,
+            log_e,
         )
         if n > capacity:
             raise RuntimeError(f"patient {patient} has {n} events; raise the log capacity")
