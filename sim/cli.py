@@ -162,6 +162,18 @@ def _run_one(
 
         report.write(tmp)
     _print_summary(loaded, summary, target, seconds)
+    if psa is not None:
+        for wtp in loaded.wtp:
+            tag = analysis.wtp_tag(wtp)
+            shares = ", ".join(
+                f"{row.strategy} {getattr(row, f'probability_cost_effective_{tag}'):.1%}"
+                for row in summary.itertuples()
+            )
+            out.print(
+                f"PSA, {loaded.psa_iterations:,} iterations: probability cost-effective at "
+                f"{wtp:,.0f} {loaded.currency}/QALY: {shares}",
+                highlight=False,
+            )
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     return target

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,6 +166,18 @@ def test_rerun_is_byte_identical_and_another_seed_changes_summary(
         assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} differs"
     reseeded = other_seed / BASE_NAME / "summary.csv"
     assert reseeded.read_bytes() != (first / "summary.csv").read_bytes()
+
+
+def test_report_rebuilds_the_same_bytes_from_the_tables(base_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(base_run / BASE_NAME, copy)
+    (copy / "report.html").unlink()
+    (copy / "results.xlsx").unlink()
+    run_ok("report", copy, cwd=tmp_path)
+    for name in ("report.html", "results.xlsx"):
+        assert (copy / name).read_bytes() == (base_run / BASE_NAME / name).read_bytes(), name
+    code, _, stderr = sim("report", tmp_path, cwd=tmp_path)
+    assert_one_line_error(code, stderr, str(tmp_path), "not a result folder")
 
 
 # ---------------------------------------------------------------------------- batch
