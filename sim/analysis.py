@@ -96,6 +96,7 @@ def psa(
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
 ) -> Psa:
+    """The PSA's iterations 1..psa_iterations, several per compiled call."""
     n = scenario.psa_iterations
     names = scenario.strategy_names()
     columns = params.columns(scenario)

@@ -634,6 +634,8 @@ def _life(
         acc[A_REFILL_DAYS] += m * days
         count(_E_REFILL, start + step, m)
         acc[A_COST] += cost * discount.periodic(rc, start + step, step, m)
+        if log_t.size == 0:  # the hot path keeps no log
+            return m, n_log + m
         for i in range(1, m + 1):
             if n_log < log_t.size:
                 log_t[n_log] = start + i * step
