@@ -26,15 +26,12 @@ from threadpoolctl import threadpool_limits
 
 from . import econ, lifetable, params, runner
 from .scenario import Scenario, Uncertain, UncertainShares
+from .tables import wtp_tag
 from .tally import OUTCOMES, Tally
 
 #: Share of the PSA variance of incremental NMB that patient-level noise may take before
 #: a warning (issue 4: more than 10% of the parameter uncertainty).
 NOISE_LIMIT = 0.10
-
-
-def wtp_tag(wtp: float) -> str:
-    return f"{wtp:.10g}"
 
 
 def means(tally: Tally) -> np.ndarray:
@@ -47,21 +44,8 @@ def combination_variance(tally: Tally, weights: dict[int, float]) -> float:
     n = tally.patients
     if n < 2:
         return math.nan
-    total = sum(w * tally.sum_v[k] for k, w in weights.items())
-    total_sq = sum(
-        wi * wj * tally.sum_vv[i, j] for i, wi in weights.items() for j, wj in weights.items()
-    )
+    total, total_sq = tally.combination(weights)
     return max(0.0, (total_sq - total * total / n) / (n - 1)) / n
-
-
-def incremental_nmb_weights(tally: Tally, s: int, wtp: float) -> dict[int, float]:
-    c = tally.comparator
-    return {
-        tally.index(s, "qaly"): wtp,
-        tally.index(s, "cost"): -1.0,
-        tally.index(c, "qaly"): -wtp,
-        tally.index(c, "cost"): 1.0,
-    }
 
 
 # ---------------------------------------------------------------------------- running
@@ -122,7 +106,7 @@ def psa(
             for s in range(len(names)):
                 if s != out.comparator:
                     out.noise[i, s] = combination_variance(
-                        tally, incremental_nmb_weights(tally, s, wtp)
+                        tally, tally.incremental_nmb_weights(s, wtp)
                     )
         if progress is not None:
             progress(len(ks))
@@ -412,11 +396,11 @@ class Running:
                 "qaly": {tally.index(s, "qaly"): 1.0},
             }
             if s != tally.comparator:
-                quantities[f"incremental_nmb_{wtp_tag(wtp)}"] = incremental_nmb_weights(
-                    tally, s, wtp
+                quantities[f"incremental_nmb_{wtp_tag(wtp)}"] = tally.incremental_nmb_weights(
+                    s, wtp
                 )
             for quantity, weights in quantities.items():
-                mean = sum(w * tally.sum_v[k] for k, w in weights.items()) / n
+                mean = tally.combination(weights)[0] / n
                 self.rows.append(
                     {
                         "axis": "patients",

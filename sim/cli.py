@@ -164,7 +164,7 @@ def _run_one(
     _print_summary(loaded, summary, target, seconds)
     if psa is not None:
         for wtp in loaded.wtp:
-            tag = analysis.wtp_tag(wtp)
+            tag = tables.wtp_tag(wtp)
             shares = ", ".join(
                 f"{row.strategy} {getattr(row, f'probability_cost_effective_{tag}'):.1%}"
                 for row in summary.itertuples()

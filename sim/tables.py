@@ -28,15 +28,14 @@ from .tally import OUTCOMES, Tally
 FLOAT_FORMAT = "%.10g"
 
 
+def wtp_tag(wtp: float) -> str:
+    """How a willingness to pay appears in column names (nmb_50000)."""
+    return f"{wtp:.10g}"
+
+
 def _combination_ci(tally: Tally, weights: dict[int, float]) -> tuple[float, float, float]:
-    """Mean and 95% CI of the per-patient linear combination sum_k w_k v_k (paired: the
-    same patients in every strategy, so the cross-products carry the correlation)."""
-    n = tally.patients
-    total = sum(w * tally.sum_v[k] for k, w in weights.items())
-    total_sq = sum(
-        wi * wj * tally.sum_vv[i, j] for i, wi in weights.items() for j, wj in weights.items()
-    )
-    return econ.mean_ci(total, total_sq, n)
+    """Mean and 95% CI of a per-patient linear combination (Tally.combination)."""
+    return econ.mean_ci(*tally.combination(weights), tally.patients)
 
 
 def _mcse(low: float, high: float) -> float:
@@ -84,14 +83,9 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
         row["frontier_status"] = status[s].status
         row["frontier_icer"] = status[s].icer
         for wtp in scenario.wtp:
-            tag = f"{wtp:.10g}"
+            tag = wtp_tag(wtp)
             row[f"nmb_{tag}"] = wtp * row["qaly"] - row["cost"]
-            w = {
-                tally.index(s, "qaly"): wtp,
-                tally.index(s, "cost"): -1.0,
-                tally.index(comparator, "qaly"): -wtp,
-                tally.index(comparator, "cost"): 1.0,
-            }
+            w = tally.incremental_nmb_weights(s, wtp)
             mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
             row[f"incremental_nmb_{tag}"] = mean
             row[f"incremental_nmb_{tag}_ci_low"] = low

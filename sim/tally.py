@@ -124,3 +124,23 @@ class Tally:
 
     def index(self, strategy: int, outcome: str) -> int:
         return strategy * len(OUTCOMES) + OUTCOMES.index(outcome)
+
+    def combination(self, weights: dict[int, float]) -> tuple[float, float]:
+        """Sum and sum of squares over patients of the per-patient linear combination
+        sum_k w_k v_k (paired: the same patients in every strategy, so the cross-products
+        carry the correlation)."""
+        total = sum(w * self.sum_v[k] for k, w in weights.items())
+        total_sq = sum(
+            wi * wj * self.sum_vv[i, j] for i, wi in weights.items() for j, wj in weights.items()
+        )
+        return total, total_sq
+
+    def incremental_nmb_weights(self, strategy: int, wtp: float) -> dict[int, float]:
+        """Weights of a strategy's net monetary benefit minus the comparator's."""
+        c = self.comparator
+        return {
+            self.index(strategy, "qaly"): wtp,
+            self.index(strategy, "cost"): -1.0,
+            self.index(c, "qaly"): -wtp,
+            self.index(c, "cost"): 1.0,
+        }
