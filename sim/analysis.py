@@ -25,6 +25,7 @@ from scipy import optimize
 from threadpoolctl import threadpool_limits
 
 from . import econ, lifetable, params, runner
+from .backends import Backend
 from .scenario import Scenario, Uncertain, UncertainShares
 from .tables import wtp_tag
 from .tally import OUTCOMES, Tally
@@ -79,8 +80,10 @@ def psa(
     file: str | Path,
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
+    backend: Backend | None = None,
 ) -> Psa:
-    """The PSA's iterations 1..psa_iterations, several per compiled call."""
+    """The PSA's iterations 1..psa_iterations. Workers draw and apply each iteration's
+    values themselves (keyed by the iteration); here they are drawn again for the table."""
     n = scenario.psa_iterations
     names = scenario.strategy_names()
     columns = params.columns(scenario)
@@ -93,23 +96,18 @@ def psa(
         np.zeros((n, len(names))),
     )
     wtp = scenario.wtp[0]
-    step = runner.sets_per_call(scenario)
-    for first in range(0, n, step):
-        ks = list(range(first + 1, min(first + step, n) + 1))
-        values = [params.draw(scenario, k) for k in ks]
-        drawn = [params.apply(scenario, v, file) for v in values]
-        tallies = runner.simulate_sets(drawn, table, ks, engine)
-        for k, v, tally in zip(ks, values, tallies, strict=True):
-            i = k - 1
-            out.means[i] = means(tally)
-            out.values[i] = [v[c] for c in columns]
-            for s in range(len(names)):
-                if s != out.comparator:
-                    out.noise[i, s] = combination_variance(
-                        tally, tally.incremental_nmb_weights(s, wtp)
-                    )
+    ks = list(range(1, n + 1))
+    sets = runner.simulate_sets(scenario, table, str(file), ks, engine, backend)
+    for k, tally in zip(ks, sets, strict=True):
+        i = k - 1
+        values = params.draw(scenario, k)
+        out.means[i] = means(tally)
+        out.values[i] = [values[c] for c in columns]
+        for s in range(len(names)):
+            if s != out.comparator:
+                out.noise[i, s] = combination_variance(tally, tally.incremental_nmb_weights(s, wtp))
         if progress is not None:
-            progress(len(ks))
+            progress(1)
     return out
 
 
@@ -143,26 +141,49 @@ def one_way(
     file: str | Path,
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
+    backend: Backend | None = None,
 ) -> OneWay:
     """Tornado over every scalar uncertain parameter, then the threshold searches."""
     base_inc = _incremental(scenario, base)
     comparator, wtp = scenario.comparator, scenario.wtp[0]
     cache: dict[tuple[str, float], dict[str, tuple[float, float, float]]] = {}
 
-    def at(path: str, value: float) -> dict[str, tuple[float, float, float]]:
-        key = (path, value)
-        if key not in cache:
-            changed = params.apply(scenario, {path: value}, file)
-            cache[key] = _incremental(changed, runner.simulate(changed, table, 0, engine=engine))
+    def run_all(points: list[tuple[str, float]]) -> None:
+        """Simulate the points not yet known, all at once (every worker busy)."""
+        todo = list(dict.fromkeys(p for p in points if p not in cache))
+        changed = [params.apply(scenario, {path: value}, file) for path, value in todo]
+        for point, sc, tally in zip(
+            todo, changed, runner.simulate_many(changed, table, engine, backend), strict=True
+        ):
+            cache[point] = _incremental(sc, tally)
             if progress is not None:
                 progress(1)
-        return cache[key]
 
+    def at(path: str, value: float) -> dict[str, tuple[float, float, float]]:
+        run_all([(path, value)])
+        return cache[(path, value)]
+
+    ranges = {
+        path: params.dsa_range(entry)
+        for path, entry in scenario.uncertainty.items()
+        if isinstance(entry, Uncertain)  # a Dirichlet set has no single low and high
+    }
+    spans = {}
+    for path, span in scenario.analysis.thresholds.items():
+        low, high = span.low, span.high
+        if low is None or high is None:
+            entry = scenario.uncertainty[path]
+            assert isinstance(entry, Uncertain)
+            d_low, d_high, _ = params.dsa_range(entry)
+            low = d_low if low is None else low
+            high = d_high if high is None else high
+        spans[path] = (low, high, np.linspace(low, high, 9))
+    run_all(
+        [(path, value) for path, (low, high, _) in ranges.items() for value in (low, high)]
+        + [(path, float(x)) for path, (_, _, grid) in spans.items() for x in grid]
+    )
     rows = []
-    for path, entry in scenario.uncertainty.items():
-        if not isinstance(entry, Uncertain):
-            continue  # a Dirichlet set has no single low and high
-        low, high, source = params.dsa_range(entry)
+    for path, (low, high, source) in ranges.items():
         lo, hi = at(path, low), at(path, high)
         for name, (nmb, icer, _) in base_inc.items():
             rows.append(
@@ -188,15 +209,7 @@ def one_way(
     rows.sort(key=lambda r: (order[r["strategy"]], -r["swing"], r["parameter"]))
     thresholds: list[dict[str, Any]] = []
 
-    for path, span in scenario.analysis.thresholds.items():
-        low, high = span.low, span.high
-        if low is None or high is None:
-            entry = scenario.uncertainty[path]
-            assert isinstance(entry, Uncertain)
-            d_low, d_high, _ = params.dsa_range(entry)
-            low = d_low if low is None else low
-            high = d_high if high is None else high
-        grid = np.linspace(low, high, 9)
+    for path, (low, high, grid) in spans.items():
         values = [at(path, float(x)) for x in grid]
         for name in base_inc:
             f = [v[name][0] for v in values]

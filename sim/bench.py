@@ -77,6 +77,42 @@ def _start_child() -> None:
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
+def _scaling(patients: int, n_strategies: int, repeats: int) -> dict:
+    """Throughput of the base scenario on the processes and Dask backends with 1 and 2
+    workers of one compiled-engine thread each (the time after the workers have started
+    and loaded the compiled code), and the speed-up of 2 workers over 1."""
+    from . import lifetable, runner
+    from .backends import open_backend
+
+    sc = _scenario(patients)
+    table = lifetable.load(sc.cohort.life_table, BASE.parent)
+    found: dict = {}
+    for name in ("processes", "dask"):
+        found[name] = {}
+        for workers in (1, 2):
+            with open_backend(name, workers, threads=1) as backend:
+                warm = _scenario(runner.BLOCK_SIZE * 2 * workers)
+                runner.simulate(warm, table, backend=backend)  # start and load every worker
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    runner.simulate(sc, table, backend=backend)
+                    times.append(time.perf_counter() - start)
+            seconds = _median(times)
+            found[name][str(workers)] = {
+                "seconds": seconds,
+                "patient_lifetimes_per_second": patients * n_strategies / seconds,
+            }
+            print(
+                f"{name} backend, {workers} worker(s) x 1 thread: "
+                f"{patients * n_strategies / seconds:,.0f} patient-lifetimes/s"
+            )
+        one, two = (found[name][w]["seconds"] for w in ("1", "2"))
+        found[name]["speedup_2_over_1"] = one / two
+        print(f"{name} backend: 2 workers {one / two:.2f}x the throughput of 1")
+    return found
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -164,6 +200,8 @@ def main(argv: list[str]) -> None:
         f"{report['fast_over_des']['one_thread']:,.0f}x on 1 thread, "
         f"{report['fast_over_des']['all_threads']:,.0f}x on all"
     )
+
+    report["scaling"] = _scaling(4 * fast_patients, n_strategies, repeats)
 
     memory = [_child(["_memory", str(n)]) for n in sizes]
     report["peak_memory"] = memory

@@ -8,11 +8,13 @@ half-written result folder. ``--debug`` shows tracebacks.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,14 +22,24 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.progress import Task as ProgressTask
 from rich.table import Table
+from rich.text import Text
 
 from . import scenario
+from .backends import BACKENDS, Backend, open_backend
 from .lifetable import LifeTableError
+
+if TYPE_CHECKING:  # imported lazily at run time: `validate` stays quick
+    import pandas as pd
+
+    from .analysis import OneWay, Psa, Running
+    from .tally import Tally
 
 app = typer.Typer(
     add_completion=False,
@@ -39,11 +51,16 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 EXIT_BAD_INPUT = 2
+EXIT_CANNOT_WRITE = 74  # EX_IOERR of sysexits.h: the disk, not the input
 _state = {"debug": False}
 
 
 class UsageError(Exception):
     """A bad command-line value: one line, exit code 2."""
+
+
+class WriteError(Exception):
+    """Results could not be written (disk full, permissions): one line, exit code 74."""
 
 
 @app.callback()
@@ -76,14 +93,61 @@ def _check_out(out_dir: Path) -> None:
     """Refuse a results folder that cannot be one before minutes of simulation."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: exists and is not a folder; give a results folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"--out {out_dir}: cannot write there ({exc.strerror or exc}); give a folder you "
+            "can write to"
+        ) from None
+
+
+def _check_engine(engine: str) -> None:
+    from . import runner
+
+    if engine not in runner.ENGINES:
+        raise UsageError(f"--engine {engine!r}: allowed: {', '.join(runner.ENGINES)}")
+
+
+def _backend(name: str, workers: int | None, scheduler: str | None) -> Backend:
+    """The backend of the options, refused in one line when they do not fit together."""
+    if name not in BACKENDS:
+        raise UsageError(f"--backend {name!r}: allowed: {', '.join(BACKENDS)}")
+    if scheduler is not None and name != "dask":
+        raise UsageError(f"--scheduler {scheduler}: only with --backend dask")
+    if scheduler is not None and workers is not None:
+        raise UsageError("--workers with --scheduler: the cluster has its own workers")
+    if workers is not None and name == "serial":
+        raise UsageError("--workers: give --backend processes or dask (serial has one)")
+    if scheduler is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx)://\S+", scheduler):
+        raise UsageError(f"--scheduler {scheduler!r}: give an address such as tcp://HOST:8786")
+    try:
+        return open_backend(name, workers, scheduler)
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+
+
+class _LifetimesPerSecond(ProgressColumn):
+    """Speed in patient-lifetimes per second (a unit of a task is `lifetimes` of them)."""
+
+    def render(self, task: ProgressTask) -> Text:
+        per_unit = task.fields.get("lifetimes", 0)
+        if not per_unit or not task.speed:
+            return Text("")
+        return Text(f"{task.speed * per_unit:,.0f} patient-lifetimes/s", style="cyan")
 
 
 def _progress(quiet: bool) -> Progress:
+    """One display for a run or a whole batch: scenarios done, then the running
+    scenario's patients, PSA iterations or one-way runs, with speed and time left."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[unit]}"),
+        _LifetimesPerSecond(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
@@ -93,18 +157,24 @@ def _progress(quiet: bool) -> Progress:
 
 
 def _run_one(
-    path: Path, loaded: scenario.Scenario, out_dir: Path, engine: str, progress: Progress
+    path: Path,
+    loaded: scenario.Scenario,
+    out_dir: Path,
+    engine: str,
+    progress: Progress,
+    backend: Backend,
 ) -> Path:
     """Base case, then PSA and one-way analyses when the scenario asks for them; every
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
     from . import analysis, lifetable, runner, tables  # here: bad input is reported first
 
-    if engine not in runner.ENGINES:
-        raise UsageError(f"--engine {engine!r}: allowed: {', '.join(runner.ENGINES)}")
     start = time.perf_counter()
     table = lifetable.load(loaded.cohort.life_table, path.resolve().parent)
     running = analysis.Running()
-    task = progress.add_task(loaded.name, total=loaded.patients, unit="patients")
+    strategies = len(loaded.strategies)
+    task = progress.add_task(
+        loaded.name, total=loaded.patients, unit="patients", lifetimes=strategies
+    )
     tally = runner.simulate(
         loaded,
         table,
@@ -112,26 +182,84 @@ def _run_one(
         lambda k: progress.advance(task, k),
         engine,
         observe=lambda t: running.observe(loaded, t),
+        backend=backend,
     )
     progress.remove_task(task)
     psa = None
     if loaded.psa_iterations:
         task = progress.add_task(
-            f"{loaded.name} PSA", total=loaded.psa_iterations, unit="iterations"
+            f"{loaded.name} PSA",
+            total=loaded.psa_iterations,
+            unit="iterations",
+            lifetimes=loaded.patients * strategies,
         )
-        psa = analysis.psa(loaded, table, path, lambda k: progress.advance(task, k), engine)
+        psa = analysis.psa(
+            loaded, table, path, lambda k: progress.advance(task, k), engine, backend
+        )
         progress.remove_task(task)
     one_way = None
     n_one_way = 2 * sum(isinstance(e, scenario.Uncertain) for e in loaded.uncertainty.values())
     if n_one_way or loaded.analysis.thresholds:
-        task = progress.add_task(f"{loaded.name} one-way", total=None, unit="runs")
+        task = progress.add_task(
+            f"{loaded.name} one-way",
+            total=None,
+            unit="runs",
+            lifetimes=loaded.patients * strategies,
+        )
         one_way = analysis.one_way(
-            loaded, table, tally, path, lambda k: progress.advance(task, k), engine
+            loaded, table, tally, path, lambda k: progress.advance(task, k), engine, backend
         )
         progress.remove_task(task)
     seconds = time.perf_counter() - start
     warnings = analysis.noise_warnings(loaded, psa) if psa is not None else []
     target = out_dir / loaded.name
+    try:
+        extra = {
+            "psa_iterations": loaded.psa_iterations,
+            "backend": backend.name,
+            "workers": backend.workers,
+            "warnings": warnings,
+        }
+        summary = _write(target, loaded, path, engine, seconds, tally, psa, one_way, running, extra)
+    except OSError as exc:
+        kept = "the earlier results there are untouched" if target.exists() else "nothing written"
+        raise WriteError(
+            f"{target}: cannot write the results ({exc.strerror or exc}"
+            f"{f' writing {Path(exc.filename).name}' if exc.filename else ''}); {kept}"
+        ) from exc
+    _print_summary(loaded, summary, target, seconds)
+    if psa is not None:
+        for wtp in loaded.wtp:
+            tag = tables.wtp_tag(wtp)
+            shares = ", ".join(
+                f"{row.strategy} {getattr(row, f'probability_cost_effective_{tag}'):.1%}"
+                for row in summary.itertuples()
+            )
+            out.print(
+                f"PSA, {loaded.psa_iterations:,} iterations: probability cost-effective at "
+                f"{wtp:,.0f} {loaded.currency}/QALY: {shares}",
+                highlight=False,
+            )
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    return target
+
+
+def _write(
+    target: Path,
+    loaded: scenario.Scenario,
+    path: Path,
+    engine: str,
+    seconds: float,
+    tally: Tally,
+    psa: Psa | None,
+    one_way: OneWay | None,
+    running: Running,
+    extra: dict[str, object],
+) -> pd.DataFrame:
+    """Every table, the manifest and the report, into `target` at once or not at all."""
+    from . import analysis, report, tables
+
     with tables.atomic_folder(target) as tmp:
         summary = tables.summary(loaded, tally)
         if psa is not None:
@@ -150,33 +278,10 @@ def _run_one(
             tables.write_csv(one_way.tornado, tmp / "tornado.csv")
         if one_way is not None and len(one_way.threshold):
             tables.write_csv(one_way.threshold, tmp / "threshold.csv")
-        manifest = tables.manifest(
-            loaded,
-            path,
-            engine,
-            seconds,
-            {"psa_iterations": loaded.psa_iterations, "warnings": warnings},
-        )
+        manifest = tables.manifest(loaded, path, engine, seconds, extra)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        from . import report
-
         report.write(tmp)
-    _print_summary(loaded, summary, target, seconds)
-    if psa is not None:
-        for wtp in loaded.wtp:
-            tag = tables.wtp_tag(wtp)
-            shares = ", ".join(
-                f"{row.strategy} {getattr(row, f'probability_cost_effective_{tag}'):.1%}"
-                for row in summary.itertuples()
-            )
-            out.print(
-                f"PSA, {loaded.psa_iterations:,} iterations: probability cost-effective at "
-                f"{wtp:,.0f} {loaded.currency}/QALY: {shares}",
-                highlight=False,
-            )
-    for warning in warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-    return target
+    return summary
 
 
 def _print_summary(loaded: scenario.Scenario, summary, target: Path, seconds: float) -> None:
@@ -229,12 +334,24 @@ def run(
         str, typer.Option(help="Engine: fast (compiled, default) or des (SimPy, the reference).")
     ] = "fast",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="Where units run: serial (default), processes or dask.")
+    ] = "serial",
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=4096, help="Worker processes (default: one per core)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask)."),
+    ] = None,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations)
     _check_out(out_dir)
-    with _progress(quiet) as progress:
-        _run_one(scenario_file, loaded, out_dir, engine, progress)
+    _check_engine(engine)
+    with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
+        _run_one(scenario_file, loaded, out_dir, engine, progress, pool)
 
 
 @app.command()
@@ -255,8 +372,24 @@ def batch(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="Where units run: serial (default), processes or dask.")
+    ] = "serial",
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=4096, help="Worker processes (default: one per core)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun scenarios whose results are up to date.")
+    ] = False,
 ) -> None:
-    """Run every scenario (*.yaml) in a folder; all are validated before any runs."""
+    """Run every scenario (*.yaml) in a folder; all are validated before any runs. A
+    scenario whose complete results are already in OUT (same scenario, same versions) is
+    skipped, so an interrupted batch resumes where it stopped."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder of scenario files")
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
@@ -273,9 +406,26 @@ def batch(
             )
         seen[item.name] = path
     _check_out(out_dir)
-    with _progress(quiet) as progress:
-        for path, item in loaded:
-            _run_one(path, item, out_dir, engine, progress)
+    _check_engine(engine)
+    from . import tables
+
+    todo = []
+    for path, item in loaded:
+        if not force and tables.up_to_date(out_dir / item.name, item):
+            out.print(
+                f"{item.name}: up to date in {out_dir / item.name} (same scenario and versions); "
+                "skipped (--force reruns)",
+                highlight=False,
+            )
+        else:
+            todo.append((path, item))
+    if not todo:
+        return
+    with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
+        whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
+        for path, item in todo:
+            _run_one(path, item, out_dir, engine, progress, pool)
+            progress.advance(whole)
 
 
 @app.command("validate")
@@ -398,6 +548,11 @@ def main() -> None:
             raise
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
+    except WriteError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_CANNOT_WRITE)
     except Interrupted as exc:
         if debug:
             raise

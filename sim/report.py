@@ -1629,9 +1629,10 @@ def _rows_xml(frame: pd.DataFrame) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-#: Manifest fields that differ between reruns of the same scenario (the time a run took,
-#: where the scenario file was): left out, so that a rerun rebuilds the same bytes.
-MACHINE_DEPENDENT = frozenset({"run_seconds", "source"})
+#: Manifest fields that say how a run went, not what it found (the time it took, where the
+#: scenario file was, the backend and its workers): left out, so that a rerun rebuilds the
+#: same bytes on any backend and any number of workers.
+MACHINE_DEPENDENT = frozenset({"run_seconds", "source", "backend", "workers"})
 
 
 def _manifest_rows(manifest: dict[str, Any]) -> list[tuple[str, object]]:

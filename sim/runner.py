@@ -8,12 +8,11 @@ threads ran it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numba
-
 from . import cohort, lifetable
+from .backends import Backend, Job, Task, run_task
 from .engines import des, fast
 from .scenario import Scenario
 from .tally import Tally
@@ -57,78 +56,115 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
     observe: Callable[[Tally], None] | None = None,
+    backend: Backend | None = None,
 ) -> Tally:
     """Tally of one parameter set: 0 is the base case, k > 0 the PSA iteration k (its own
     patients, keyed by k). A one-way analysis runs its values as parameter set 0, so that
     it simulates the very patients of the base case. `observe` sees the running tally after
     each block (for convergence plots)."""
-    arrays = cohort.CohortArrays.of(scenario, table)
-    names = scenario.strategy_names()
-    total = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
-    n_blocks = math.ceil(scenario.patients / BLOCK_SIZE)
-    if engine == "des":
-        for b in range(n_blocks):
-            start, stop = b * BLOCK_SIZE, min((b + 1) * BLOCK_SIZE, scenario.patients)
-            total.merge(run_block(scenario, arrays, start, stop, parameter_set))
-            if observe is not None:
-                observe(total)
-            if progress is not None:
-                progress(stop - start)
-        return total
-    if engine != "fast":
-        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
-    compiled = fast.Run.single(scenario, arrays, months_of(scenario), parameter_set)
-    for first in range(0, n_blocks, fast.BLOCKS_PER_CALL):
-        count = min(fast.BLOCKS_PER_CALL, n_blocks - first)
-        blocks, _ = compiled.blocks([(0, b) for b in range(first, first + count)], BLOCK_SIZE)
-        for block in blocks:
-            total.merge(block)
-            if observe is not None:
-                observe(total)
+
+    def on_block(total: Tally, patients: int) -> None:
+        if observe is not None:
+            observe(total)
         if progress is not None:
-            progress(min((first + count) * BLOCK_SIZE, scenario.patients) - first * BLOCK_SIZE)
-    return total
+            progress(patients)
+
+    job = Job(scenario, table, "", _checked(engine))
+    return next(tallies([(job, [parameter_set])], backend or Backend(), on_block))
 
 
 def simulate_sets(
-    scenarios: list[Scenario],
+    scenario: Scenario,
     table: lifetable.LifeTable,
+    file: str,
     parameter_sets: list[int],
     engine: str = "fast",
+    backend: Backend | None = None,
+) -> Iterator[Tally]:
+    """Tallies of PSA iterations of a scenario (each its drawn values and its own
+    patients), in order, each the same as `simulate` gives it alone. Several sets share a
+    task, so that every core is busy however few blocks one set has."""
+    job = Job(scenario, table, file, _checked(engine), draw=True)
+    return tallies([(job, parameter_sets)], backend or Backend())
+
+
+def simulate_many(
+    scenarios: list[Scenario], table: lifetable.LifeTable, engine: str, backend: Backend | None
 ) -> list[Tally]:
-    """Tallies of several parameter sets (PSA iterations) of one scenario, each the same
-    as `simulate` gives it alone. The compiled engine runs the blocks of several sets in
-    one parallel call, so that every core is busy however few blocks one set has."""
-    if engine != "fast":
-        pairs = zip(scenarios, parameter_sets, strict=True)
-        return [simulate(sc, table, k, engine=engine) for sc, k in pairs]
-    first = scenarios[0]
-    n_blocks = math.ceil(first.patients / BLOCK_SIZE)
-    names = first.strategy_names()
-    compiled = fast.Run(
-        scenarios,
-        [cohort.CohortArrays.of(sc, table) for sc in scenarios],
-        months_of(first),
-        parameter_sets,
-    )
-    blocks, _ = compiled.blocks(
-        [(i, b) for i in range(len(scenarios)) for b in range(n_blocks)], BLOCK_SIZE
-    )
-    tallies = []
-    for i in range(len(scenarios)):
-        total = Tally(len(names), names.index(first.comparator), months_of(first))
-        for block in blocks[i * n_blocks : (i + 1) * n_blocks]:
-            total.merge(block)
-        tallies.append(total)
-    return tallies
+    """Base-case tallies (parameter set 0) of several scenarios, run together (the values
+    of a one-way analysis)."""
+    jobs = [(Job(sc, table, "", _checked(engine)), [0]) for sc in scenarios]
+    return list(tallies(jobs, backend or Backend()))
 
 
-def sets_per_call(scenario: Scenario) -> int:
-    """Parameter sets per compiled call: enough blocks for every core, few enough that the
-    per-block tallies held at once stay small."""
-    n_blocks = math.ceil(scenario.patients / BLOCK_SIZE)
-    units = max(fast.BLOCKS_PER_CALL, 4 * numba.get_num_threads())
-    return max(1, units // n_blocks)
+def _checked(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    return engine
+
+
+def tallies(
+    requests: list[tuple[Job, list[int]]],
+    backend: Backend,
+    on_block: Callable[[Tally, int], None] | None = None,
+) -> Iterator[Tally]:
+    """The tally of each requested (job, parameter set), in request order. Units come back
+    in submission order and are merged block by block, so the sums do not depend on the
+    backend or the number of workers; `on_block` sees the running tally and the block's
+    patient count after each block."""
+    tasks = [task for job, sets in requests for task in _tasks(job, sets, backend)]
+    total: Tally | None = None
+    done = 0
+    for task, results in zip(tasks, backend.map(run_task, tasks), strict=True):
+        job = task.job
+        n = job.scenario.patients
+        n_blocks = math.ceil(n / BLOCK_SIZE)
+        units = iter(results)
+        for _ in task.parameter_sets:
+            for b in task.blocks:
+                if total is None:
+                    names = job.scenario.strategy_names()
+                    total = Tally(
+                        len(names), names.index(job.scenario.comparator), months_of(job.scenario)
+                    )
+                total.merge(next(units))
+                if on_block is not None:
+                    on_block(total, min((b + 1) * BLOCK_SIZE, n) - b * BLOCK_SIZE)
+                done += 1
+                if done == n_blocks:
+                    yield total
+                    total, done = None, 0
+
+
+def _tasks(job: Job, parameter_sets: list[int], backend: Backend) -> list[Task]:
+    """A job's units cut into tasks: a set's blocks in order, whole sets together when a
+    set has few blocks. One worker gets tasks of up to BLOCKS_PER_CALL blocks (one compiled
+    parallel call keeps its threads busy); several get about four tasks each, so that none
+    waits long for the last; the SimPy engine's tasks hold one block (its blocks are slow:
+    progress after each)."""
+    n_blocks = math.ceil(job.scenario.patients / BLOCK_SIZE)
+    threads = backend.threads_per_task()
+    units = n_blocks * len(parameter_sets)
+    if job.engine == "des":
+        per_task = 1
+    elif backend.workers == 1:
+        per_task = min(fast.BLOCKS_PER_CALL, units)
+    else:
+        balanced = math.ceil(units / (4 * backend.workers))
+        per_task = max(1, min(fast.BLOCKS_PER_CALL, max(balanced, threads or 1)))
+    if n_blocks >= per_task:
+        return [
+            Task(
+                job, (k,), tuple(range(first, min(first + per_task, n_blocks))), BLOCK_SIZE, threads
+            )
+            for k in parameter_sets
+            for first in range(0, n_blocks, per_task)
+        ]
+    sets = max(1, per_task // n_blocks)
+    return [
+        Task(job, tuple(parameter_sets[i : i + sets]), tuple(range(n_blocks)), BLOCK_SIZE, threads)
+        for i in range(0, len(parameter_sets), sets)
+    ]
 
 
 def trace(

@@ -38,6 +38,13 @@ from .events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
 INDICATIONS = ("cerebral_palsy", "multiple_sclerosis", "spinal_cord_injury", "brain_injury")
 MAX_PATIENTS = 100_000_000
 MAX_PSA_ITERATIONS = 1_000_000
+#: Why the run-size limits exist, said beside the limit when a scenario exceeds it.
+LIMIT_REASONS = {
+    "patients": "more patients per strategy than a run can finish in hours; the MCSE "
+    "columns show when fewer suffice",
+    "psa_iterations": "more PSA iterations than a run can finish in hours; the convergence "
+    "table shows when fewer suffice",
+}
 
 
 class ScenarioError(Exception):
@@ -46,7 +53,19 @@ class ScenarioError(Exception):
     def __init__(self, file: str | Path, path: str, message: str) -> None:
         self.file, self.path, self.message = str(file), path, message
         where = f"{self.file}: {path}: " if path else f"{self.file}: "
-        super().__init__(where + message)
+        super().__init__(_one_line(where + message))
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # Raised in a worker process, it travels back pickled: rebuild it from its parts.
+        return (ScenarioError, (self.file, self.path, self.message))
+
+
+def _one_line(text: str) -> str:
+    """Escape what would break the line or hide in it (a key with a carriage return, a
+    zero-width space): the message stays one line and shows the culprit."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 # ----------------------------------------------------------------------------- types
@@ -211,7 +230,9 @@ def distribution_support(value: PatientDistribution) -> tuple[float, float]:
 def _non_negative(value: PatientDistribution, what: str) -> PatientDistribution:
     low, _ = distribution_support(value)
     if low < 0:
-        raise ValueError(f"{what} can be negative (lowest value {low}): must be >= 0")
+        bound = "give it low: 0 or more" if isinstance(value, Normal) else "use a positive one"
+        reach = "has no lower bound" if low <= -1e300 else f"reaches {low:g}"
+        raise ValueError(f"{what} must not be negative, but this distribution {reach}: {bound}")
     return value
 
 
@@ -661,7 +682,7 @@ def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool =
         if key in mapping:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+                None, None, f"duplicate key {key!r}: each key may appear once", mark
             )
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
@@ -696,11 +717,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
         problem = (exc.problem or exc.context or "invalid YAML").strip()
         if exc.context and exc.context_mark and exc.problem:  # e.g. where a bracket opened
             problem += f" ({exc.context.strip()} opened at line {exc.context_mark.line + 1})"
+        kind = "YAML syntax error"
         if "could not determine a constructor" in problem:
-            problem = "tags such as !!python/... are not allowed " + problem[problem.find("for") :]
-        raise ScenarioError(path, "", f"YAML syntax error at {where}{problem}") from None
+            tag = problem.split("for the tag ", 1)[-1].strip("'")
+            tag = tag.replace("tag:yaml.org,2002:", "!!")
+            kind, problem = "YAML tag not allowed", f"{tag}: a scenario holds plain values only"
+        raise ScenarioError(path, "", f"{kind} at {where}{problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ScenarioError(
+            path,
+            "",
+            f"YAML syntax error at line {line}, column {column}: control character "
+            f"#x{exc.character:04x} is not allowed in a scenario file",
+        ) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError(path, "", f"YAML error: {exc}") from None
+        raise ScenarioError(path, "", "YAML error: " + " ".join(str(exc).split())) from None
     if data is None:
         raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
     if not isinstance(data, dict):
@@ -821,6 +854,10 @@ def _message(error: dict[str, Any]) -> str:
         return f"needs the key {ctx.get('discriminator', 'type')}"
     if kind in ("finite_number",):
         return "must be a finite number (not NaN or infinity)"
+    if kind in ("dict_type", "model_type"):
+        return "must be a mapping of keys"
+    if kind == "too_short":
+        return f"needs at least {error['ctx']['min_length']} item(s)"
     return msg[0].lower() + msg[1:] if msg else kind
 
 
@@ -852,7 +889,26 @@ def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
         )
         if value is not _MISSING and error["type"] != "missing" and not isinstance(value, dict):
             message = f"{_short(value)}: {message}"
+        if isinstance(value, str) and _is_number(value) and error["type"].endswith("_type"):
+            number = float(value)
+            if re.fullmatch(r"[-+]?\d+", value.strip()):
+                plain = value.strip()
+            elif error["type"] == "int_type" and number.is_integer():
+                plain = str(int(number))
+            else:
+                plain = repr(number)  # 1e-3 is text in YAML 1.1; 0.001 is a number
+            message += f" (YAML reads it as text: write {plain}, a plain number without quotes)"
+        if error["type"] == "less_than_equal" and len(loc) == 1 and loc[0] in LIMIT_REASONS:
+            message += f": {LIMIT_REASONS[loc[0]]}"
         raise ScenarioError(file, _format_loc(loc), message) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _REPR = reprlib.Repr()

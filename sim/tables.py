@@ -13,7 +13,9 @@ import math
 import os
 import platform
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,6 +226,32 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
+def versions() -> dict[str, str]:
+    """The package and the numerical libraries whose versions can change the numbers."""
+    from importlib import metadata
+
+    found = {}
+    for package in ("baclofen-sim", "simpy", "numpy", "numba", "pandas", "scipy", "pydantic"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[package] = metadata.version(package)
+    return found
+
+
+def up_to_date(target: Path, scenario: Scenario) -> bool:
+    """Whether `target` holds the complete results of this very scenario (same resolved
+    scenario, overrides included) made by the same versions: a batch can skip it. A result
+    folder only ever appears complete (atomic_folder), so its manifest vouches for it."""
+    try:
+        made = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(made, dict)
+        and made.get("scenario_sha256") == sha256(scenario)
+        and made.get("versions") == versions()
+    )
+
+
 def manifest(
     scenario: Scenario,
     source: Path,
@@ -231,12 +259,6 @@ def manifest(
     seconds: float,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from importlib import metadata
-
-    versions = {}
-    for package in ("baclofen-sim", "simpy", "numpy", "numba", "pandas", "scipy", "pydantic"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[package] = metadata.version(package)
     return {
         "scenario": scenario.name,
         "source": str(source),
@@ -248,7 +270,7 @@ def manifest(
         "run_seconds": round(seconds, 3),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": versions,
+        "versions": versions(),
         "resolved_scenario": json.loads(canonical_json(scenario)),
         **(extra or {}),
     }
@@ -265,13 +287,44 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rename(target, old / "previous")
-        os.rename(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    with _signals_held():
+        _swap(tmp, target)
+
+
+def _swap(tmp: Path, target: Path) -> None:
+    """Put `tmp` in `target`'s place; if the second rename fails, the old one goes back."""
+    old = None
+    try:
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rename(target, old / "previous")
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old / "previous", target)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait while result folders are swapped: an interruption between
+    the two renames would otherwise leave no result folder at all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

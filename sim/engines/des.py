@@ -478,9 +478,20 @@ class PatientRun:
             days,
             refill.cost_visit + used_mg * refill.drug_cost_per_mg,
             visits,
-            f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill",
+            self.visit_detail(days),
         )
         self.set_clock("refill", self.now + (visits + 1.0) * step, self.on_refill_due)
+
+    def visit_detail(self, days: float) -> str:
+        """What a refill visit finds: the dose, the time since the fill, the volume left."""
+        pump = self.itb.pump
+        left_ml = pump.reservoir_ml - self.dose * days / pump.concentration_mcg_per_ml
+        found = (
+            f"{left_ml:.4f} mL left"
+            if left_ml >= 0.0
+            else f"ran dry {-left_ml * pump.concentration_mcg_per_ml / self.dose:.0f} days before"
+        )
+        return f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill, {found}"
 
     def end_refill_run(self, end: float) -> None:
         """Settle the uneventful visits of the current run made before `end`: count them,
@@ -633,7 +644,7 @@ class PatientRun:
         self.out.refill_interval_days += days
         self.record(
             "refill_visit",
-            f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill",
+            self.visit_detail(days),
             refill.cost_visit + used_mg * refill.drug_cost_per_mg,
         )
         if self.visit_brings("pocket_fill"):

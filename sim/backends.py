@@ -1,0 +1,267 @@
+"""Where work units run: in this process, in a local process pool, or on a Dask cluster (§6, §7).
+
+A work unit is (scenario, parameter set, block of patients); its tally depends on that key
+alone (the keyed random streams see to it), never on the worker that ran it or when. The
+strategies of a block are not split into separate units: the paired statistics (the
+cross-products of costs and QALYs between strategies, "patients with an event under both")
+need every strategy of a patient together. Units travel in tasks (a few blocks or
+parameter sets each, to amortise the call) and come back in submission order, so that the
+caller reduces them in a fixed order and every table is byte-identical on any backend and
+any number of workers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from . import cohort, lifetable
+from .scenario import Scenario
+from .tally import Tally
+
+BACKENDS = ("serial", "processes", "dask")
+#: Tasks in flight per worker: enough to keep it busy, few enough that results waiting
+#: for an earlier, slower task stay few (memory stays flat).
+_AHEAD_PER_WORKER = 3
+#: A worker lost mid-run (killed, out of memory) has its tasks run again, a few times.
+_MAX_POOL_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the units of one simulation share. With `draw`, parameter set k > 0 simulates
+    the scenario with its uncertain values drawn for k (a PSA iteration); without, every
+    set simulates `scenario` as given (the base case and one-way analyses use set 0)."""
+
+    scenario: Scenario
+    table: lifetable.LifeTable
+    file: str
+    engine: str
+    draw: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    """Units of one job: each parameter set with the given blocks of its patients."""
+
+    job: Job
+    parameter_sets: tuple[int, ...]
+    blocks: tuple[int, ...]
+    block_size: int
+    threads: int | None = None  # compiled-engine threads; None: leave as set
+
+
+#: One compiled parallel call at a time per process: Numba's default threading layer does
+#: not take concurrent launches from several threads (a Dask worker with nthreads > 1).
+_ONE_CALL = threading.Lock()
+
+
+def run_task(task: Task) -> list[Tally]:
+    """The tallies of a task's units, set by set and block by block within a set."""
+    from . import params  # here: workers import only what they use
+    from .engines import fast
+    from .runner import months_of, run_block
+
+    job = task.job
+    scenarios = []
+    for k in task.parameter_sets:
+        sc = job.scenario
+        if job.draw and k > 0:
+            sc = params.apply(sc, params.draw(sc, k), job.file)
+        scenarios.append(sc)
+    arrays = [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
+    months = months_of(job.scenario)
+    n = job.scenario.patients
+    spans = [
+        (b * task.block_size, min((b + 1) * task.block_size, n))
+        for b in task.blocks
+        if b * task.block_size < n
+    ]
+    if job.engine == "des":
+        return [
+            run_block(sc, a, start, stop, k)
+            for sc, a, k in zip(scenarios, arrays, task.parameter_sets, strict=True)
+            for start, stop in spans
+        ]
+    import numba
+
+    with _ONE_CALL:
+        if task.threads is not None:
+            numba.set_num_threads(max(1, min(task.threads, numba.config.NUMBA_NUM_THREADS)))
+        compiled = fast.Run(scenarios, arrays, months, list(task.parameter_sets))
+        units = [(i, b) for i in range(len(scenarios)) for b in task.blocks[: len(spans)]]
+        tallies, _ = compiled.blocks(units, task.block_size)
+    return tallies
+
+
+class Backend:
+    """Runs tasks and yields their results in submission order."""
+
+    name = "serial"
+    workers = 1
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            yield fn(item)
+
+    def threads_per_task(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        """Stop the workers (also after an interruption: no process is left behind)."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the parent stops the run and
+    # the workers; a worker must not print a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Processes(Backend):
+    """A local pool of worker processes, each with its share of the cores for the
+    compiled engine's threads (no oversubscription)."""
+
+    name = "processes"
+
+    def __init__(self, workers: int, threads: int | None = None) -> None:
+        self.workers = workers
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def threads_per_task(self) -> int:
+        return self.threads
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: a forked child of a process whose Numba threads are running
+            # can deadlock.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_sigint,
+            )
+        return self._pool
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        restarts = 0
+        pending: deque[tuple[Any, concurrent.futures.Future]] = deque()
+        source = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.workers * _AHEAD_PER_WORKER:
+                item = next(source, _END)
+                if item is _END:
+                    exhausted = True
+                    break
+                pending.append((item, self._executor().submit(fn, item)))
+            if not pending:
+                return
+            item, future = pending[0]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                # A worker died: start a new pool and submit the unfinished tasks again.
+                restarts += 1
+                if restarts > _MAX_POOL_RESTARTS:
+                    raise
+                self._kill()
+                pending = deque((i, self._executor().submit(fn, i)) for i, _ in pending)
+                continue
+            pending.popleft()
+            yield result
+
+    def _kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._kill()
+
+
+_END = object()
+
+
+class Dask(Backend):
+    """Dask distributed: an existing cluster (`scheduler` address) or a LocalCluster of
+    `workers` processes started for the run. The scheduler reruns the tasks of a worker
+    that is lost; tasks are pure, so a rerun gives the same tally."""
+
+    name = "dask"
+
+    def __init__(
+        self, workers: int | None, scheduler: str | None, threads: int | None = None
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        self._cluster = None
+        if scheduler is None:
+            self._cluster = LocalCluster(
+                n_workers=workers or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=50,  # logging.CRITICAL: the progress display is the output
+            )
+            self._client = Client(self._cluster)
+        else:
+            self._client = Client(scheduler, timeout="30s")
+        self.workers = max(1, len(self._client.scheduler_info()["workers"]))
+        # A local cluster shares this machine's cores; workers of a remote cluster use
+        # their own machine's cores (start them with --nthreads 1).
+        local = max(1, (os.cpu_count() or 1) // self.workers) if scheduler is None else None
+        self.threads = threads or local
+
+    def threads_per_task(self) -> int | None:
+        return self.threads
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        pending: deque[Any] = deque()
+        source = iter(items)
+        ahead = self.workers * _AHEAD_PER_WORKER
+        for item in source:
+            pending.append(self._client.submit(fn, item, pure=False))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def open_backend(
+    name: str,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+) -> Backend:
+    """The backend of `--backend NAME`; `workers` defaults to the machine's cores, and
+    each worker's compiled-engine `threads` to its share of them."""
+    cores = os.cpu_count() or 1
+    if name == "serial":
+        return Backend()
+    if name == "processes":
+        return Processes(workers or cores, threads)
+    if name == "dask":
+        return Dask(workers or (None if scheduler else cores), scheduler, threads)
+    raise ValueError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
