@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean install
+.PHONY: run test bench validation lint clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Internal and external checks of the model: results/validation/
+validation: $(STAMP)
+	$(BIN)/baclofen-sim validation --out results
 
 # Speed and memory of the engines (not part of `make test`): results/bench/bench.json
 bench: $(STAMP)

@@ -507,6 +507,59 @@ def trace(
     out.print(table)
 
 
+@app.command("validation")
+def validation_command(
+    scenarios: Annotated[
+        Path, typer.Option(help="Folder with base.yaml and validation/ set-ups.")
+    ] = Path("scenarios"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    patients: Annotated[
+        int, typer.Option(min=100, max=scenario.MAX_PATIENTS, help="Patients per check.")
+    ] = 20_000,
+) -> None:
+    """Internal, and external checks of the model; writes OUT/validation/ (a table and a
+    page). Exit code 1 when an internal check fails (a bug), 0 otherwise."""
+    from . import tables, validation
+
+    base, folder = scenarios / "base.yaml", scenarios / "validation"
+    _load(base)
+    for path in validation.SET_UPS:
+        _load(folder / path)
+    _check_out(out_dir)
+    start = time.perf_counter()
+    checks = validation.run(base, folder, patients)
+    frame = validation.table(checks)
+    target = out_dir / "validation"
+    with tables.atomic_folder(target) as tmp:
+        tables.write_csv(frame, tmp / "validation.csv")
+        (tmp / "validation.html").write_text(
+            validation.page(checks, scenario.load(base)), encoding="utf-8"
+        )
+        manifest = {
+            "patients_per_check": patients,
+            "base_scenario_sha256": scenario.sha256(scenario.load(base)),
+            "run_seconds": round(time.perf_counter() - start, 3),
+            "versions": tables.versions(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    for kind in ("internal", "external", "cross-model"):
+        mine = [c for c in checks if c.kind == kind]
+        out.print(
+            f"{kind}: {sum(c.passed for c in mine)} of {len(mine)} checks pass", highlight=False
+        )
+        for c in mine:
+            if not c.passed:
+                out.print(
+                    f"  differs: {c.check}: model {c.model:.4g}, reference {c.reference:.4g}"
+                    + (f" ({c.note})" if c.note else ""),
+                    highlight=False,
+                    soft_wrap=True,
+                )
+    out.print(f"-> {target}", highlight=False)
+    if any(not c.passed for c in checks if c.kind == "internal"):
+        raise typer.Exit(1)
+
+
 @app.command("report")
 def report_command(
     results: Annotated[

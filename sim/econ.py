@@ -107,6 +107,16 @@ def poisson_rate_ci(
     return float(low), float(high)
 
 
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """Wilson score 95% interval of a proportion (good coverage for small counts)."""
+    if trials <= 0:
+        return math.nan, math.nan
+    p, z2 = successes / trials, Z95 * Z95
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = Z95 * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    return centre - half, centre + half
+
+
 def dispersion(
     n: int,
     count: float,

@@ -196,6 +196,19 @@ def test_poisson_rate_ci_without_exposure():
     assert all(math.isnan(v) for v in econ.poisson_rate_ci(3.0, 0.0))
 
 
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (50, 720), (720, 720)])
+def test_wilson_interval_inverts_the_score_test(k, n):
+    # Wilson: the proportions p0 whose score statistic (k/n - p0) / sqrt(p0 (1 - p0) / n)
+    # is within +-1.96; at each bound it equals the normal quantile.
+    low, high = econ.wilson_interval(k, n)
+    z = stats.norm.ppf(0.975)
+    for bound in (low, high):
+        if 0.0 < bound < 1.0:
+            score = abs(k / n - bound) / math.sqrt(bound * (1 - bound) / n)
+            assert score == pytest.approx(z, rel=1e-9)
+    assert 0.0 <= low <= k / n <= high <= 1.0 + 1e-12
+
+
 # --- dispersion ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,112 @@
+"""The validation report (issue 7): its references are right, its internal checks pass and
+can fail, and `baclofen-sim validation` writes the same bytes twice."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from sim import validation
+
+BASE = ROOT / "scenarios" / "base.yaml"
+FOLDER = ROOT / "scenarios" / "validation"
+
+
+def test_renewal_function_of_an_exponential_is_linear() -> None:
+    # Poisson process: M(t) = t / scale exactly, whatever the grid.
+    assert validation.weibull_renewals(1.0, 5.0, 20.0, 200) == pytest.approx(4.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [0.7, 2.0])
+def test_renewal_function_matches_an_independent_simulation(shape: float) -> None:
+    scale, horizon, reps = 5.0, 20.0, 400_000
+    rng = np.random.default_rng(11)
+    t, renewals = np.zeros(reps), np.zeros(reps)
+    alive = np.ones(reps, dtype=bool)
+    while alive.any():
+        t[alive] += scale * rng.weibull(shape, alive.sum())
+        alive &= t < horizon
+        renewals += alive
+    se = renewals.std() / math.sqrt(reps)
+    assert abs(validation.weibull_renewals(shape, scale, horizon) - renewals.mean()) < 4 * se
+
+
+def test_renewal_function_converges_with_the_square_of_the_step() -> None:
+    coarse, fine, finer = (
+        validation.weibull_renewals(0.7, 5.0, 20.0, n) for n in (500, 1000, 2000)
+    )
+    assert abs(finer - fine) < abs(fine - coarse) / 2.5
+    assert abs(finer - fine) < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("values", "year"),
+    [([5.0, 1.0, -3.0], 2.25), ([-1.0, -2.0], 1.0), ([3.0, 0.0], 2.0), ([1.0, 2.0], math.inf)],
+)
+def test_crossing_year_is_interpolated(values: list[float], year: float) -> None:
+    assert validation._crossing(values) == pytest.approx(year)
+
+
+def test_every_internal_check_passes() -> None:
+    checks = validation.Validator(BASE, 4000).internal()
+    assert len(checks) >= 15
+    failed = [
+        f"{c.check}: model {c.model}, reference {c.reference}" for c in checks if not c.passed
+    ]
+    assert not failed, failed
+
+
+def test_a_wrong_reference_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks can fail: a life-table expectancy off by two years is caught."""
+    real = validation.lifetable.LifeTable.life_expectancy
+
+    def off(self, sex: int, age: float, multiplier: float = 1.0) -> float:
+        return real(self, sex, age, multiplier) + 2.0
+
+    monkeypatch.setattr(validation.lifetable.LifeTable, "life_expectancy", off)
+    checks = validation.Validator(BASE, 4000).life_expectancy()
+    assert not any(c.passed for c in checks)
+
+
+def test_external_and_cross_model_checks_state_reference_and_reason() -> None:
+    validator = validation.Validator(BASE, 2000)
+    checks = validator.external(FOLDER) + validator.cross_model(FOLDER)
+    assert {c.kind for c in checks} == {"external", "cross-model"}
+    for c in checks:
+        assert c.reference_source and c.tolerance
+        assert math.isfinite(c.reference)
+        assert c.passed or c.note, f"{c.check} differs without a reason"
+
+
+def test_validation_command_writes_the_same_bytes_twice(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    outputs = []
+    for out in (tmp_path / "one", tmp_path / "two"):
+        done = subprocess.run(
+            [sys.executable, "-m", "sim", "validation", "--patients", "1000", "--out", str(out)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "internal: 17 of 17 checks pass" in done.stdout
+        folder = out / "validation"
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "manifest.json",
+            "validation.csv",
+            "validation.html",
+        ]
+        outputs.append(
+            {n: (folder / n).read_bytes() for n in ("validation.csv", "validation.html")}
+        )
+    assert outputs[0] == outputs[1]
