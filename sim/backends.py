@@ -209,8 +209,17 @@ class Dask(Backend):
     def __init__(
         self, workers: int | None, scheduler: str | None, threads: int | None = None
     ) -> None:
+        import dask
         from distributed import Client, LocalCluster
 
+        # A local worker's statistical profiler samples its threads every 10 ms: about a
+        # tenth of a core that the compiled engine could use. Restored on close().
+        self._config = dask.config.set(
+            {
+                "distributed.worker.profile.enabled": False,
+                "distributed.admin.system-monitor.gil.enabled": False,
+            }
+        )
         self._cluster = None
         if scheduler is None:
             self._cluster = LocalCluster(
@@ -247,6 +256,7 @@ class Dask(Backend):
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+        self._config.__exit__(None, None, None)
 
 
 def open_backend(

@@ -55,6 +55,18 @@ EXIT_CANNOT_WRITE = 74  # EX_IOERR of sysexits.h: the disk, not the input
 _state = {"debug": False}
 
 
+#: The backend options, the same on `run` and `batch`.
+BackendOption = Annotated[
+    str, typer.Option(help="Where units run: serial (default), processes or dask.")
+]
+WorkersOption = Annotated[
+    int | None, typer.Option(min=1, max=4096, help="Worker processes (default: one per core).")
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask).")
+]
+
+
 class UsageError(Exception):
     """A bad command-line value: one line, exit code 2."""
 
@@ -334,17 +346,9 @@ def run(
         str, typer.Option(help="Engine: fast (compiled, default) or des (SimPy, the reference).")
     ] = "fast",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
-    backend: Annotated[
-        str, typer.Option(help="Where units run: serial (default), processes or dask.")
-    ] = "serial",
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, max=4096, help="Worker processes (default: one per core)."),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask)."),
-    ] = None,
+    backend: BackendOption = "serial",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations)
@@ -372,17 +376,9 @@ def batch(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
-    backend: Annotated[
-        str, typer.Option(help="Where units run: serial (default), processes or dask.")
-    ] = "serial",
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, max=4096, help="Worker processes (default: one per core)."),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask)."),
-    ] = None,
+    backend: BackendOption = "serial",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rerun scenarios whose results are up to date.")
     ] = False,

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from sim import runner, scenario
+from sim import runner, scenario, validation
 from sim.events import COUNTERS
 
 # Property-based tests: the same examples every run (a test never flakes), and no deadline
@@ -36,33 +36,7 @@ def base_document() -> dict[str, Any]:
 
 def silent_document() -> dict[str, Any]:
     """Base scenario with no death and every event off: one process at a time goes on."""
-    doc = copy.deepcopy(base_document())
-    doc["uncertainty"] = {}
-    doc["sources"] = {}
-
-    def zero(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key.endswith(("rate_per_year", "_probability")) and key not in (
-                    "response_probability",
-                ):
-                    node[key] = 0.0
-                else:
-                    zero(value)
-
-    zero(doc["strategies"])
-    for ind in doc["cohort"]["indications"].values():
-        ind["mortality_multiplier"] = 0.0
-    pump = doc["strategies"]["itb"]["pump"]
-    pump["battery_life_years"] = 100.0
-    pump["battery_cap_years"] = 100.0
-    doc["strategies"]["itb"]["catheter"]["time_to_failure_years"] = {
-        "dist": "exponential",
-        "rate_per_year": 0.0,
-    }
-    doc["strategies"]["itb"]["screening"]["response_probability"] = 1.0
-    doc["strategies"]["itb"]["dose"]["annual_growth"] = 0.0
-    return doc
+    return validation.silent(base_document())
 
 
 def with_values(doc: dict[str, Any], **dotted: Any) -> dict[str, Any]:

@@ -67,6 +67,19 @@ def test_every_backend_writes_the_same_bytes(
     assert "Traceback" not in done.stderr
 
 
+def start(*args: object, cwd: Path) -> subprocess.Popen[str]:
+    """`python -m sim ARGS --quiet` in the background."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sim", *map(str, args), "--quiet"],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def _workers(parent: psutil.Process, wait: float = 60) -> list[psutil.Process]:
     """The worker processes of a run (its Python children), once they exist."""
     deadline = time.monotonic() + wait
@@ -86,16 +99,8 @@ def _workers(parent: psutil.Process, wait: float = 60) -> list[psutil.Process]:
 def test_a_worker_killed_mid_run_changes_nothing(
     backend: str, serial_result: dict[str, bytes], tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     args = ["run", BASE, *SMALL, "--backend", backend, "--workers", "2", "--out", tmp_path]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sim", *map(str, args), "--quiet"],
-        cwd=tmp_path,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start(*args, cwd=tmp_path)
     try:
         victim = _workers(psutil.Process(proc.pid))[0]
         time.sleep(4.0)  # the workers have loaded the compiled engine and taken tasks
@@ -155,15 +160,7 @@ def test_an_interrupted_batch_resumed_gives_the_uninterrupted_tables(tmp_path: P
     assert done.returncode == 0, done.stderr
 
     resumed = tmp_path / "resumed"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sim", "batch", str(folder), "--out", str(resumed), "--quiet"],
-        cwd=tmp_path,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start("batch", folder, "--out", resumed, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 120
         while not (resumed / "first").exists() and time.monotonic() < deadline:
@@ -205,3 +202,26 @@ def test_a_changed_scenario_or_force_reruns(tmp_path: Path) -> None:
     changed = cli("batch", folder, "--out", out, "--quiet", "--patients", "1500", cwd=tmp_path)
     assert changed.returncode == 0 and "up to date" not in changed.stdout
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("backend", ["processes", "dask"])
+def test_ctrl_c_stops_the_workers_and_writes_nothing(backend: str, tmp_path: Path) -> None:
+    args = ["run", BASE, *SMALL, "--backend", backend, "--workers", "2", "--out", tmp_path]
+    proc = start(*args, cwd=tmp_path)
+    try:
+        workers = _workers(psutil.Process(proc.pid))
+        time.sleep(3.0)
+        assert proc.poll() is None, "the run ended before the interruption: vacuous"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a result or temporary folder"
+    deadline = time.monotonic() + 20
+    while any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived the run"
+        time.sleep(0.2)
