@@ -90,11 +90,11 @@ def simulate_sets(
 
 def simulate_many(
     scenarios: list[Scenario], table: lifetable.LifeTable, engine: str, backend: Backend | None
-) -> list[Tally]:
+) -> Iterator[Tally]:
     """Base-case tallies (parameter set 0) of several scenarios, run together (the values
-    of a one-way analysis)."""
+    of a one-way analysis), each as soon as it is complete."""
     jobs = [(Job(sc, table, "", _checked(engine)), [0]) for sc in scenarios]
-    return list(tallies(jobs, backend or Backend()))
+    return tallies(jobs, backend or Backend())
 
 
 def _checked(engine: str) -> str:
