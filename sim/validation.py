@@ -104,6 +104,18 @@ def silent(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def with_values(doc: dict[str, Any], **dotted: Any) -> dict[str, Any]:
+    """Copy of `doc` with values set at dotted paths (`__` for the dots of a keyword)."""
+    doc = copy.deepcopy(doc)
+    for path, value in dotted.items():
+        *keys, last = path.split("__")
+        node = doc
+        for key in keys:
+            node = node[key]
+        node[last] = value
+    return doc
+
+
 def only(doc: dict[str, Any], *names: str) -> dict[str, Any]:
     """Keep the named strategies, in this order; the first is the comparator."""
     doc = copy.deepcopy(doc)
@@ -196,23 +208,13 @@ class Validator:
         sc = scenario.validate(doc, self.base_file)
         return sc, runner.simulate(sc, self.table)
 
-    def _set(self, doc: dict[str, Any], **values: Any) -> dict[str, Any]:
-        doc = copy.deepcopy(doc)
-        for path, value in values.items():
-            *keys, last = path.split("__")
-            node = doc
-            for key in keys:
-                node = node[key]
-            node[last] = value
-        return doc
-
     # -- internal
 
     def life_expectancy(self) -> list[Check]:
         checks = []
         for age in (40, 65, 80):
             for sex, male in (("women", 0.0), ("men", 1.0)):
-                doc = self._set(
+                doc = with_values(
                     only(one_indication(self.base, 1.0), "none"),
                     horizon_years="lifetime",
                     patients=self.patients,
@@ -246,7 +248,7 @@ class Validator:
         checks = []
         cost, utility, horizon = 10_000.0, 0.5, 20.0
         for rate in (0.0, 0.035):
-            doc = self._set(
+            doc = with_values(
                 only(silent(self.base), "none"),
                 patients=200,
                 horizon_years=horizon,
@@ -280,7 +282,7 @@ class Validator:
         rates = {"drowsiness": 0.3, "dizziness": 0.1, "confusion": 0.05}
         horizon = 20.0
         doc = only(silent(self.base), "oral")
-        doc = self._set(
+        doc = with_values(
             doc,
             patients=self.patients,
             horizon_years=horizon,
@@ -311,7 +313,7 @@ class Validator:
 
     def _itb(self, **values: Any) -> dict[str, Any]:
         doc = only(silent(self.base), "itb", "oral")
-        return self._set(
+        return with_values(
             doc, patients=self.patients, **{f"strategies__itb__{k}": v for k, v in values.items()}
         )
 

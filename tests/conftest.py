@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from sim import runner, scenario, validation
 from sim.events import COUNTERS
+from sim.validation import with_values
 
 # Property-based tests: the same examples every run (a test never flakes), and no deadline
 # (the first call of a compiled function compiles it).
@@ -37,18 +37,6 @@ def base_document() -> dict[str, Any]:
 def silent_document() -> dict[str, Any]:
     """Base scenario with no death and every event off: one process at a time goes on."""
     return validation.silent(base_document())
-
-
-def with_values(doc: dict[str, Any], **dotted: Any) -> dict[str, Any]:
-    """Copy of `doc` with values set at dotted paths (use __ for dots in keyword names)."""
-    doc = copy.deepcopy(doc)
-    for path, value in dotted.items():
-        keys = path.split("__")
-        node = doc
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-    return doc
 
 
 def build(doc: dict[str, Any]) -> scenario.Scenario:

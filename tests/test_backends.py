@@ -4,7 +4,6 @@ count, after a lost worker, and after an interrupted batch is resumed (DESIGN §
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -201,7 +200,6 @@ def test_a_changed_scenario_or_force_reruns(tmp_path: Path) -> None:
     assert (out / "first").stat().st_ino != inode, "--force did not rerun"
     changed = cli("batch", folder, "--out", out, "--quiet", "--patients", "1500", cwd=tmp_path)
     assert changed.returncode == 0 and "up to date" not in changed.stdout
-    shutil.rmtree(out)
 
 
 @pytest.mark.parametrize("backend", ["processes", "dask"])

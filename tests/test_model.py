@@ -18,6 +18,7 @@ import pytest
 from sim import cohort, lifetable, runner
 from sim.engines import des
 from sim.events import COUNTERS, ORAL_SIDE_EFFECTS
+from sim.validation import one_indication, only
 from tests.conftest import (
     ROOT,
     base_document,
@@ -36,22 +37,6 @@ def _patients(doc: dict[str, Any], n: int) -> tuple[Any, list[cohort.Patient]]:
     table = lifetable.load(scenario.cohort.life_table, ROOT / "scenarios")
     arrays = cohort.CohortArrays.of(scenario, table)
     return scenario, [cohort.draw(arrays, scenario.seed, 0, i) for i in range(n)]
-
-
-def _only(doc: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Keep only the named strategies, in this order (the first is the comparator)."""
-    doc = with_values(doc, comparator=names[0])
-    doc["strategies"] = {k: doc["strategies"][k] for k in names}
-    return doc
-
-
-def _one_indication(doc: dict[str, Any], multiplier: float = 1.0) -> dict[str, Any]:
-    doc = with_values(doc)
-    ms = doc["cohort"]["indications"]["multiple_sclerosis"]
-    doc["cohort"]["indications"] = {
-        "multiple_sclerosis": {**ms, "share": 1.0, "mortality_multiplier": multiplier}
-    }
-    return doc
 
 
 # ----------------------------------------------------------------- background mortality
@@ -84,7 +69,7 @@ def test_life_expectancy_of_the_hazard_matches_the_published_table(name):
 )
 def test_untreated_life_years_match_the_life_table(age, male, multiplier):
     n = 3000
-    doc = _only(_one_indication(base_document(), multiplier), "none")
+    doc = only(one_indication(base_document(), multiplier), "none")
     doc = with_values(
         doc,
         horizon_years="lifetime",
@@ -128,7 +113,7 @@ def test_death_time_inverts_the_cumulative_hazard():
 def test_oral_side_effects_are_poisson_with_dose_scaling():
     n, horizon = 600, 20.0
     rates = {"drowsiness": 0.3, "dizziness": 0.1, "confusion": 0.05}
-    doc = _only(silent_document(), "oral")
+    doc = only(silent_document(), "oral")
     effects = doc["strategies"]["oral"]["side_effects"]
     effects["dose_exponent"] = 1.5
     for name, rate in rates.items():
@@ -149,7 +134,7 @@ def test_oral_side_effects_are_poisson_with_dose_scaling():
 
 def test_stopping_tablets_is_exponential_and_ends_tablet_events():
     n, rate, horizon = 2000, 0.05, 20.0
-    doc = _only(silent_document(), "oral")
+    doc = only(silent_document(), "oral")
     doc = with_values(doc, patients=n, strategies__oral__discontinuation_rate_per_year=rate)
     doc["strategies"]["oral"]["withdrawal_rate_per_year"] = 0.2
     scenario = build(doc)
@@ -169,7 +154,7 @@ def test_stopping_tablets_is_exponential_and_ends_tablet_events():
 
 
 def _itb(doc: dict[str, Any], n: int, **values: Any) -> dict[str, Any]:
-    doc = _only(doc, "itb", "oral")
+    doc = only(doc, "itb", "oral")
     doc = with_values(doc, patients=n, **{f"strategies__itb__{k}": v for k, v in values.items()})
     return doc
 
