@@ -73,13 +73,19 @@ class Check:
 # ------------------------------------------------------------------ scenario set-ups
 
 
-def silent(doc: dict[str, Any]) -> dict[str, Any]:
-    """The scenario with no death and every event off (screening always succeeds, the
-    battery outlives any horizon): one process at a time can then be switched on."""
+def base_case_only(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy without uncertainty, analyses or citations: a set-up for one base-case run."""
     doc = copy.deepcopy(doc)
     doc["uncertainty"], doc["sources"] = {}, {}
     doc.pop("analysis", None)
     doc["psa_iterations"] = 0
+    return doc
+
+
+def silent(doc: dict[str, Any]) -> dict[str, Any]:
+    """The scenario with no death and every event off (screening always succeeds, the
+    battery outlives any horizon): one process at a time can then be switched on."""
+    doc = base_case_only(doc)
 
     def zero(node: Any) -> None:
         if isinstance(node, dict):
@@ -215,16 +221,13 @@ class Validator:
         for age in (40, 65, 80):
             for sex, male in (("women", 0.0), ("men", 1.0)):
                 doc = with_values(
-                    only(one_indication(self.base, 1.0), "none"),
+                    only(one_indication(base_case_only(self.base), 1.0), "none"),
                     horizon_years="lifetime",
                     patients=self.patients,
                     discount={"costs": 0.0, "effects": 0.0},
                     cohort__age_years=float(age),
                     cohort__male_share=male,
                 )
-                doc["uncertainty"], doc["sources"] = {}, {}
-                doc.pop("analysis", None)
-                doc["psa_iterations"] = 0
                 _, tally = self._tally(doc)
                 model, low, high = _mean_interval(tally, 0, "life_years")
                 reference = self.table.life_expectancy(int(male), age)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -77,6 +78,23 @@ def start(*args: object, cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def interrupt(proc: subprocess.Popen[str], ready: Callable[[], bool], wait: float = 0.0) -> str:
+    """SIGINT to `proc` once `ready()` holds (then `wait` seconds more); its stderr."""
+    try:
+        deadline = time.monotonic() + 120
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(wait)
+        assert proc.poll() is None, "the run ended before the interruption: vacuous"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return stderr
 
 
 def _workers(parent: psutil.Process, wait: float = 60) -> list[psutil.Process]:
@@ -160,17 +178,7 @@ def test_an_interrupted_batch_resumed_gives_the_uninterrupted_tables(tmp_path: P
 
     resumed = tmp_path / "resumed"
     proc = start("batch", folder, "--out", resumed, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 120
-        while not (resumed / "first").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, "the batch ended before the interruption: vacuous"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    stderr = interrupt(proc, (resumed / "first").exists)
     assert proc.returncode == 130, stderr
     assert not (resumed / "third").exists()
     assert not [p for p in resumed.iterdir() if p.name.startswith(".")], "temporary folder left"
@@ -208,14 +216,8 @@ def test_ctrl_c_stops_the_workers_and_writes_nothing(backend: str, tmp_path: Pat
     proc = start(*args, cwd=tmp_path)
     try:
         workers = _workers(psutil.Process(proc.pid))
-        time.sleep(3.0)
-        assert proc.poll() is None, "the run ended before the interruption: vacuous"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    finally:  # the workers have loaded the compiled engine and taken tasks after 3 s
+        stderr = interrupt(proc, lambda: True, 3.0)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "a result or temporary folder"
