@@ -131,7 +131,7 @@ def main(argv: list[str]) -> None:
 
     from . import __version__ as version
 
-    repeats = 3
+    repeats = 5
     fast_patients = 50_000 if quick else 400_000
     des_patients = 300 if quick else 2_000
     sizes = (10**4, 10**5) if quick else (10**5, 10**6, 10**7)

@@ -14,7 +14,7 @@ from numba import njit
 
 from . import lifetable
 from .distributions import prepared, quantile_prepared
-from .rng import ATTRIBUTE, STREAM, uniform
+from .rng import ATTRIBUTE, STREAM, patient_key, uniform_at
 from .scenario import Scenario, distribution_params
 
 _ATTR = STREAM["attributes"]
@@ -97,8 +97,10 @@ def _draw(
     oral_dose,
     hazard,
 ):
+    key = patient_key(seed, parameter_set, patient)
+
     def u(counter):
-        return uniform(seed, parameter_set, patient, _ATTR, counter)
+        return uniform_at(key, _ATTR, counter)
 
     d = age_d
     age = quantile_prepared(int(d[0]), d[1], d[2], d[3], d[4], d[5], d[6], u(_AGE))

@@ -128,18 +128,26 @@ def death_time(hazard_by_age: np.ndarray, multiplier: float, age: float, u: floa
     hazard at the unit exponential -ln(u). Infinite when the multiplier is 0."""
     if multiplier <= 0.0:
         return math.inf
+    if not age < MAX_AGE:
+        return 0.0
     target = -math.log(u)
-    elapsed = 0.0
-    x = age
-    while x < MAX_AGE:
-        year = int(x)
-        width = year + 1.0 - x
+    # the rest of the current year of age, then whole years (width 1: the same
+    # arithmetic as h * width, with nothing but the hazard in the loop's chain)
+    year = int(age)
+    width = year + 1.0 - age
+    h = hazard_by_age[year] * multiplier
+    if math.isinf(h):
+        return 0.0
+    if h * width >= target:
+        return target / h
+    target -= h * width
+    elapsed = width
+    for year in range(year + 1, MAX_AGE):
         h = hazard_by_age[year] * multiplier
         if math.isinf(h):
             return elapsed
-        if h * width >= target:
+        if h >= target:
             return elapsed + target / h
-        target -= h * width
-        elapsed += width
-        x = year + 1.0
+        target -= h
+        elapsed += 1.0
     return elapsed

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
 
 from .. import discount
 from ..cohort import CohortArrays
@@ -422,6 +424,34 @@ class Packed:
 # ------------------------------------------------------------------ compiled pieces
 
 
+@intrinsic
+def _borrowed(typingctx, array):
+    """A view of `array` that holds no reference to its memory (a null meminfo).
+
+    Every use of an array view in compiled code (a slice, a call with it as argument, a
+    closure over it) costs an atomic reference-count update on its memory: a few
+    nanoseconds alone, far more when both threads update the same counter, as they did
+    for the shared parameter arrays (about 40 per patient and strategy). A view without a
+    meminfo makes those updates no-ops. Safe only while the owner outlives the view: here
+    the arrays of one compiled call, viewed within it.
+    """
+
+    def codegen(context, builder, signature, args):
+        source = make_array(signature.args[0])(context, builder, args[0])
+        view = make_array(signature.return_type)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=source.shape,
+            strides=source.strides,
+            itemsize=source.itemsize,
+            meminfo=None,
+        )
+        return view._getvalue()
+
+    return array(array), codegen
+
+
 @njit(cache=True, inline="always")
 def _at(t, horizon):
     """A clock at t, or never when t is not before the horizon (the SimPy engine drops it)."""
@@ -633,7 +663,7 @@ def _life(
             return 0, n_log
         acc[A_REFILL_DAYS] += m * days
         count(_E_REFILL, start + step, m)
-        acc[A_COST] += cost * discount.periodic(rc, start + step, step, m)
+        acc[A_COST] += cost * discount.periodic_log(lc, start + step, step, m)
         if log_t.size == 0:  # the hot path keeps no log
             return m, n_log + m
         for i in range(1, m + 1):
@@ -644,8 +674,11 @@ def _life(
         return m, n_log
 
     def accrue_flows(since, t, level_utility, level_cost):
-        acc[A_QALY] += level_utility * discount.flow(re, since, t)
-        acc[A_COST] += level_cost * discount.flow(rc, since, t)
+        f = discount.flow_log(le, since, t)
+        acc[A_QALY] += level_utility * f
+        if lc != le:  # the usual equal rates share one factor
+            f = discount.flow_log(lc, since, t)
+        acc[A_COST] += level_cost * f
 
     def accrue_drug(since, t, on_route, on_dose):
         if on_route > 0:  # ITB slots, then the same two for tablets
@@ -871,6 +904,8 @@ def _life(
                 years = now - first_implant
                 if years >= growth_years and grown_dose >= 0.0:
                     dose = grown_dose
+                elif years == 0.0:  # x ** 0 is 1: no pow call at the implant itself
+                    dose = itb_dose_need * 1.0
                 else:
                     dose = itb_dose_need * (1.0 + growth) ** min(years, growth_years)
                     if years >= growth_years:
@@ -895,7 +930,9 @@ def _life(
             if go_fill:
                 if dose != dose_of:
                     dose_of = dose
-                    rate_of_dose = (dose / i_ref) ** i_exp * i_sum
+                    rate_of_dose = i_sum  # x ** 0 is 1 for every x: no pow call
+                    if i_exp != 0.0:
+                        rate_of_dose = (dose / i_ref) ** i_exp * i_sum
                     days = stab
                     if dose > 0.0:
                         days = min(math.floor(usable / dose), days)
@@ -972,20 +1009,42 @@ def _life(
         accrue_drug(drug_since, t_end, route, route_dose)
     acc[A_FOLLOWUP] = t_end
     acc[A_LY] = t_end
-    acc[A_LYD] = discount.flow(re, 0.0, t_end)
+    acc[A_LYD] = discount.flow_log(le, 0.0, t_end)
     return n
 
 
 @njit(cache=True)
 def _block(
-    start, stop, b, seed, parameter_set, people, model, horizon, rc, re, comparator, months, tallies
+    start,
+    stop,
+    b,
+    seed,
+    parameter_set,
+    people,
+    model,
+    horizon,
+    rc,
+    re,
+    comparator,
+    months,
+    tallies,
+    scratch,
 ):
     """Patients start..stop-1 folded into block b's tally (index b of every array of
     `tallies`, in FOLD_FIELDS order), in patient order. The fold is Tally.add_patient's
     arithmetic in the same order, so the sums agree to the bit; it is written here rather
     than called, as every call with array arguments costs atomic reference-count updates.
-    Returns the number of events."""
+    `scratch` holds the per-patient work arrays (made by the caller, so that their
+    borrowed views below cannot outlive them). Returns the number of events."""
     rows, se_itb, se_oral, sev, surg = model
+    rows, se_itb, se_oral = _borrowed(rows), _borrowed(se_itb), _borrowed(se_oral)
+    sev, surg = _borrowed(sev), _borrowed(surg)
+    age_d, male_share, shares, multiplier, itb_d, oral_d, hazard = people
+    age_d, shares, multiplier = _borrowed(age_d), _borrowed(shares), _borrowed(multiplier)
+    itb_d, oral_d, hazard = _borrowed(itb_d), _borrowed(oral_d), _borrowed(hazard)
+    acc, counts, first, ctr, v, no_t, no_e = scratch
+    acc, counts, first, ctr = _borrowed(acc), _borrowed(counts), _borrowed(first), _borrowed(ctr)
+    v, no_t, no_e = _borrowed(v), _borrowed(no_t), _borrowed(no_e)
     (
         t_patients,
         t_sum_v,
@@ -1005,18 +1064,11 @@ def _block(
         t_refill,
     ) = tallies
     n_s = rows.shape[0]
-    acc = np.zeros((n_s, N_ACC))
-    counts = np.zeros((n_s, N_COUNTERS), dtype=np.int64)
-    first = np.full((n_s, N_CURVES), INF)
-    ctr = np.zeros(N_STREAMS, dtype=np.int64)
-    no_t = np.empty(0)
-    no_e = np.empty(0, dtype=np.int64)
     n_v = 4 * n_s
-    v = np.empty(n_v)
     events = 0
     for i in range(start, stop):
         age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
-            seed, parameter_set, i, *people
+            seed, parameter_set, i, age_d, male_share, shares, multiplier, itb_d, oral_d, hazard
         )
         key = patient_key(seed, parameter_set, i)
         acc[:] = 0.0
@@ -1063,17 +1115,14 @@ def _block(
             t = acc[s, A_FOLLOWUP]
             t_followup[b, s] += t
             t_followup_sq[b, s] += t * t
-            for c in range(N_COUNTERS):
+            for c in range(N_COUNTERS):  # branch-free: adding 0 changes no sum
                 x = counts[s, c]
-                if x == 0:  # adding 0 changes none of the sums below
-                    continue
                 t_count[b, s, c] += x
                 fx = float(x)
                 t_count_sq[b, s, c] += fx * fx
                 t_count_followup[b, s, c] += fx * t
-                t_with[b, s, c] += 1
-                if counts[comparator, c] > 0:
-                    t_with_comp[b, s, c] += 1
+                t_with[b, s, c] += x > 0
+                t_with_comp[b, s, c] += x > 0 and counts[comparator, c] > 0
             for g in range(N_CURVES):
                 if first[s, g] < INF:
                     t_first_month[b, s, g, min(int(first[s, g] * 12.0), months - 1)] += 1
@@ -1109,6 +1158,7 @@ def _run_blocks(
     every core busy however few blocks one iteration has.)"""
     age, male, shares, multiplier, itb_dose, oral_dose, hazard = people
     rows, se_itb, se_oral, sev, surg = model
+    n_s = rows.shape[1]
     for u in prange(unit_set.size):
         i = unit_set[u]
         start = unit_block[u] * block_size
@@ -1127,6 +1177,15 @@ def _run_blocks(
             comparator,
             months,
             tallies,
+            (
+                np.zeros((n_s, N_ACC)),
+                np.zeros((n_s, N_COUNTERS), dtype=np.int64),
+                np.full((n_s, N_CURVES), INF),
+                np.zeros(N_STREAMS, dtype=np.int64),
+                np.empty(4 * n_s),
+                np.empty(0),
+                np.empty(0, dtype=np.int64),
+            ),
         )
 
 
