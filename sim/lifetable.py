@@ -133,16 +133,16 @@ def death_time(hazard_by_age: np.ndarray, multiplier: float, age: float, u: floa
     target = -math.log(u)
     # the rest of the current year of age, then whole years (width 1: the same
     # arithmetic as h * width, with nothing but the hazard in the loop's chain)
-    year = int(age)
-    width = year + 1.0 - age
-    h = hazard_by_age[year] * multiplier
+    now = int(age)
+    width = now + 1.0 - age
+    h = hazard_by_age[now] * multiplier
     if math.isinf(h):
         return 0.0
     if h * width >= target:
         return target / h
     target -= h * width
     elapsed = width
-    for year in range(year + 1, MAX_AGE):
+    for year in range(now + 1, MAX_AGE):
         h = hazard_by_age[year] * multiplier
         if math.isinf(h):
             return elapsed
