@@ -494,8 +494,8 @@ def _life(
     surg,
     key,
     horizon,
-    rc,
-    re,
+    lc,
+    le,
     age,
     itb_dose_need,
     oral_dose,
@@ -506,13 +506,17 @@ def _life(
     ctr,
     acc,
     counts,
+    seen,
     first,
     log_t,
     log_e,
 ):
     """One patient under one strategy, t = 0 to death or the horizon (DES: PatientRun.run).
 
-    Returns the number of events (also the length of the log, when one is passed)."""
+    `lc` and `le` are the discount rates' logs, ln(1 + rate) (taken once per block). The
+    counters an event sets from zero are listed in `seen` (their number first), so that
+    the fold visits only those. Returns the number of events (also the length of the log,
+    when one is passed)."""
     n = 0  # events recorded
     kind = int(p[K_KIND])
     # tablet fields (own strategy, or the fallback of an ITB strategy)
@@ -590,8 +594,6 @@ def _life(
     # the current run of uneventful refill visits: at run_start + k years_of_dose
     run_start = 0.0
     run_visits = 0.0
-    lc = math.log1p(rc)  # discount.factor's log, taken once
-    le = math.log1p(re)
 
     # Closures see the arrays of this function without taking them as arguments: a call
     # with array arguments costs two atomic reference-count updates per array. (They see
@@ -606,7 +608,11 @@ def _life(
         """m events, the first at t (DES: Outcome.count)."""
         j = 0
         while MEMBERS[ev, j] >= 0:
-            counts[MEMBERS[ev, j]] += m
+            c = MEMBERS[ev, j]
+            if m > 0 and counts[c] == 0:
+                seen[0] += 1
+                seen[seen[0]] = c
+            counts[c] += m
             j += 1
         j = 0
         while CURVES[ev, j] >= 0:
@@ -616,7 +622,8 @@ def _life(
 
     def record(ev, t, cost, qaly_loss, n_log):
         """Count an event at t; its cost and QALY loss are discounted at t (discount.factor
-        is exp(-log1p(rate) t), its log taken once above). Returns the number of events."""
+        is exp(-log1p(rate) t), its log taken once per block). Returns the number of
+        events."""
         count(ev, t, 1)
         if cost != 0.0 or qaly_loss != 0.0:  # adding 0 changes no sum
             f = math.exp(-lc * t)
@@ -1042,9 +1049,11 @@ def _block(
     age_d, male_share, shares, multiplier, itb_d, oral_d, hazard = people
     age_d, shares, multiplier = _borrowed(age_d), _borrowed(shares), _borrowed(multiplier)
     itb_d, oral_d, hazard = _borrowed(itb_d), _borrowed(oral_d), _borrowed(hazard)
-    acc, counts, first, ctr, v, no_t, no_e = scratch
-    acc, counts, first, ctr = _borrowed(acc), _borrowed(counts), _borrowed(first), _borrowed(ctr)
-    v, no_t, no_e = _borrowed(v), _borrowed(no_t), _borrowed(no_e)
+    acc, counts, seen, first, ctr, v, no_t, no_e = scratch
+    acc, counts, seen = _borrowed(acc), _borrowed(counts), _borrowed(seen)
+    first, ctr, v = _borrowed(first), _borrowed(ctr), _borrowed(v)
+    no_t, no_e = _borrowed(no_t), _borrowed(no_e)
+    lc, le = math.log1p(rc), math.log1p(re)
     (
         t_patients,
         t_sum_v,
@@ -1072,7 +1081,6 @@ def _block(
         )
         key = patient_key(seed, parameter_set, i)
         acc[:] = 0.0
-        counts[:] = 0
         first[:] = INF
         for s in range(n_s):
             ctr[:] = 0
@@ -1084,8 +1092,8 @@ def _block(
                 surg[s],
                 key,
                 horizon,
-                rc,
-                re,
+                lc,
+                le,
                 age,
                 itb,
                 oral,
@@ -1096,6 +1104,7 @@ def _block(
                 ctr,
                 acc[s],
                 counts[s],
+                seen[s],
                 first[s],
                 no_t,
                 no_e,
@@ -1109,20 +1118,22 @@ def _block(
             v[4 * s + 3] = acc[s, A_LYD]
         for x in range(n_v):
             t_sum_v[b, x] += v[x]
-            for y in range(n_v):
+            for y in range(x, n_v):  # the upper triangle: Run.blocks mirrors it
                 t_sum_vv[b, x, y] += v[x] * v[y]
         for s in range(n_s):
             t = acc[s, A_FOLLOWUP]
             t_followup[b, s] += t
             t_followup_sq[b, s] += t * t
-            for c in range(N_COUNTERS):  # branch-free: adding 0 changes no sum
+            for j in range(1, seen[s, 0] + 1):  # the counters set: adding 0 changes no sum
+                c = seen[s, j]
                 x = counts[s, c]
                 t_count[b, s, c] += x
                 fx = float(x)
                 t_count_sq[b, s, c] += fx * fx
                 t_count_followup[b, s, c] += fx * t
-                t_with[b, s, c] += x > 0
-                t_with_comp[b, s, c] += x > 0 and counts[comparator, c] > 0
+                t_with[b, s, c] += 1
+                if counts[comparator, c] > 0:
+                    t_with_comp[b, s, c] += 1
             for g in range(N_CURVES):
                 if first[s, g] < INF:
                     t_first_month[b, s, g, min(int(first[s, g] * 12.0), months - 1)] += 1
@@ -1131,6 +1142,10 @@ def _block(
             t_oral_dose[b, s] += acc[s, A_ORAL_DOSE]
             t_oral_years[b, s] += acc[s, A_ORAL_YEARS]
             t_refill[b, s] += acc[s, A_REFILL_DAYS]
+        for s in range(n_s):  # zero again only the counters set (after the fold, which
+            for j in range(1, seen[s, 0] + 1):  # reads the comparator's for every strategy)
+                counts[s, seen[s, j]] = 0
+            seen[s, 0] = 0
     return events
 
 
@@ -1180,6 +1195,7 @@ def _run_blocks(
             (
                 np.zeros((n_s, N_ACC)),
                 np.zeros((n_s, N_COUNTERS), dtype=np.int64),
+                np.zeros((n_s, N_COUNTERS + 1), dtype=np.int64),
                 np.full((n_s, N_CURVES), INF),
                 np.zeros(N_STREAMS, dtype=np.int64),
                 np.empty(4 * n_s),
@@ -1207,6 +1223,7 @@ def _log_one(
     log_e,
 ):
     """One patient under strategy s with its events logged (for the engine comparison)."""
+    seen = np.zeros(N_COUNTERS + 1, dtype=np.int64)
     rows, se_itb, se_oral, sev, surg = model
     age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
         seed, parameter_set, patient, *people
@@ -1221,8 +1238,8 @@ def _log_one(
         surg[s],
         key,
         horizon,
-        rc,
-        re,
+        math.log1p(rc),
+        math.log1p(re),
         age,
         itb,
         oral,
@@ -1233,6 +1250,7 @@ def _log_one(
         ctr,
         acc,
         counts,
+        seen,
         first,
         log_t,
         log_e,
@@ -1338,6 +1356,9 @@ class Run:
             stacked,
             events,
         )
+        vv = stacked[FOLD_FIELDS.index("sum_vv")]
+        lower = np.tril_indices(vv.shape[1], -1)
+        vv[:, lower[0], lower[1]] = vv[:, lower[1], lower[0]]  # products commute: exact
         tallies = []
         for u in range(n):
             tally = self._tally()
