@@ -570,7 +570,17 @@ def _life(
     route_dose = 0.0
     # oral state
     tablets_stopped = False
+    # the tablets' side-effect rate at the patient's dose, fixed for the life; x ** 1 is x
+    # and x ** 0 is 1, so the usual exponents need no pow (which the compiler would
+    # otherwise hoist to every life, untreated ones too)
     ose_rate = 0.0
+    if kind != UNTREATED:
+        if o_exp == 1.0:
+            ose_rate = oral_dose / o_ref * o_sum
+        elif o_exp == 0.0:
+            ose_rate = 1.0 * o_sum
+        else:
+            ose_rate = (oral_dose / o_ref) ** o_exp * o_sum
     # ITB state
     first_implant = math.nan
     dose = 0.0
@@ -968,7 +978,6 @@ def _life(
                     run_visits = min(v_missed, v_pocket, v_prog) - 1.0
                 c_refill = _at(now + (run_visits + 1.0) * years_of_dose, horizon)
             elif not tablets_stopped:
-                ose_rate = (oral_dose / o_ref) ** o_exp * o_sum
                 c_ose = _at(now + exponential_time(draw(_S_ORAL_SE_TIME), ose_rate), horizon)
                 c_stop = _at(now + exponential_time(draw(_S_TABLETS_STOPPED), o_disc), horizon)
                 c_owd = _at(now + exponential_time(draw(_S_ORAL_WITHDRAWAL), o_wd), horizon)
