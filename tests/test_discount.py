@@ -20,6 +20,18 @@ def test_factor_and_flow_closed_forms():
     assert discount.flow(r, 0, 3) + discount.flow(r, 3, 9) == pytest.approx(discount.flow(r, 0, 9))
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.015, 0.03, 0.035, 1e-12])
+def test_the_log_forms_give_the_rate_forms_to_the_bit(rate):
+    # the compiled engine takes ln(1 + rate) once per block; the SimPy engine passes the rate
+    delta = math.log1p(rate)
+    for a, b in [(0.0, 20.0), (3.25, 3.25 + 1e-9), (7.0, 2.0), (0.5, 119.5)]:
+        assert discount.flow_log(delta, a, b) == discount.flow(rate, a, b)
+    for first, step, n in [(0.1, 0.25, 1), (2.0, 90 / 365.25, 57), (5.0, 1.0, 0)]:
+        assert discount.periodic_log(delta, first, step, n) == discount.periodic(
+            rate, first, step, n
+        )
+
+
 def _patient(age=50.0):
     return Patient(0, age, True, "multiple_sclerosis", 400.0, 60.0, 0.5, 0.5, math.inf, 0.5)
 

@@ -105,6 +105,12 @@ def test_death_time_inverts_the_cumulative_hazard():
             total += 1.7 * hazard[year] * step
             x += step
         assert total == pytest.approx(-math.log(u), rel=1e-9)
+    closed = hazard.copy()
+    closed[90:] = math.inf  # a table that closes at 90: death at 90 at the latest
+    assert lifetable.death_time(closed, 1.0, 85.5, 1e-300) == 4.5
+    assert lifetable.death_time(closed, 1.0, 95.0, 0.5) == 0.0
+    assert lifetable.death_time(hazard, 1.0, lifetable.MAX_AGE, 0.5) == 0.0
+    assert lifetable.death_time(hazard, 0.0, 40.0, 0.5) == math.inf
 
 
 # ----------------------------------------------------------------- tablets
