@@ -453,6 +453,17 @@ def _borrowed(typingctx, array):
 
 
 @njit(cache=True, inline="always")
+def _power(x, y):
+    """x ** y, without the pow call for the usual exponents 0 and 1 (x ** 0 is 1 and x ** 1
+    is x exactly, so the value is pow's to the bit)."""
+    if y == 0.0:
+        return 1.0
+    if y == 1.0:
+        return x
+    return x**y
+
+
+@njit(cache=True, inline="always")
 def _at(t, horizon):
     """A clock at t, or never when t is not before the horizon (the SimPy engine drops it)."""
     return t if t < horizon else INF
@@ -570,17 +581,9 @@ def _life(
     route_dose = 0.0
     # oral state
     tablets_stopped = False
-    # the tablets' side-effect rate at the patient's dose, fixed for the life; x ** 1 is x
-    # and x ** 0 is 1, so the usual exponents need no pow (which the compiler would
-    # otherwise hoist to every life, untreated ones too)
-    ose_rate = 0.0
-    if kind != UNTREATED:
-        if o_exp == 1.0:
-            ose_rate = oral_dose / o_ref * o_sum
-        elif o_exp == 0.0:
-            ose_rate = 1.0 * o_sum
-        else:
-            ose_rate = (oral_dose / o_ref) ** o_exp * o_sum
+    # the tablets' side-effect rate at the patient's dose, fixed for the life (computed
+    # here, or the compiler hoists it to every life, untreated ones too)
+    ose_rate = 0.0 if kind == UNTREATED else _power(oral_dose / o_ref, o_exp) * o_sum
     # ITB state
     first_implant = math.nan
     dose = 0.0
@@ -921,10 +924,8 @@ def _life(
                 years = now - first_implant
                 if years >= growth_years and grown_dose >= 0.0:
                     dose = grown_dose
-                elif years == 0.0:  # x ** 0 is 1: no pow call at the implant itself
-                    dose = itb_dose_need * 1.0
                 else:
-                    dose = itb_dose_need * (1.0 + growth) ** min(years, growth_years)
+                    dose = itb_dose_need * _power(1.0 + growth, min(years, growth_years))
                     if years >= growth_years:
                         grown_dose = dose
                 new_u, new_c, new_route, new_dose = i_util, i_care, 1, dose
@@ -947,9 +948,7 @@ def _life(
             if go_fill:
                 if dose != dose_of:
                     dose_of = dose
-                    rate_of_dose = i_sum  # x ** 0 is 1 for every x: no pow call
-                    if i_exp != 0.0:
-                        rate_of_dose = (dose / i_ref) ** i_exp * i_sum
+                    rate_of_dose = _power(dose / i_ref, i_exp) * i_sum
                     days = stab
                     if dose > 0.0:
                         days = min(math.floor(usable / dose), days)
