@@ -58,7 +58,7 @@ class CohortArrays:
         )
 
     def compiled(self) -> tuple:
-        """The arrays `_draw` takes after (seed, parameter set, patient), in its order."""
+        """The arrays `_draw` takes after the patient's key, in its order."""
         return (
             self.age,
             self.male_share,
@@ -86,9 +86,7 @@ class Patient:
 
 @njit(cache=True)
 def _draw(
-    seed,
-    parameter_set,
-    patient,
+    key,
     age_d,
     male_share,
     cumulative_share,
@@ -97,8 +95,6 @@ def _draw(
     oral_dose,
     hazard,
 ):
-    key = patient_key(seed, parameter_set, patient)
-
     def u(counter):
         return uniform_at(key, _ATTR, counter)
 
@@ -120,7 +116,7 @@ def _draw(
 
 def draw(arrays: CohortArrays, seed: int, parameter_set: int, patient: int) -> Patient:
     age, male, ind, itb, oral, u_itb, u_oral, death, delay = _draw(
-        seed, parameter_set, patient, *arrays.compiled()
+        np.uint64(patient_key(seed, parameter_set, patient)), *arrays.compiled()
     )
     return Patient(
         patient,

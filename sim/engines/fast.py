@@ -1047,8 +1047,8 @@ def _block(
 ):
     """Patients start..stop-1 folded into block b's tally (index b of every array of
     `tallies`, in FOLD_FIELDS order), in patient order. The fold is Tally.add_patient's
-    arithmetic in the same order, so the sums agree to the bit; it is written here rather
-    than called, as every call with array arguments costs atomic reference-count updates.
+    arithmetic in the same order, so the sums agree to the bit (skipping only additions of
+    0, and computing only one triangle of the symmetric outer products).
     `scratch` holds the per-patient work arrays (made by the caller, so that their
     borrowed views below cannot outlive them). Returns the number of events."""
     rows, se_itb, se_oral, sev, surg = model
@@ -1084,10 +1084,10 @@ def _block(
     n_v = 4 * n_s
     events = 0
     for i in range(start, stop):
-        age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
-            seed, parameter_set, i, age_d, male_share, shares, multiplier, itb_d, oral_d, hazard
-        )
         key = patient_key(seed, parameter_set, i)
+        age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
+            key, age_d, male_share, shares, multiplier, itb_d, oral_d, hazard
+        )
         acc[:] = 0.0
         first[:] = INF
         for s in range(n_s):
@@ -1233,10 +1233,8 @@ def _log_one(
     """One patient under strategy s with its events logged (for the engine comparison)."""
     seen = np.zeros(N_COUNTERS + 1, dtype=np.int64)
     rows, se_itb, se_oral, sev, surg = model
-    age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
-        seed, parameter_set, patient, *people
-    )
     key = patient_key(seed, parameter_set, patient)
+    age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(key, *people)
     ctr = np.zeros(N_STREAMS, dtype=np.int64)
     return _life(
         rows[s],
