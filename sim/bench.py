@@ -37,7 +37,9 @@ def _timed_run(patients: int, engine: str) -> float:
     return time.perf_counter() - start
 
 
-def _events(patients: int) -> int:
+def _work(patients: int) -> tuple[int, float]:
+    """Events and patient-years (follow-up of every patient under every strategy) of a
+    run: the units of the per-second figures."""
     from . import cohort, lifetable, runner
     from .engines import fast
 
@@ -45,8 +47,8 @@ def _events(patients: int) -> int:
     arrays = cohort.CohortArrays.of(sc, lifetable.load(sc.cohort.life_table, BASE.parent))
     n_blocks = -(-patients // runner.BLOCK_SIZE)
     run = fast.Run.single(sc, arrays, runner.months_of(sc))
-    _, events = run.blocks([(0, b) for b in range(n_blocks)], runner.BLOCK_SIZE)
-    return events
+    tallies, events = run.blocks([(0, b) for b in range(n_blocks)], runner.BLOCK_SIZE)
+    return events, float(sum(t.followup.sum() for t in tallies))
 
 
 def _child(args: list[str], env: dict[str, str] | None = None) -> dict:
@@ -164,7 +166,7 @@ def main(argv: list[str]) -> None:
     print(f"start of a 100-patient run: cold cache {cold:.1f} s, warm cache {warm:.2f} s")
 
     _timed_run(1000, "fast")  # load the compiled code in this process
-    events = _events(fast_patients)
+    events, patient_years = _work(fast_patients)
     threads = {}
     for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
         numba.set_num_threads(n)
@@ -173,15 +175,23 @@ def main(argv: list[str]) -> None:
             "seconds": seconds,
             "patients_per_second": fast_patients / seconds,
             "patient_lifetimes_per_second": fast_patients * n_strategies / seconds,
+            "patient_years_per_second": patient_years / seconds,
+            "patient_years_per_second_per_thread": patient_years / seconds / n,
             "events_per_second": events / seconds,
             "ns_per_event": seconds / events * 1e9,
         }
         print(
             f"fast engine, {n} thread(s): {fast_patients / seconds:,.0f} patients/s "
             f"({fast_patients * n_strategies / seconds:,.0f} patient-lifetimes/s, "
+            f"{patient_years / seconds / n:,.0f} patient-years/s per thread, "
             f"{events / seconds:,.0f} events/s)"
         )
-    report["fast"] = {"patients": fast_patients, "events": events, "threads": threads}
+    report["fast"] = {
+        "patients": fast_patients,
+        "events": events,
+        "patient_years": patient_years,
+        "threads": threads,
+    }
     best = max(t["patients_per_second"] for t in threads.values())
 
     des_seconds = _median([_timed_run(des_patients, "des") for _ in range(repeats)])
