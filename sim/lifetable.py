@@ -132,20 +132,18 @@ def death_time(hazard_by_age: np.ndarray, multiplier: float, age: float, u: floa
         return 0.0
     target = -math.log(u)
     # the rest of the current year of age, then whole years (width 1: the same
-    # arithmetic as h * width, with nothing but the hazard in the loop's chain)
+    # arithmetic as h * width, with nothing but the hazard in the loop's chain). An
+    # infinite hazard (a table that closes) ends life at the start of its year: target / h
+    # is then 0.
     now = int(age)
     width = now + 1.0 - age
     h = hazard_by_age[now] * multiplier
-    if math.isinf(h):
-        return 0.0
     if h * width >= target:
         return target / h
     target -= h * width
     elapsed = width
     for year in range(now + 1, MAX_AGE):
         h = hazard_by_age[year] * multiplier
-        if math.isinf(h):
-            return elapsed
         if h >= target:
             return elapsed + target / h
         target -= h
