@@ -23,13 +23,13 @@ BASE = ROOT / "scenarios" / "base.yaml"
 
 
 def _scenario(patients: int):
-    from . import scenario
+    from sim import scenario
 
     return scenario.load(BASE).model_copy(update={"patients": patients})
 
 
 def _timed_run(patients: int, engine: str) -> float:
-    from . import runner
+    from sim.execution import runner
 
     sc = _scenario(patients)
     start = time.perf_counter()
@@ -40,8 +40,9 @@ def _timed_run(patients: int, engine: str) -> float:
 def _work(patients: int) -> tuple[int, float]:
     """Events and patient-years (follow-up of every patient under every strategy) of a
     run: the units of the per-second figures."""
-    from . import cohort, lifetable, runner
-    from .engines import fast
+    from sim.engines import cohort, fast
+    from sim.execution import runner
+    from sim.numerics import lifetable
 
     sc = _scenario(patients)
     arrays = cohort.CohortArrays.of(sc, lifetable.load(sc.cohort.life_table, BASE.parent))
@@ -73,7 +74,7 @@ def _memory_child(patients: int) -> None:
 def _start_child() -> None:
     """Time from process start to a finished small run (imports, compile or cache load)."""
     start = time.perf_counter()
-    from . import runner
+    from sim.execution import runner
 
     runner.run(_scenario(100), BASE.parent)
     print(json.dumps({"seconds": time.perf_counter() - start}))
@@ -83,8 +84,9 @@ def _scaling(patients: int, n_strategies: int, repeats: int) -> dict:
     """Throughput of the base scenario on the processes and Dask backends with 1 and 2
     workers of one compiled-engine thread each (the time after the workers have started
     and loaded the compiled code), and the speed-up of 2 workers over 1."""
-    from . import lifetable, runner
-    from .backends import open_backend
+    from sim.execution import runner
+    from sim.execution.backends import open_backend
+    from sim.numerics import lifetable
 
     sc = _scenario(patients)
     table = lifetable.load(sc.cohort.life_table, BASE.parent)
@@ -131,7 +133,7 @@ def main(argv: list[str]) -> None:
     import numpy
     import simpy
 
-    from . import __version__ as version
+    from sim import __version__ as version
 
     repeats = 5
     fast_patients = 50_000 if quick else 400_000

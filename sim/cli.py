@@ -31,15 +31,15 @@ from rich.progress import Task as ProgressTask
 from rich.table import Table
 from rich.text import Text
 
-from . import scenario
-from .backends import BACKENDS, Backend, open_backend
-from .lifetable import LifeTableError
+from sim import scenario
+from sim.execution.backends import BACKENDS, Backend, open_backend
+from sim.numerics.lifetable import LifeTableError
 
 if TYPE_CHECKING:  # imported lazily at run time: `validate` stays quick
     import pandas as pd
 
-    from .analysis import OneWay, Psa, Running
-    from .tally import Tally
+    from sim.analysis.uncertainty import OneWay, Psa, Running
+    from sim.engines.tally import Tally
 
 app = typer.Typer(
     add_completion=False,
@@ -117,7 +117,7 @@ def _check_out(out_dir: Path) -> None:
 
 
 def _check_engine(engine: str) -> None:
-    from . import runner
+    from sim.execution import runner
 
     if engine not in runner.ENGINES:
         raise UsageError(f"--engine {engine!r}: allowed: {', '.join(runner.ENGINES)}")
@@ -178,7 +178,10 @@ def _run_one(
 ) -> Path:
     """Base case, then PSA and one-way analyses when the scenario asks for them; every
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
-    from . import analysis, lifetable, runner, tables  # here: bad input is reported first
+    from sim.analysis import uncertainty as analysis
+    from sim.execution import runner
+    from sim.numerics import lifetable
+    from sim.output import tables  # here: bad input is reported first
 
     start = time.perf_counter()
     table = lifetable.load(loaded.cohort.life_table, path.resolve().parent)
@@ -270,7 +273,8 @@ def _write(
     extra: dict[str, object],
 ) -> pd.DataFrame:
     """Every table, the manifest and the report, into `target` at once or not at all."""
-    from . import analysis, report, tables
+    from sim.analysis import uncertainty as analysis
+    from sim.output import report, tables
 
     with tables.atomic_folder(target) as tmp:
         summary = tables.summary(loaded, tally)
@@ -403,7 +407,7 @@ def batch(
         seen[item.name] = path
     _check_out(out_dir)
     _check_engine(engine)
-    from . import tables
+    from sim.output import tables
 
     todo = []
     for path, item in loaded:
@@ -469,7 +473,7 @@ def trace(
             "strategies",
             f"--strategy {strategy!r} names no strategy; allowed: {', '.join(loaded.strategies)}",
         )
-    from . import runner
+    from sim.execution import runner
 
     person, rows = runner.trace(loaded, scenario_file.resolve().parent, strategy, patient)
     if csv:
@@ -515,7 +519,8 @@ def validation_command(
 ) -> None:
     """Internal, and external checks of the model; writes OUT/validation/ (a table and a
     page). Exit code 1 when an internal check fails (a bug), 0 otherwise."""
-    from . import tables, validation
+    from sim.output import tables
+    from sim.validation import checks as validation
 
     base, folder = scenarios / "base.yaml", scenarios / "validation"
     _load(base)
@@ -568,7 +573,7 @@ def report_command(
             f"{results}: not a result folder (needs manifest.json and summary.csv, as "
             "`baclofen-sim run` writes them)"
         )
-    from . import report
+    from sim.output import report
 
     report.write(results)
     out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)

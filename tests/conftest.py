@@ -10,9 +10,11 @@ import yaml
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from sim import runner, scenario, validation
-from sim.events import COUNTERS
-from sim.validation import with_values
+from sim import scenario
+from sim.execution import runner
+from sim.model.events import COUNTERS
+from sim.validation import checks as validation
+from sim.validation.checks import with_values
 
 # Property-based tests: the same examples every run (a test never flakes), and no deadline
 # (the first call of a compiled function compiles it).

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, base_document, build
 
-from sim import analysis, lifetable, params, runner
-from sim.tally import OUTCOMES
+from sim.analysis import uncertainty as analysis
+from sim.engines.tally import OUTCOMES
+from sim.execution import runner
+from sim.numerics import lifetable
+from sim.scenario import params
 
 
 def small(patients: int = 300, iterations: int = 12, **changes):

@@ -15,8 +15,9 @@ import psutil
 import pytest
 from conftest import ROOT, base_document, build
 
-from sim import lifetable, runner
-from sim.backends import Backend
+from sim.execution import runner
+from sim.execution.backends import Backend
+from sim.numerics import lifetable
 
 BASE = ROOT / "scenarios" / "base.yaml"
 #: Small enough to be quick, large enough for several blocks, PSA tasks and a tornado.

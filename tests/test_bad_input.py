@@ -1324,7 +1324,7 @@ def test_a_full_disk_is_one_line_exit_74_and_keeps_the_earlier_results(
 ) -> None:
     import errno
 
-    from sim import tables
+    from sim.output import tables
 
     out = tmp_path / "out"
     args = ["run", str(BASE), "--patients", "20", "--psa-iterations", "0", "--out", str(out)]
@@ -1350,7 +1350,7 @@ def test_a_full_disk_is_one_line_exit_74_and_keeps_the_earlier_results(
 
 
 def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch) -> None:
-    from sim import tables
+    from sim.output import tables
 
     target = tmp_path / "base"
     target.mkdir()

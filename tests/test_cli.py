@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.events import DEATHS, EVENT_ID
+from sim.model.events import DEATHS, EVENT_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "scenarios" / "base.yaml"

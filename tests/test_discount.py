@@ -2,9 +2,10 @@ import math
 
 import pytest
 
-from sim import discount, econ
-from sim.cohort import Patient
+from sim.analysis import econ
 from sim.engines import des
+from sim.engines.cohort import Patient
+from sim.numerics import discount
 from tests.conftest import build, silent_document, with_values
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from sim import distributions as d
+from sim.numerics import distributions as d
 
 US = np.concatenate([np.linspace(1e-9, 1 - 1e-9, 999), [1e-300, 1e-30, 1e-12]])
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim import econ
+from sim.analysis import econ
 
 # --- frontier -----------------------------------------------------------------------------
 

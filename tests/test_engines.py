@@ -17,9 +17,12 @@ import pytest
 from conftest import PROBABILITIES, RATES, ROOT, base_document, build, perturbed, with_values
 from hypothesis import given, settings
 
-from sim import cohort, lifetable, runner, scenario, tables
-from sim.engines import des, fast
-from sim.events import EVENTS
+from sim import scenario
+from sim.engines import cohort, des, fast
+from sim.execution import runner
+from sim.model.events import EVENTS
+from sim.numerics import lifetable
+from sim.output import tables
 
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 TIME_TOLERANCE = 1e-9  # years (the bar; in practice the times are equal)

@@ -16,9 +16,12 @@ import numpy as np
 from conftest import ROOT, base_document, build, perturbed
 from hypothesis import given, settings
 
-from sim import cohort, lifetable, runner, scenario, tables
-from sim.engines import des
-from sim.events import COUNTERS, DEATHS, EVENT_ID, GROUP_ID, GROUPS, N_EVENTS
+from sim import scenario
+from sim.engines import cohort, des
+from sim.execution import runner
+from sim.model.events import COUNTERS, DEATHS, EVENT_ID, GROUP_ID, GROUPS, N_EVENTS
+from sim.numerics import lifetable
+from sim.output import tables
 
 PATIENTS_TRACED = 20
 PATIENTS_TALLIED = 300

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim import cohort, lifetable, runner
-from sim.engines import des
-from sim.events import COUNTERS, ORAL_SIDE_EFFECTS
-from sim.validation import one_indication, only
+from sim.engines import cohort, des
+from sim.execution import runner
+from sim.model.events import COUNTERS, ORAL_SIDE_EFFECTS
+from sim.numerics import lifetable
+from sim.validation.checks import one_indication, only
 from tests.conftest import (
     ROOT,
     base_document,

@@ -9,8 +9,7 @@ import pytest
 from conftest import base_document, build
 from scipy import stats
 
-from sim import params
-from sim.scenario import Uncertain
+from sim.scenario import Uncertain, params
 
 N = 4000  # PSA-like sample for the statistical checks below
 

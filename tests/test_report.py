@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import report
+from sim.output import report
 
 FLOAT_FORMAT = "%.10g"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import rng
+from sim.numerics import rng
 
 
 @given(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from sim import validation
+from sim.validation import checks as validation
 
 BASE = ROOT / "scenarios" / "base.yaml"
 FOLDER = ROOT / "scenarios" / "validation"

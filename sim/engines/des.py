@@ -37,12 +37,19 @@ from dataclasses import dataclass
 
 import simpy
 
-from .. import discount
-from ..cohort import Patient
-from ..distributions import quantile
-from ..events import CLOCK_PRIORITY, EVENT_ID, ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
-from ..rng import STREAM, exponential_time, uniform, visits_before, visits_until
-from ..scenario import (
+from sim.engines.cohort import Patient
+from sim.engines.tally import Outcome
+from sim.model.events import (
+    CLOCK_PRIORITY,
+    EVENT_ID,
+    ITB_SIDE_EFFECTS,
+    ORAL_SIDE_EFFECTS,
+    SEVERITIES,
+)
+from sim.numerics import discount
+from sim.numerics.distributions import quantile
+from sim.numerics.rng import STREAM, exponential_time, uniform, visits_before, visits_until
+from sim.scenario import (
     Consequence,
     Itb,
     Oral,
@@ -52,7 +59,6 @@ from ..scenario import (
     Untreated,
     distribution_params,
 )
-from ..tally import Outcome
 
 DAYS_PER_YEAR = 365.25
 

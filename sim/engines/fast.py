@@ -25,11 +25,10 @@ from numba import njit, prange
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from .. import discount
-from ..cohort import CohortArrays
-from ..cohort import _draw as draw_patient
-from ..distributions import prepared, quantile, quantile_prepared
-from ..events import (
+from sim.engines.cohort import CohortArrays
+from sim.engines.cohort import _draw as draw_patient
+from sim.engines.tally import Tally
+from sim.model.events import (
     COUNTERS_OF_EVENT,
     CUMULATIVE_GROUPS,
     EVENT_ID,
@@ -38,9 +37,17 @@ from ..events import (
     N_COUNTERS,
     ORAL_SIDE_EFFECTS,
 )
-from ..rng import STREAM, exponential_time, patient_key, uniform_at, visits_before, visits_until
-from ..scenario import Itb, Oral, Scenario, Severity, Surgery, distribution_params
-from ..tally import Tally
+from sim.numerics import discount
+from sim.numerics.distributions import prepared, quantile, quantile_prepared
+from sim.numerics.rng import (
+    STREAM,
+    exponential_time,
+    patient_key,
+    uniform_at,
+    visits_before,
+    visits_until,
+)
+from sim.scenario import Itb, Oral, Scenario, Severity, Surgery, distribution_params
 
 DAYS_PER_YEAR = 365.25
 INF = math.inf

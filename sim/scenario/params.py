@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from . import scenario as sc
-from .rng import STREAM, uniform
+from sim import scenario as sc
+from sim.numerics.rng import STREAM, uniform
 
 _PARAMETERS = STREAM["parameters"]
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from . import lifetable
-from .distributions import prepared, quantile_prepared
-from .rng import ATTRIBUTE, STREAM, patient_key, uniform_at
-from .scenario import Scenario, distribution_params
+from sim.numerics import lifetable
+from sim.numerics.distributions import prepared, quantile_prepared
+from sim.numerics.rng import ATTRIBUTE, STREAM, patient_key, uniform_at
+from sim.scenario import Scenario, distribution_params
 
 _ATTR = STREAM["attributes"]
 _AGE, _SEX, _INDICATION = ATTRIBUTE["age"], ATTRIBUTE["sex"], ATTRIBUTE["indication"]

@@ -23,9 +23,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from . import cohort, lifetable
-from .scenario import Scenario
-from .tally import Tally
+from sim.engines import cohort
+from sim.engines.tally import Tally
+from sim.numerics import lifetable
+from sim.scenario import Scenario
 
 BACKENDS = ("serial", "processes", "dask")
 #: Tasks in flight per worker: enough to keep it busy, few enough that results waiting
@@ -66,9 +67,9 @@ _ONE_CALL = threading.Lock()
 
 def run_task(task: Task) -> list[Tally]:
     """The tallies of a task's units, set by set and block by block within a set."""
-    from . import params  # here: workers import only what they use
-    from .engines import fast
-    from .runner import months_of, run_block
+    from sim.engines import fast
+    from sim.execution.runner import months_of, run_block
+    from sim.scenario import params  # here: workers import only what they use
 
     job = task.job
     scenarios = []

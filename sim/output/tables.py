@@ -22,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import econ
-from .events import COUNTERS, CUMULATIVE_GROUPS, GROUP_ID, label
-from .scenario import Scenario, canonical_json, sha256
-from .tally import OUTCOMES, Tally
+from sim.analysis import econ
+from sim.engines.tally import OUTCOMES, Tally
+from sim.model.events import COUNTERS, CUMULATIVE_GROUPS, GROUP_ID, label
+from sim.scenario import Scenario, canonical_json, sha256
 
 FLOAT_FORMAT = "%.10g"
 

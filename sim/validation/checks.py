@@ -26,11 +26,14 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from . import cohort, econ, lifetable, runner, scenario
-from .analysis import combination_variance
-from .engines import des
-from .events import COUNTERS, GROUP_ID
-from .tally import Tally
+from sim import scenario
+from sim.analysis import econ
+from sim.analysis.uncertainty import combination_variance
+from sim.engines import cohort, des
+from sim.engines.tally import Tally
+from sim.execution import runner
+from sim.model.events import COUNTERS, GROUP_ID
+from sim.numerics import lifetable
 
 Z95 = econ.Z95
 #: The external set-ups, in scenarios/validation/.

@@ -24,11 +24,13 @@ import pandas as pd
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
-from . import econ, lifetable, params, runner
-from .backends import Backend
-from .scenario import Scenario, Uncertain, UncertainShares
-from .tables import wtp_tag
-from .tally import OUTCOMES, Tally
+from sim.analysis import econ
+from sim.engines.tally import OUTCOMES, Tally
+from sim.execution import runner
+from sim.execution.backends import Backend
+from sim.numerics import lifetable
+from sim.output.tables import wtp_tag
+from sim.scenario import Scenario, Uncertain, UncertainShares, params
 
 #: Share of the PSA variance of incremental NMB that patient-level noise may take before
 #: a warning (issue 4: more than 10% of the parameter uncertainty).

@@ -11,11 +11,11 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import cohort, lifetable
-from .backends import Backend, Job, Task, run_task
-from .engines import des, fast
-from .scenario import Scenario
-from .tally import Tally
+from sim.engines import cohort, des, fast
+from sim.engines.tally import Tally
+from sim.execution.backends import Backend, Job, Task, run_task
+from sim.numerics import lifetable
+from sim.scenario import Scenario
 
 BLOCK_SIZE = 4096
 #: The compiled engine is the default; the SimPy engine is the executable specification.

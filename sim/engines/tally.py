@@ -14,12 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .events import (
-    COUNTERS_OF_EVENT,
-    CUMULATIVE_GROUPS,
-    GROUP_ID,
-    N_COUNTERS,
-)
+from sim.model.events import COUNTERS_OF_EVENT, CUMULATIVE_GROUPS, GROUP_ID, N_COUNTERS
 
 #: Per-patient quantities whose second moments are kept (vector v of a patient).
 OUTCOMES: tuple[str, ...] = ("cost", "qaly", "life_years", "life_years_discounted")

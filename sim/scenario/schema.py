@@ -32,8 +32,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from . import distributions, lifetable
-from .events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
+from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
+from sim.numerics import distributions, lifetable
 
 INDICATIONS = ("cerebral_palsy", "multiple_sclerosis", "spinal_cord_injury", "brain_injury")
 MAX_PATIENTS = 100_000_000
