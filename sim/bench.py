@@ -28,12 +28,15 @@ def _scenario(patients: int):
     return scenario.load(BASE).model_copy(update={"patients": patients})
 
 
-def _timed_run(patients: int, engine: str) -> float:
+def _timed_run(patients: int, engine: str, threads: int | None = None) -> float:
     from sim.execution import runner
+    from sim.execution.backends import Backend
+    from sim.numerics import lifetable
 
     sc = _scenario(patients)
+    table = lifetable.load(sc.cohort.life_table, BASE.parent)
     start = time.perf_counter()
-    runner.run(sc, BASE.parent, engine=engine)
+    runner.simulate(sc, table, engine=engine, backend=Backend(threads))
     return time.perf_counter() - start
 
 
@@ -134,6 +137,7 @@ def main(argv: list[str]) -> None:
     import simpy
 
     from sim import __version__ as version
+    from sim.engines.fast import default_threads
 
     repeats = 5
     fast_patients = 50_000 if quick else 400_000
@@ -170,9 +174,8 @@ def main(argv: list[str]) -> None:
     _timed_run(1000, "fast")  # load the compiled code in this process
     events, patient_years = _work(fast_patients)
     threads = {}
-    for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-        numba.set_num_threads(n)
-        seconds = _median([_timed_run(fast_patients, "fast") for _ in range(repeats)])
+    for n in sorted({1, min(2, default_threads())}):
+        seconds = _median([_timed_run(fast_patients, "fast", n) for _ in range(repeats)])
         threads[str(n)] = {
             "seconds": seconds,
             "patients_per_second": fast_patients / seconds,

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pytest
 from conftest import PROBABILITIES, RATES, ROOT, base_document, build, perturbed, with_values
@@ -20,6 +19,7 @@ from hypothesis import given, settings
 from sim import scenario
 from sim.engines import cohort, des, fast
 from sim.execution import runner
+from sim.execution.backends import Backend
 from sim.model.events import EVENTS
 from sim.numerics import lifetable
 from sim.output import tables
@@ -68,16 +68,16 @@ def compare_patient(
         n = min(len(expected), len(got))
         return f"{where}: {longer} goes on after event {n} with {extra[n]}"
     pairs = {
-        "cost": (out.cost, acc[fast.A_COST]),
-        "qaly": (out.qaly, acc[fast.A_QALY]),
-        "life_years": (out.life_years, acc[fast.A_LY]),
-        "life_years_discounted": (out.life_years_discounted, acc[fast.A_LYD]),
-        "followup": (out.followup_years, acc[fast.A_FOLLOWUP]),
-        "itb_dose": (out.itb_dose_mcg_years, acc[fast.A_ITB_DOSE]),
-        "itb_years": (out.itb_years, acc[fast.A_ITB_YEARS]),
-        "oral_dose": (out.oral_dose_mg_years, acc[fast.A_ORAL_DOSE]),
-        "oral_years": (out.oral_years, acc[fast.A_ORAL_YEARS]),
-        "refill_days": (out.refill_interval_days, acc[fast.A_REFILL_DAYS]),
+        "cost": (out.cost, acc[fast.ACC.cost]),
+        "qaly": (out.qaly, acc[fast.ACC.qaly]),
+        "life_years": (out.life_years, acc[fast.ACC.life_years]),
+        "life_years_discounted": (out.life_years_discounted, acc[fast.ACC.life_years_discounted]),
+        "followup": (out.followup_years, acc[fast.ACC.followup]),
+        "itb_dose": (out.itb_dose_mcg_years, acc[fast.ACC.itb_dose]),
+        "itb_years": (out.itb_years, acc[fast.ACC.itb_years]),
+        "oral_dose": (out.oral_dose_mg_years, acc[fast.ACC.oral_dose]),
+        "oral_years": (out.oral_years, acc[fast.ACC.oral_years]),
+        "refill_days": (out.refill_interval_days, acc[fast.ACC.refill_days]),
     }
     for name, (a, b) in pairs.items():
         if not _close(a, float(b)):
@@ -123,14 +123,9 @@ def test_threads_do_not_change_the_tally(monkeypatch) -> None:
     """Blocks run in parallel but are merged in block order: 1 or 2 threads, same bits."""
     monkeypatch.setattr(runner, "BLOCK_SIZE", 256)
     sc = build(base_document()).model_copy(update={"patients": 4000})
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = runner.run(sc, ROOT / "scenarios")
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = runner.run(sc, ROOT / "scenarios")
-    finally:
-        numba.set_num_threads(before)
+    table = lifetable.load(sc.cohort.life_table, ROOT / "scenarios")
+    one = runner.simulate(sc, table, backend=Backend(threads=1))
+    two = runner.simulate(sc, table, backend=Backend(threads=2))
     assert_same_tally(one, two)
 
 
@@ -181,4 +176,4 @@ def test_zero_and_certain_everything() -> None:
     changes["strategies__itb__surgery__pump_replacement__death_probability"] = 0.0
     sc = build(with_values(base_document(), **changes))
     assert_same_patients(sc, range(40))
-    assert math.isfinite(_compiled(sc, _arrays(sc)).log("itb", 0)[2][fast.A_COST])
+    assert math.isfinite(_compiled(sc, _arrays(sc)).log("itb", 0)[2][fast.ACC.cost])

@@ -9,7 +9,6 @@ of a small cohort what every tally satisfies. A failure names the rule and the p
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -19,30 +18,22 @@ from hypothesis import given, settings
 from sim import scenario
 from sim.engines import cohort, des
 from sim.execution import runner
-from sim.model.events import COUNTERS, DEATHS, EVENT_ID, GROUP_ID, GROUPS, N_EVENTS
+from sim.model.events import (
+    COUNTERS,
+    DEATHS,
+    EVENT_ID,
+    GROUP_ID,
+    GROUPS,
+    N_EVENTS,
+    NEEDS_PUMP,
+    PUTS_PUMP_IN,
+    TAKES_PUMP_OUT,
+)
 from sim.numerics import lifetable
 from sim.output import tables
 
 PATIENTS_TRACED = 20
 PATIENTS_TALLIED = 300
-
-#: Events that put a pump in a patient with none, take it out, or need one in place.
-PUTS_PUMP_IN = {"implant", "reimplant"}
-TAKES_PUMP_OUT = {"explant"}
-NEEDS_PUMP = {
-    "catheter_failure",
-    "catheter_revision",
-    "pump_failure",
-    "pump_replacement_elective",
-    "pump_replacement_urgent",
-    "battery_alarm",
-    "battery_depletion",
-    "refill_visit",
-    "missed_refill",
-    "pocket_fill",
-    "programming_error",
-}
-_LEFT = re.compile(r"(-?[0-9.]+) mL left")
 
 
 def history_problems(sc: scenario.Scenario, strategy: str, rows: list[des.TraceRow]) -> list[str]:
@@ -77,19 +68,15 @@ def history_problems(sc: scenario.Scenario, strategy: str, rows: list[des.TraceR
         if row.event == "missed_refill":
             late = True
         elif row.event == "refill_visit":
-            found = _LEFT.search(row.detail)
-            if found is None:
+            left = row.volume_left_ml
+            if left < 0.0:
                 if not late:
                     problems.append(f"{where}: ran dry without a missed refill ({row.detail})")
-            else:
-                left = float(found.group(1))
-                if left < 0.0:
-                    problems.append(f"{where}: negative volume ({row.detail})")
-                elif not late and left < pump.alarm_volume_ml - 1e-3:
-                    problems.append(
-                        f"{where}: below the alarm volume {pump.alarm_volume_ml} on schedule "
-                        f"({row.detail})"
-                    )
+            elif not late and left < pump.alarm_volume_ml - 1e-9:
+                problems.append(
+                    f"{where}: below the alarm volume {pump.alarm_volume_ml} on schedule "
+                    f"({row.detail})"
+                )
             late = False
     if sum(row.event in DEATHS for row in rows) > 1:
         problems.append("more than one death")
@@ -157,6 +144,7 @@ def test_the_rules_catch_a_broken_history() -> None:
             "dose 300 mcg/day, 10 days since fill, 1.0000 mL left",
             10.0,
             0.0,
+            volume_left_ml=1.0,
         ),
         des.TraceRow(0.4, 40.4, "implant", "", -1.0, math.nan),
         des.TraceRow(0.6, 40.6, "death_background", "", 0.0, 0.0),
@@ -167,6 +155,7 @@ def test_the_rules_catch_a_broken_history() -> None:
             "dose 300 mcg/day, 10 days since fill, ran dry 3 days before",
             0.0,
             0.0,
+            volume_left_ml=-0.45,
         ),
     ]
     problems = " | ".join(history_problems(sc, "itb", rows))

@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sim.model import streams
 from sim.numerics import rng
 
 
@@ -11,7 +12,7 @@ from sim.numerics import rng
     st.integers(0, 2**63 - 1),
     st.integers(0, 2**31),
     st.integers(0, 2**40),
-    st.integers(0, len(rng.STREAMS) - 1),
+    st.integers(0, len(streams.STREAMS) - 1),
     st.integers(0, 2**32),
 )
 def test_compiled_uniform_equals_plain_python(seed, pset, patient, stream, counter):

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from sim.model.streams import ATTRIBUTE, STREAM, STREAM_KEY
 from sim.numerics import lifetable
 from sim.numerics.distributions import prepared, quantile_prepared
-from sim.numerics.rng import ATTRIBUTE, STREAM, patient_key, uniform_at
+from sim.numerics.rng import patient_key, uniform_at
 from sim.scenario import Scenario, distribution_params
 
-_ATTR = STREAM["attributes"]
+_ATTR = STREAM_KEY[STREAM["attributes"]]
 _AGE, _SEX, _INDICATION = ATTRIBUTE["age"], ATTRIBUTE["sex"], ATTRIBUTE["indication"]
 _ITB_DOSE, _ORAL_DOSE = ATTRIBUTE["itb_dose"], ATTRIBUTE["oral_dose"]
 _ITB_RESPONSE, _ORAL_RESPONSE = ATTRIBUTE["itb_response"], ATTRIBUTE["oral_response"]

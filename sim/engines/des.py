@@ -1,14 +1,14 @@
 """The SimPy engine: the model of DESIGN §4 as readable event handlers, with full traces.
 
 This is the executable specification. Each patient under each strategy runs in its own
-SimPy environment. The model is a set of named *clocks* (``events.CLOCKS``): each clock is
+SimPy environment. The model is a set of named *clocks* (:mod:`sim.model.clocks`): each clock is
 a SimPy event at an absolute time, scheduled with the clock's tie-break priority, whose
 handler applies one rule of the model. Setting a clock again moves it; cancelling it (an
 explant, a new pump) makes its pending event do nothing. Consequences of an event (a
 withdrawal after a catheter failure, the revision surgery, a death) run at once inside
 its handler.
 
-Random numbers come from the keyed streams of :mod:`sim.rng`; each stream is drawn in the
+Random numbers come from the keyed streams of :mod:`sim.model.streams`; each stream is drawn in the
 order this file draws it, and the compiled engine must draw in the same order. Rules
 about draws, kept everywhere below:
 
@@ -35,20 +35,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
+from sim.engines import rules
 from sim.engines.cohort import Patient
+from sim.engines.rules import DAYS_PER_YEAR
 from sim.engines.tally import Outcome
-from sim.model.events import (
-    CLOCK_PRIORITY,
-    EVENT_ID,
-    ITB_SIDE_EFFECTS,
-    ORAL_SIDE_EFFECTS,
-    SEVERITIES,
-)
+from sim.model.clocks import CLOCK_PRIORITY, PUMP_CLOCKS, TABLET_CLOCKS
+from sim.model.events import EVENT_ID, ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
+from sim.model.streams import STREAM, STREAM_KEY
 from sim.numerics import discount
 from sim.numerics.distributions import quantile
-from sim.numerics.rng import STREAM, exponential_time, uniform, visits_before, visits_until
+from sim.numerics.rng import exponential_time, uniform, visits_until
 from sim.scenario import (
     Consequence,
     Itb,
@@ -60,12 +59,11 @@ from sim.scenario import (
     distribution_params,
 )
 
-DAYS_PER_YEAR = 365.25
-
 
 @dataclass(frozen=True)
 class TraceRow:
-    """One line of a patient's history."""
+    """One line of a patient's history: what happened, its cost and QALY loss, and the
+    facts a check may need as typed fields (the `detail` text is for people)."""
 
     time_years: float
     age_years: float
@@ -73,6 +71,8 @@ class TraceRow:
     detail: str
     cost: float  # undiscounted
     qaly_loss: float  # undiscounted
+    cause: str = ""  # why it happened: "battery", "pump failure", "infection", ...
+    volume_left_ml: float = math.nan  # a refill visit: in the reservoir (< 0: ran dry)
 
 
 class _Environment(simpy.Environment):
@@ -100,7 +100,6 @@ class _RefillRun:
     days: float
     cost: float  # of one visit, undiscounted
     visits: float
-    detail: str
 
 
 class _Clock:
@@ -148,7 +147,6 @@ class PatientRun:
         self.tablets_stopped = False
         self.oral_side_effect_rate = 0.0
         # ITB state
-        self.implanted = False
         self.first_implant_time = math.nan
         self.dose = 0.0  # mcg/day, updated when the pump is filled
         self.fill_time = 0.0
@@ -170,7 +168,7 @@ class PatientRun:
     def draw(self, stream: str) -> float:
         """Next uniform of a stream for this patient (the stream's counter advances)."""
         s = STREAM[stream]
-        u = uniform(self.key[0], self.key[1], self.key[2], s, self.counter[s])
+        u = uniform(self.key[0], self.key[1], self.key[2], STREAM_KEY[s], self.counter[s])
         self.counter[s] += 1
         return u
 
@@ -208,6 +206,8 @@ class PatientRun:
         detail: str = "",
         cost: float = 0.0,
         qaly_loss: float = 0.0,
+        cause: str = "",
+        volume_left_ml: float = math.nan,
     ) -> None:
         """Count an event at the current time; its cost and QALY loss are discounted now."""
         t = self.now
@@ -215,8 +215,9 @@ class PatientRun:
         self.out.cost += cost * discount.factor(self.rate_costs, t)
         self.out.qaly -= qaly_loss * discount.factor(self.rate_effects, t)
         if self.trace is not None:
+            age = self.patient.age_years + t
             self.trace.append(
-                TraceRow(t, self.patient.age_years + t, event, detail, cost, qaly_loss)
+                TraceRow(t, age, event, detail, cost, qaly_loss, cause, volume_left_ml)
             )
 
     def enter_state(self, utility: float, cost_per_year: float, route: str, dose: float) -> None:
@@ -259,21 +260,16 @@ class PatientRun:
         detail: str = "",
     ) -> bool:
         """Record an event with its cost and QALY loss; it may kill. True if still alive."""
-        qaly_loss = block.utility_loss * block.duration_days / DAYS_PER_YEAR
-        self.record(event, detail, block.cost, qaly_loss)
+        qaly_loss = rules.qaly_loss(block.utility_loss, block.duration_days)
+        self.record(event, detail, block.cost, qaly_loss, cause=detail)
         if self.chance("event_death", block.death_probability):
             self.die(death_event, f"after {event.replace('_', ' ')}")
         return self.alive
 
     def severity(self, block: Severity, kind: str, cause: str) -> bool:
         """A withdrawal or overdose: severity drawn from the mix. True if still alive."""
-        u = self.draw("severity")
         levels = block.levels()
-        level = 0
-        cumulative = levels[0].share
-        while level < 2 and u >= cumulative:
-            level += 1
-            cumulative += levels[level].share
+        level = rules.severity_level(levels[0].share, levels[1].share, self.draw("severity"))
         return self.consequence(
             levels[level], f"{kind}_{SEVERITIES[level]}", f"death_{kind}", cause
         )
@@ -336,9 +332,11 @@ class PatientRun:
             dose,
         )
         effects = oral.side_effects
-        scale = (dose / effects.reference_dose_mg_per_day) ** effects.dose_exponent
-        self.oral_side_effect_rate = scale * sum(
-            getattr(effects.events, name).rate_per_year for name in ORAL_SIDE_EFFECTS
+        self.oral_side_effect_rate = rules.side_effect_rate(
+            dose,
+            effects.reference_dose_mg_per_day,
+            effects.dose_exponent,
+            rules.rate_sum(_rates(effects.events, ORAL_SIDE_EFFECTS)),
         )
         self.next_oral_side_effect()
         t = self.now + exponential_time(
@@ -348,7 +346,7 @@ class PatientRun:
         self.next_oral_withdrawal()
 
     def stop_tablet_clocks(self) -> None:
-        self.cancel("oral_side_effect", "tablets_stopped", "oral_withdrawal")
+        self.cancel(*TABLET_CLOCKS)
 
     def next_oral_side_effect(self) -> None:
         u = self.draw("oral_side_effect_time")
@@ -380,14 +378,8 @@ class PatientRun:
 
     def pick_side_effect(self, names: tuple[str, ...], events: object, stream: str) -> str:
         """Type of a side-effect occurrence, in proportion to the rates."""
-        rates = [getattr(events, n).rate_per_year for n in names]
-        target = self.draw(stream) * sum(rates)
-        cumulative = 0.0
-        for name, rate in zip(names, rates, strict=True):
-            cumulative += rate
-            if target < cumulative:
-                return name
-        return next(n for n, r in zip(reversed(names), reversed(rates), strict=True) if r > 0)
+        rates = _rates(events, names)
+        return names[rules.pick_side_effect(rates, rules.rate_sum(rates), self.draw(stream))]
 
     # ------------------------------------------------------------------ ITB
 
@@ -422,10 +414,10 @@ class PatientRun:
         }
         self.implant("implant")
 
-    def surgery(self, event: str, block: Surgery, detail: str = "") -> bool:
+    def surgery(self, event: str, block: Surgery, detail: str = "", cause: str = "") -> bool:
         """An operation: cost, QALY loss, possible death, possible infection later."""
-        qaly_loss = block.utility_loss * block.duration_days / DAYS_PER_YEAR
-        self.record(event, detail, block.cost, qaly_loss)
+        qaly_loss = rules.qaly_loss(block.utility_loss, block.duration_days)
+        self.record(event, detail, block.cost, qaly_loss, cause)
         if self.chance("event_death", block.death_probability):
             self.die("death_surgery", f"after {event.replace('_', ' ')}")
             return False
@@ -446,7 +438,6 @@ class PatientRun:
         self.stop_tablet_clocks()
         if not self.surgery(event, block):
             return
-        self.implanted = True
         self.new_catheter()
         self.new_pump()
         t = self.now + exponential_time(self.draw("explant"), itb.explant_rate_per_year)
@@ -455,8 +446,10 @@ class PatientRun:
     def dose_need(self) -> float:
         """The patient's ITB dose need now: grows for growth_years after first implant."""
         grow = self.itb.dose
-        years = min(self.now - self.first_implant_time, grow.growth_years)
-        return self.patient.itb_dose_mcg_per_day * (1.0 + grow.annual_growth) ** years
+        years = self.now - self.first_implant_time
+        return rules.dose_need(
+            self.patient.itb_dose_mcg_per_day, grow.annual_growth, grow.growth_years, years
+        )
 
     def fill_pump(self) -> None:
         """Fill the reservoir, set the dose, and book the next refill visit."""
@@ -467,29 +460,26 @@ class PatientRun:
         self.fill_time = self.now
         self.refill_late = False
         usable_mcg = (pump.reservoir_ml - pump.alarm_volume_ml) * pump.concentration_mcg_per_ml
-        days = pump.stability_days
-        if self.dose > 0.0:
-            days = min(math.floor(usable_mcg / self.dose), days)
-        days = max(days, 1.0)
+        days = rules.refill_interval_days(self.dose, usable_mcg, pump.stability_days)
         step = days / DAYS_PER_YEAR
         grow = self.itb.dose
         years = self.now - self.first_implant_time
         settled = grow.annual_growth == 0.0 or years >= grow.growth_years
         visits = min(self.visits_to.values()) - 1.0 if settled else 0.0
-        used_mg = min(self.dose * days, pump.reservoir_ml * pump.concentration_mcg_per_ml) / 1000
-        refill = self.itb.refill
-        self.refill_run = _RefillRun(
-            self.now,
-            step,
-            days,
-            refill.cost_visit + used_mg * refill.drug_cost_per_mg,
-            visits,
-            self.visit_detail(days),
-        )
+        self.refill_run = _RefillRun(self.now, step, days, self.visit_cost(days), visits)
         self.set_clock("refill", self.now + (visits + 1.0) * step, self.on_refill_due)
 
-    def visit_detail(self, days: float) -> str:
-        """What a refill visit finds: the dose, the time since the fill, the volume left."""
+    def visit_cost(self, days: float) -> float:
+        """A refill visit `days` after the fill: the visit and the drug it replaces."""
+        pump, refill = self.itb.pump, self.itb.refill
+        reservoir_mcg = pump.reservoir_ml * pump.concentration_mcg_per_ml
+        return rules.visit_cost(
+            self.dose, days, reservoir_mcg, refill.cost_visit, refill.drug_cost_per_mg
+        )
+
+    def visit_found(self, days: float) -> tuple[str, float]:
+        """What a refill visit `days` after the fill finds: its detail, and the volume left
+        in the reservoir (negative: what the dose lacked once it ran dry)."""
         pump = self.itb.pump
         left_ml = pump.reservoir_ml - self.dose * days / pump.concentration_mcg_per_ml
         found = (
@@ -497,7 +487,7 @@ class PatientRun:
             if left_ml >= 0.0
             else f"ran dry {-left_ml * pump.concentration_mcg_per_ml / self.dose:.0f} days before"
         )
-        return f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill, {found}"
+        return f"dose {self.dose:.0f} mcg/day, {days:.0f} days since fill, {found}", left_ml
 
     def end_refill_run(self, end: float) -> None:
         """Settle the uneventful visits of the current run made before `end`: count them,
@@ -505,7 +495,8 @@ class PatientRun:
         run, self.refill_run = self.refill_run, None
         if run is None:
             return
-        m = visits_before(run.start, run.step, run.visits, end)
+        delta = math.log1p(self.rate_costs)
+        m, cost = rules.settle_run(run.start, run.step, run.visits, end, run.cost, delta)
         if m == 0:
             return
         for risk in self.visits_to:
@@ -513,16 +504,15 @@ class PatientRun:
         self.fill_time = run.start + m * run.step
         out = self.out
         out.refill_interval_days += m * run.days
-        first = run.start + run.step
-        out.count(EVENT_ID["refill_visit"], first, m)
-        out.cost += run.cost * discount.periodic(self.rate_costs, first, run.step, m)
+        out.count(EVENT_ID["refill_visit"], run.start + run.step, m)
+        out.cost += cost
         if self.trace is not None:
             for k in range(1, m + 1):
                 t = run.start + k * run.step
+                detail, left_ml = self.visit_found(run.days)
+                age = self.patient.age_years + t
                 self.trace.append(
-                    TraceRow(
-                        t, self.patient.age_years + t, "refill_visit", run.detail, run.cost, 0.0
-                    )
+                    TraceRow(t, age, "refill_visit", detail, run.cost, 0.0, volume_left_ml=left_ml)
                 )
 
     def new_catheter(self) -> None:
@@ -553,15 +543,19 @@ class PatientRun:
         """Summed side-effect rate at the current dose. A new rate rescales the pending
         waiting time (the unit-exponential hazard left is kept); none pending: draw one."""
         effects = self.itb.side_effects
-        scale = (self.dose / effects.reference_dose_mcg_per_day) ** effects.dose_exponent
-        rate = scale * sum(getattr(effects.events, n).rate_per_year for n in ITB_SIDE_EFFECTS)
+        rate = rules.side_effect_rate(
+            self.dose,
+            effects.reference_dose_mcg_per_day,
+            effects.dose_exponent,
+            rules.rate_sum(_rates(effects.events, ITB_SIDE_EFFECTS)),
+        )
         old, t = self.itb_side_effect_rate, self.itb_side_effect_time
         if rate == old and not math.isnan(t):
             return
         if rate <= 0.0:
             t = math.inf
         elif old > 0.0 and not math.isnan(t):
-            t = self.now + (t - self.now) * (old / rate)
+            t = rules.rescaled_time(self.now, t, old, rate)
         else:
             t = self.now + exponential_time(self.draw("itb_side_effect_time"), rate)
         self.itb_side_effect_rate, self.itb_side_effect_time = rate, t
@@ -594,7 +588,7 @@ class PatientRun:
     def on_pump_failure(self) -> None:
         self.record("pump_failure")
         if self.itb_withdrawal(self.itb.pump.failure_withdrawal_probability, "pump failure"):
-            self.replace_pump("pump_replacement_urgent", "after pump failure")
+            self.replace_pump("pump_replacement_urgent", "after pump failure", "pump failure")
 
     def on_battery_alarm(self) -> None:
         left = (self.battery_depletion_time - self.now) * DAYS_PER_YEAR
@@ -604,16 +598,16 @@ class PatientRun:
             self.set_clock(
                 "elective_replacement",
                 t,
-                lambda: self.replace_pump("pump_replacement_elective", "battery"),
+                lambda: self.replace_pump("pump_replacement_elective", "battery", "battery"),
             )
 
     def on_battery_depletion(self) -> None:
         self.record("battery_depletion", "delivery stops before replacement")
         if self.itb_withdrawal(self.itb.pump.depletion_withdrawal_probability, "battery depleted"):
-            self.replace_pump("pump_replacement_urgent", "battery depleted")
+            self.replace_pump("pump_replacement_urgent", "battery depleted", "battery")
 
-    def replace_pump(self, event: str, detail: str) -> None:
-        if self.surgery(event, self.itb.surgery.pump_replacement, detail):
+    def replace_pump(self, event: str, detail: str, cause: str) -> None:
+        if self.surgery(event, self.itb.surgery.pump_replacement, detail, cause):
             self.new_pump()
 
     def on_refill_due(self) -> None:
@@ -644,15 +638,10 @@ class PatientRun:
         return True
 
     def refill_visit(self) -> None:
-        refill, pump = self.itb.refill, self.itb.pump
         days = (self.now - self.fill_time) * DAYS_PER_YEAR
-        used_mg = min(self.dose * days, pump.reservoir_ml * pump.concentration_mcg_per_ml) / 1000
         self.out.refill_interval_days += days
-        self.record(
-            "refill_visit",
-            self.visit_detail(days),
-            refill.cost_visit + used_mg * refill.drug_cost_per_mg,
-        )
+        detail, left_ml = self.visit_found(days)
+        self.record("refill_visit", detail, self.visit_cost(days), volume_left_ml=left_ml)
         if self.visit_brings("pocket_fill"):
             self.record("pocket_fill", "drug injected into the pocket")
             if not self.severity(self.itb.overdose, "overdose", "pocket fill"):
@@ -679,25 +668,19 @@ class PatientRun:
         self.end_refill_run(self.now)
         reimplant = temporary and self.chance("reimplant", self.itb.infection.reimplant_probability)
         plan = "re-implant planned" if reimplant else "tablets for good"
-        self.record("explant", f"{cause}; {plan}")
-        self.implanted = False
+        self.record("explant", f"{cause}; {plan}", cause=cause)
         self.infection_time = math.inf
         self.itb_side_effect_rate, self.itb_side_effect_time = 0.0, math.nan
-        self.cancel(
-            "infection",
-            "catheter_failure",
-            "pump_failure",
-            "battery_depletion",
-            "battery_alarm",
-            "elective_replacement",
-            "refill",
-            "itb_side_effect",
-            "explant",
-        )
+        self.cancel(*PUMP_CLOCKS)
         self.start_tablets(self.fallback)
         if reimplant:
             t = self.now + self.itb.infection.reimplant_delay_days / DAYS_PER_YEAR
             self.set_clock("reimplant", t, lambda: self.implant("reimplant"))
+
+
+def _rates(events: object, names: tuple[str, ...]) -> np.ndarray:
+    """The rates of a route's side effects, as the one-column table the rules read."""
+    return np.array([[getattr(events, n).rate_per_year] for n in names])
 
 
 def simulate(

@@ -16,17 +16,10 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any
-
-from sim.engines import cohort
-from sim.engines.tally import Tally
-from sim.numerics import lifetable
-from sim.scenario import Scenario
 
 BACKENDS = ("serial", "processes", "dask")
 #: Tasks in flight per worker: enough to keep it busy, few enough that results waiting
@@ -36,85 +29,22 @@ _AHEAD_PER_WORKER = 3
 _MAX_POOL_RESTARTS = 3
 
 
-@dataclass(frozen=True)
-class Job:
-    """What the units of one simulation share. With `draw`, parameter set k > 0 simulates
-    the scenario with its uncertain values drawn for k (a PSA iteration); without, every
-    set simulates `scenario` as given (the base case and one-way analyses use set 0)."""
-
-    scenario: Scenario
-    table: lifetable.LifeTable
-    file: str
-    engine: str
-    draw: bool = False
-
-
-@dataclass(frozen=True)
-class Task:
-    """Units of one job: each parameter set with the given blocks of its patients."""
-
-    job: Job
-    parameter_sets: tuple[int, ...]
-    blocks: tuple[int, ...]
-    block_size: int
-    threads: int | None = None  # compiled-engine threads; None: leave as set
-
-
-#: One compiled parallel call at a time per process: Numba's default threading layer does
-#: not take concurrent launches from several threads (a Dask worker with nthreads > 1).
-_ONE_CALL = threading.Lock()
-
-
-def run_task(task: Task) -> list[Tally]:
-    """The tallies of a task's units, set by set and block by block within a set."""
-    from sim.engines import fast
-    from sim.execution.runner import months_of, run_block
-    from sim.scenario import params  # here: workers import only what they use
-
-    job = task.job
-    scenarios = []
-    for k in task.parameter_sets:
-        sc = job.scenario
-        if job.draw and k > 0:
-            sc = params.apply(sc, params.draw(sc, k), job.file)
-        scenarios.append(sc)
-    arrays = [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
-    months = months_of(job.scenario)
-    n = job.scenario.patients
-    spans = [
-        (b * task.block_size, min((b + 1) * task.block_size, n))
-        for b in task.blocks
-        if b * task.block_size < n
-    ]
-    if job.engine == "des":
-        return [
-            run_block(sc, a, start, stop, k)
-            for sc, a, k in zip(scenarios, arrays, task.parameter_sets, strict=True)
-            for start, stop in spans
-        ]
-    import numba
-
-    with _ONE_CALL:
-        if task.threads is not None:
-            numba.set_num_threads(max(1, min(task.threads, numba.config.NUMBA_NUM_THREADS)))
-        compiled = fast.Run(scenarios, arrays, months, list(task.parameter_sets))
-        units = [(i, b) for i in range(len(scenarios)) for b in task.blocks[: len(spans)]]
-        tallies, _ = compiled.blocks(units, task.block_size)
-    return tallies
-
-
 class Backend:
-    """Runs tasks and yields their results in submission order."""
+    """Runs tasks in this process and yields their results in submission order; the
+    compiled engine runs each task on `threads` threads (default: one per core)."""
 
     name = "serial"
     workers = 1
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         for item in items:
             yield fn(item)
 
     def threads_per_task(self) -> int | None:
-        return None
+        return self.threads
 
     def close(self) -> None:
         """Stop the workers (also after an interruption: no process is left behind)."""
@@ -270,7 +200,7 @@ def open_backend(
     each worker's compiled-engine `threads` to its share of them."""
     cores = os.cpu_count() or 1
     if name == "serial":
-        return Backend()
+        return Backend(threads)
     if name == "processes":
         return Processes(workers or cores, threads)
     if name == "dask":

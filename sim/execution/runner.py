@@ -9,21 +9,79 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sim.engines import cohort, des, fast
 from sim.engines.tally import Tally
-from sim.execution.backends import Backend, Job, Task, run_task
+from sim.execution.backends import Backend
 from sim.numerics import lifetable
 from sim.scenario import Scenario
 
 BLOCK_SIZE = 4096
 #: The compiled engine is the default; the SimPy engine is the executable specification.
 ENGINES = ("fast", "des")
+MONTHS_PER_YEAR = 12
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the units of one simulation share. With `draw`, parameter set k > 0 simulates
+    the scenario with its uncertain values drawn for k (a PSA iteration); without, every
+    set simulates `scenario` as given (the base case and one-way analyses use set 0)."""
+
+    scenario: Scenario
+    table: lifetable.LifeTable
+    file: str
+    engine: str
+    draw: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    """Units of one job: each parameter set with the given blocks of its patients."""
+
+    job: Job
+    parameter_sets: tuple[int, ...]
+    blocks: tuple[int, ...]
+    block_size: int
+    threads: int | None = None  # compiled-engine threads; None: one per core
+
+
+def run_task(task: Task) -> list[Tally]:
+    """The tallies of a task's units, set by set and block by block within a set."""
+    from sim.scenario import params  # here: workers import only what they use
+
+    job = task.job
+    scenarios = []
+    for k in task.parameter_sets:
+        sc = job.scenario
+        if job.draw and k > 0:
+            sc = params.apply(sc, params.draw(sc, k), job.file)
+        scenarios.append(sc)
+    arrays = [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
+    months = months_of(job.scenario)
+    n = job.scenario.patients
+    spans = [
+        (b * task.block_size, min((b + 1) * task.block_size, n))
+        for b in task.blocks
+        if b * task.block_size < n
+    ]
+    if job.engine == "des":
+        return [
+            run_block(sc, a, start, stop, k)
+            for sc, a, k in zip(scenarios, arrays, task.parameter_sets, strict=True)
+            for start, stop in spans
+        ]
+    compiled = fast.Run(scenarios, arrays, months, list(task.parameter_sets))
+    units = [(i, b) for i in range(len(scenarios)) for b in task.blocks[: len(spans)]]
+    tallies, _ = compiled.blocks(units, task.block_size, task.threads)
+    return tallies
 
 
 def months_of(scenario: Scenario) -> int:
-    return math.ceil(scenario.horizon * 12 - 1e-9)
+    """Months of the cumulative-incidence grid: the horizon's, the last one partial."""
+    return math.ceil(scenario.horizon * MONTHS_PER_YEAR - 1e-9)
 
 
 def run_block(

@@ -1,11 +1,10 @@
-"""The event catalogue: every event the model can record, its tie-break order and its groups.
+"""The event catalogue: every event the model can record, its groups and its counters.
 
 Both engines import this module and nothing else defines event ids. The order of
-``EVENTS`` is the tie-break order for clocks that fall on the same instant (DESIGN §4.5:
-death first). Consequences of an event (a withdrawal after a catheter failure, the
-revision surgery that follows it, a death from a severe withdrawal) are handled at once,
-inside the handler of the event that caused them, so the order only matters between
-independent clocks.
+``EVENTS`` is the order of the rows of events.csv; the order in which simultaneous clocks
+fire is that of :mod:`sim.model.clocks`. Consequences of an event (a withdrawal after a
+catheter failure, the revision surgery that follows it, a death from a severe withdrawal)
+are recorded at once, inside the handler of the event that caused them.
 """
 
 from __future__ import annotations
@@ -47,6 +46,9 @@ SIDE_EFFECTS: tuple[str, ...] = tuple(dict.fromkeys(ITB_SIDE_EFFECTS + ORAL_SIDE
 class Event:
     name: str
     label: str
+    #: What the event has to do with an implanted pump: "in" puts one in a patient who
+    #: has none, "out" takes it out, "needs" happens only with one in place, "" neither.
+    pump: str = ""
 
 
 def _catalogue() -> tuple[Event, ...]:
@@ -59,28 +61,26 @@ def _catalogue() -> tuple[Event, ...]:
         Event("death_side_effect", "Death after a side effect"),
         Event("screening", "ITB screening test"),
         Event("screening_failed", "ITB screening: no response"),
-        Event("infection", "Infection after surgery"),
-        Event("meningitis", "Meningitis"),
-        Event("catheter_failure", "Catheter failure"),
-        Event("pump_failure", "Pump failure"),
-        Event("battery_depletion", "Battery depleted before replacement"),
-        Event("battery_alarm", "Battery alarm (elective replacement indicator)"),
-        Event("pump_replacement_elective", "Pump replacement, elective"),
-        Event("reimplant", "Re-implant after infection"),
-        Event("explant", "Explant"),
-        Event("implant", "Implant surgery"),
-        Event("catheter_revision", "Catheter revision surgery"),
-        Event("pump_replacement_urgent", "Pump replacement, urgent"),
-        Event("refill_visit", "Refill visit"),
-        Event("missed_refill", "Missed refill (reservoir runs dry)"),
-        Event("pocket_fill", "Pocket fill at refill"),
-        Event("programming_error", "Programming error at refill"),
+        Event("infection", "Infection after surgery", "needs"),
+        Event("meningitis", "Meningitis", "needs"),
+        Event("catheter_failure", "Catheter failure", "needs"),
+        Event("pump_failure", "Pump failure", "needs"),
+        Event("battery_depletion", "Battery depleted before replacement", "needs"),
+        Event("battery_alarm", "Battery alarm (elective replacement indicator)", "needs"),
+        Event("pump_replacement_elective", "Pump replacement, elective", "needs"),
+        Event("reimplant", "Re-implant after infection", "in"),
+        Event("explant", "Explant", "out"),
+        Event("implant", "Implant surgery", "in"),
+        Event("catheter_revision", "Catheter revision surgery", "needs"),
+        Event("pump_replacement_urgent", "Pump replacement, urgent", "needs"),
+        Event("refill_visit", "Refill visit", "needs"),
+        Event("missed_refill", "Missed refill (reservoir runs dry)", "needs"),
+        Event("pocket_fill", "Pocket fill at refill", "needs"),
+        Event("programming_error", "Programming error at refill", "needs"),
     ]
     events += [Event(f"withdrawal_{s}", f"Withdrawal, {s}") for s in SEVERITIES]
-    events += [Event(f"overdose_{s}", f"Overdose, {s}") for s in SEVERITIES]
-    events += [
-        Event("tablets_stopped", "Tablets stopped for intolerance"),
-    ]
+    events += [Event(f"overdose_{s}", f"Overdose, {s}", "needs") for s in SEVERITIES]
+    events += [Event("tablets_stopped", "Tablets stopped for intolerance")]
     events += [Event(name, name.replace("_", " ").capitalize()) for name in SIDE_EFFECTS]
     return tuple(events)
 
@@ -88,6 +88,11 @@ def _catalogue() -> tuple[Event, ...]:
 EVENTS: tuple[Event, ...] = _catalogue()
 EVENT_ID: dict[str, int] = {e.name: i for i, e in enumerate(EVENTS)}
 N_EVENTS = len(EVENTS)
+
+#: Events by their role for the pump (the invariants of a history check them).
+PUTS_PUMP_IN: frozenset[str] = frozenset(e.name for e in EVENTS if e.pump == "in")
+TAKES_PUMP_OUT: frozenset[str] = frozenset(e.name for e in EVENTS if e.pump == "out")
+NEEDS_PUMP: frozenset[str] = frozenset(e.name for e in EVENTS if e.pump == "needs")
 
 DEATHS: tuple[str, ...] = tuple(e.name for e in EVENTS if e.name.startswith("death_"))
 
@@ -147,29 +152,6 @@ def _membership() -> tuple[tuple[int, ...], ...]:
 
 
 COUNTERS_OF_EVENT: tuple[tuple[int, ...], ...] = _membership()
-
-
-#: Clocks of the next-event logic, in tie-break order: when two clocks fall on the same
-#: instant, the one earlier here fires first (death first, DESIGN §4.5). The SimPy engine
-#: schedules each clock's timeout with priority ``CLOCK_PRIORITY[name]``.
-CLOCKS: tuple[str, ...] = (
-    "background_death",
-    "infection",
-    "catheter_failure",
-    "pump_failure",
-    "battery_depletion",
-    "battery_alarm",
-    "elective_replacement",
-    "reimplant",
-    "explant",
-    "refill",
-    "itb_side_effect",
-    "tablets_stopped",
-    "oral_withdrawal",
-    "oral_side_effect",
-)
-#: Priority 0 is SimPy's URGENT (interrupts, process starts); clocks start at 1.
-CLOCK_PRIORITY: dict[str, int] = {name: 1 + i for i, name in enumerate(CLOCKS)}
 
 
 def label(counter: str) -> str:

@@ -1,6 +1,6 @@
 """Keyed random streams (DESIGN §6), shared by both engines.
 
-Every uniform is a pure function of (seed, parameter set, patient, stream, counter):
+Every uniform is a pure function of (seed, parameter set, patient, stream key, counter):
 a SplitMix64 hash of the key, no generator state. Hence
 
 * the two engines draw the same numbers for the same patient, whatever order they
@@ -30,48 +30,6 @@ _S31 = np.uint64(31)
 _S12 = np.uint64(12)
 _TWO_M52 = 1.0 / 4503599627370496.0  # 2**-52
 
-#: Streams, named by purpose. Each draws its own sequence of uniforms for a patient.
-STREAMS: tuple[str, ...] = (
-    "attributes",  # counters fixed by ATTRIBUTE below, identical in every strategy
-    "oral_side_effect_time",
-    "oral_side_effect_type",
-    "tablets_stopped",
-    "oral_withdrawal",
-    "itb_side_effect_time",
-    "itb_side_effect_type",
-    "catheter_failure",
-    "pump_failure",
-    "battery_life",
-    "infection",  # whether a surgery leads to an infection
-    "infection_time",
-    "meningitis",
-    "infection_explant",
-    "reimplant",
-    "explant",
-    "pocket_fill",
-    "programming_error",
-    "missed_refill",
-    "withdrawal_given_cause",  # after a catheter or pump failure, depletion, missed refill
-    "severity",
-    "event_death",
-    "parameters",  # PSA draws of uncertain parameters (sim.params), never a patient's
-)
-STREAM: dict[str, int] = {name: i for i, name in enumerate(STREAMS)}
-
-#: Counter of each patient attribute on the "attributes" stream (DESIGN §4.1).
-ATTRIBUTES: tuple[str, ...] = (
-    "age",
-    "sex",
-    "indication",
-    "itb_dose",
-    "oral_dose",
-    "itb_response",
-    "oral_response",
-    "background_death",
-    "replacement_delay",
-)
-ATTRIBUTE: dict[str, int] = {name: i for i, name in enumerate(ATTRIBUTES)}
-
 
 @njit(cache=True, inline="always")
 def _mix(z: uint64) -> uint64:
@@ -91,7 +49,8 @@ def patient_key(seed: int, parameter_set: int, patient: int) -> uint64:
 
 @njit(cache=True)
 def uniform_at(key: uint64, stream: int, counter: int) -> float:
-    """The uniform on (0, 1) of (patient key, stream, counter); never exactly 0 or 1."""
+    """The uniform on (0, 1) of (patient key, stream key, counter); never exactly 0 or 1.
+    A stream's key is ``sim.model.streams.STREAM_KEY`` of it."""
     h = _mix(key ^ (np.uint64(stream) * _M1 + _GOLDEN))
     h = _mix(h ^ (np.uint64(counter) * _M2 + _GOLDEN))
     # 52 bits, so that (x + 0.5) 2^-52 is exact: the largest is 1 - 2^-53 (53 bits would

@@ -22,9 +22,10 @@ import numpy as np
 from scipy import special
 
 from sim import scenario as sc
-from sim.numerics.rng import STREAM, uniform
+from sim.model.streams import STREAM, STREAM_KEY
+from sim.numerics.rng import uniform
 
-_PARAMETERS = STREAM["parameters"]
+_PARAMETERS = STREAM_KEY[STREAM["parameters"]]
 
 
 @dataclass(frozen=True)

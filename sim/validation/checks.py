@@ -556,7 +556,7 @@ class Validator:
                     r.time_years
                     for r in rows
                     if r.event == "pump_replacement_elective"
-                    or (r.event == "pump_replacement_urgent" and "battery" in r.detail)
+                    or (r.event == "pump_replacement_urgent" and r.cause == "battery")
                 ),
                 math.inf,
             )

@@ -1,0 +1,219 @@
+"""A block of patients through the kernel, folded into the block's tally as it goes.
+
+:func:`block` draws each patient (:mod:`sim.engines.cohort`), runs them under every
+strategy (:func:`sim.engines.fast.kernel.life`) and folds their outcomes into the sums of
+:class:`sim.engines.tally.Tally` (``FOLD_FIELDS``) with the arithmetic of
+``Tally.add_patient``, in the same order, so that both engines' tallies agree to the bit.
+It releases the GIL: the driver runs blocks on several threads, each writing its own
+slot of the tally arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+from sim.engines.cohort import _draw as draw_patient
+from sim.engines.fast.kernel import ACC, ACCUMULATORS, N_CURVES, Work, life, pointer
+from sim.model.clocks import N_CLOCKS
+from sim.model.events import N_COUNTERS
+from sim.model.streams import N_STREAMS
+from sim.numerics.rng import patient_key
+
+INF = math.inf
+#: The Tally sums the fold fills, in the order `block` takes them.
+FOLD_FIELDS: tuple[str, ...] = (
+    "patients",
+    "sum_v",
+    "sum_vv",
+    "followup",
+    "followup_sq",
+    "count",
+    "count_sq",
+    "count_followup",
+    "with_event",
+    "with_event_and_comparator",
+    "first_month",
+    "itb_dose",
+    "itb_years",
+    "oral_dose",
+    "oral_years",
+    "refill_days",
+)
+#: The per-patient outcomes whose sums and cross-products are kept (tally.OUTCOMES),
+#: as accumulators.
+_V = (ACC.cost, ACC.qaly, ACC.life_years, ACC.life_years_discounted)
+MONTHS_PER_YEAR = 12.0
+
+
+@intrinsic
+def _borrowed(typingctx, array):
+    """A view of `array` that holds no reference to its memory (a null meminfo).
+
+    Every use of an array view in compiled code (a slice, a call with it as argument)
+    costs an atomic reference-count update on its memory: a few nanoseconds alone, far
+    more when threads update the same counter, as they did for the shared parameter arrays
+    (about 40 per patient and strategy). A view without a meminfo makes those updates
+    no-ops. Safe only while the owner outlives the view: here the arrays of one compiled
+    call, viewed within it.
+    """
+
+    def codegen(context, builder, signature, args):
+        source = make_array(signature.args[0])(context, builder, args[0])
+        view = make_array(signature.return_type)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=source.shape,
+            strides=source.strides,
+            itemsize=source.itemsize,
+            meminfo=None,
+        )
+        return view._getvalue()
+
+    return array(array), codegen
+
+
+@njit(cache=True, nogil=True)
+def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, comparator, tallies):
+    """Patients start..stop-1 folded into block b's tally (index b of every array of
+    `tallies`, in FOLD_FIELDS order), in patient order. The fold is Tally.add_patient's
+    arithmetic in the same order, so the sums agree to the bit (skipping only additions of
+    0, and computing only one triangle of the symmetric outer products, mirrored by the
+    driver). Returns the number of events."""
+    rows, se_itb, se_oral, sev, surg = model
+    rows, se_itb, se_oral = _borrowed(rows), _borrowed(se_itb), _borrowed(se_oral)
+    sev, surg = _borrowed(sev), _borrowed(surg)
+    age_d, male_share, shares, multiplier, itb_d, oral_d, hazard = people
+    age_d, shares, multiplier = _borrowed(age_d), _borrowed(shares), _borrowed(multiplier)
+    itb_d, oral_d, hazard = _borrowed(itb_d), _borrowed(oral_d), _borrowed(hazard)
+    (
+        t_patients,
+        t_sum_v,
+        t_sum_vv,
+        t_followup,
+        t_followup_sq,
+        t_count,
+        t_count_sq,
+        t_count_followup,
+        t_with,
+        t_with_comp,
+        t_first_month,
+        t_itb_dose,
+        t_itb_years,
+        t_oral_dose,
+        t_oral_years,
+        t_refill,
+    ) = tallies
+    months = t_first_month.shape[3]
+    n_s = rows.shape[0]
+    n_v = len(_V) * n_s
+    # work arrays, owned here: their borrowed views cannot outlive them
+    acc_owned = np.zeros((n_s, len(ACCUMULATORS)))
+    counts_owned = np.zeros((n_s, N_COUNTERS), dtype=np.int64)
+    seen_owned = np.zeros((n_s, N_COUNTERS + 1), dtype=np.int64)
+    first_owned = np.full((n_s, N_CURVES), INF)
+    ctr_owned = np.zeros(N_STREAMS, dtype=np.int64)
+    clock_owned = np.empty(N_CLOCKS)
+    v_owned = np.empty(n_v)
+    no_t, no_e = np.empty(1), np.empty(1, dtype=np.int64)
+    acc, counts, seen = _borrowed(acc_owned), _borrowed(counts_owned), _borrowed(seen_owned)
+    first, ctr = _borrowed(first_owned), _borrowed(ctr_owned)
+    v = _borrowed(v_owned)
+    lc, le = math.log1p(rc), math.log1p(re)
+    events = 0
+    for i in range(start, stop):
+        key = patient_key(seed, parameter_set, i)
+        _age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
+            key, age_d, male_share, shares, multiplier, itb_d, oral_d, hazard
+        )
+        patient = (itb, oral, u_itb, u_oral, death, u_delay)
+        acc[:] = 0.0
+        first[:] = INF
+        for s in range(n_s):
+            ctr[:] = 0
+            w = Work(
+                key,
+                lc,
+                le,
+                pointer(ctr_owned, 0),
+                pointer(acc_owned, s * len(ACCUMULATORS)),
+                pointer(counts_owned, s * N_COUNTERS),
+                pointer(seen_owned, s * (N_COUNTERS + 1)),
+                pointer(first_owned, s * N_CURVES),
+                pointer(clock_owned, 0),
+                pointer(no_t, 0),
+                pointer(no_e, 0),
+                0,
+            )
+            events += life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient)
+        # ---- the fold (Tally.add_patient)
+        t_patients[b] += 1
+        for s in range(n_s):
+            for j in range(len(_V)):
+                v[len(_V) * s + j] = acc[s, _V[j]]
+        for x in range(n_v):
+            t_sum_v[b, x] += v[x]
+            for y in range(x, n_v):  # the upper triangle: the driver mirrors it
+                t_sum_vv[b, x, y] += v[x] * v[y]
+        for s in range(n_s):
+            t = acc[s, ACC.followup]
+            t_followup[b, s] += t
+            t_followup_sq[b, s] += t * t
+            for j in range(1, seen[s, 0] + 1):  # the counters set: adding 0 changes no sum
+                c = seen[s, j]
+                x = counts[s, c]
+                t_count[b, s, c] += x
+                fx = float(x)
+                t_count_sq[b, s, c] += fx * fx
+                t_count_followup[b, s, c] += fx * t
+                t_with[b, s, c] += 1
+                if counts[comparator, c] > 0:
+                    t_with_comp[b, s, c] += 1
+            for g in range(N_CURVES):
+                if first[s, g] < INF:
+                    month = min(int(first[s, g] * MONTHS_PER_YEAR), months - 1)
+                    t_first_month[b, s, g, month] += 1
+            t_itb_dose[b, s] += acc[s, ACC.itb_dose]
+            t_itb_years[b, s] += acc[s, ACC.itb_years]
+            t_oral_dose[b, s] += acc[s, ACC.oral_dose]
+            t_oral_years[b, s] += acc[s, ACC.oral_years]
+            t_refill[b, s] += acc[s, ACC.refill_days]
+        for s in range(n_s):  # zero again only the counters set (after the fold, which
+            for j in range(1, seen[s, 0] + 1):  # reads the comparator's for every strategy)
+                counts[s, seen[s, j]] = 0
+            seen[s, 0] = 0
+    return events
+
+
+@njit(cache=True)
+def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc, log_t, log_e):
+    """One patient under strategy s with its events logged (for the engine comparison)."""
+    rows, se_itb, se_oral, sev, surg = model
+    key = patient_key(seed, parameter_set, patient)
+    _age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(key, *people)
+    ctr = np.zeros(N_STREAMS, dtype=np.int64)
+    counts = np.zeros(N_COUNTERS, dtype=np.int64)
+    seen = np.zeros(N_COUNTERS + 1, dtype=np.int64)
+    first = np.full(N_CURVES, INF)
+    clock = np.empty(N_CLOCKS)
+    w = Work(
+        key,
+        math.log1p(rc),
+        math.log1p(re),
+        pointer(ctr, 0),
+        pointer(acc, 0),
+        pointer(counts, 0),
+        pointer(seen, 0),
+        pointer(first, 0),
+        pointer(clock, 0),
+        pointer(log_t, 0),
+        pointer(log_e, 0),
+        log_t.size,
+    )
+    patient_values = (itb, oral, u_itb, u_oral, death, u_delay)
+    return life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient_values)

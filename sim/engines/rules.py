@@ -1,0 +1,133 @@
+"""Rules of the model that both engines apply the same way (DESIGN §4), compiled once.
+
+The SimPy engine (the executable specification) and the compiled engine keep only their
+own control flow, SimPy processes in one and a next-event loop in the other; the
+arithmetic of a rule lives here, so that both give the same value to the last bit and a
+rule is changed in one place. Each function is pure: numbers in, numbers out.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from sim.numerics.discount import periodic_log
+from sim.numerics.rng import visits_before
+
+DAYS_PER_YEAR = 365.25
+MCG_PER_MG = 1000.0
+
+
+@njit(cache=True)
+def power(x: float, y: float) -> float:
+    """x ** y, without the pow call for the usual exponents 0 and 1 (x ** 0 is 1 and
+    x ** 1 is x exactly, so the value is pow's to the bit)."""
+    if y == 0.0:
+        return 1.0
+    if y == 1.0:
+        return x
+    return x**y
+
+
+@njit(cache=True)
+def qaly_loss(utility_loss: float, duration_days: float) -> float:
+    """QALYs lost by one occurrence of an event (DESIGN §3: utility loss x duration)."""
+    return utility_loss * duration_days / DAYS_PER_YEAR
+
+
+@njit(cache=True)
+def refill_interval_days(dose_mcg_per_day: float, usable_mcg: float, stability_days: float):
+    """Whole days from a fill to the next visit: until the reservoir reaches the alarm
+    volume at the current dose, at most the drug's stability, at least one (DESIGN §4.5)."""
+    days = stability_days
+    if dose_mcg_per_day > 0.0:
+        days = min(math.floor(usable_mcg / dose_mcg_per_day), days)
+    return max(days, 1.0)
+
+
+@njit(cache=True)
+def drug_used_mg(dose_mcg_per_day: float, days: float, reservoir_mcg: float) -> float:
+    """Drug taken out of the reservoir over `days` at a dose: at most what it held."""
+    return min(dose_mcg_per_day * days, reservoir_mcg) / MCG_PER_MG
+
+
+@njit(cache=True)
+def visit_cost(
+    dose_mcg_per_day: float,
+    days: float,
+    reservoir_mcg: float,
+    cost_visit: float,
+    drug_cost_per_mg: float,
+) -> float:
+    """A refill visit `days` after the last fill: the visit and the drug it replaces."""
+    return cost_visit + drug_used_mg(dose_mcg_per_day, days, reservoir_mcg) * drug_cost_per_mg
+
+
+@njit(cache=True)
+def dose_need(need: float, annual_growth: float, growth_years: float, years: float) -> float:
+    """The ITB dose need `years` after the first implant: grows by `annual_growth` a year
+    for `growth_years`, then stays."""
+    return need * power(1.0 + annual_growth, min(years, growth_years))
+
+
+@njit(cache=True)
+def side_effect_rate(dose: float, reference: float, exponent: float, rate_sum: float) -> float:
+    """Summed side-effect rate of a route at a dose: rates x (dose / reference)^exponent."""
+    return power(dose / reference, exponent) * rate_sum
+
+
+@njit(cache=True)
+def rate_sum(table) -> float:
+    """Sum of column 0 (the rates) of a side-effect table, in row order."""
+    total = 0.0
+    for j in range(table.shape[0]):
+        total += table[j, 0]
+    return total
+
+
+@njit(cache=True)
+def pick_side_effect(table, total: float, u: float) -> int:
+    """Which side effect an occurrence is, in proportion to the rates (column 0 of
+    `table`, summing to `total`), from one uniform."""
+    target = u * total
+    cumulative = 0.0
+    n = table.shape[0]
+    for j in range(n):
+        cumulative += table[j, 0]
+        if target < cumulative:
+            return j
+    j = n - 1  # rounding at the top: the last side effect that can happen
+    while table[j, 0] <= 0.0:
+        j -= 1
+    return j
+
+
+@njit(cache=True)
+def severity_level(share_mild: float, share_moderate: float, u: float) -> int:
+    """Severity of a withdrawal or overdose from the mix: 0 mild, 1 moderate, 2 severe."""
+    if u < share_mild:
+        return 0
+    if u < share_mild + share_moderate:
+        return 1
+    return 2
+
+
+@njit(cache=True)
+def rescaled_time(now: float, pending: float, old_rate: float, new_rate: float) -> float:
+    """A pending waiting time after its rate changes: the unit-exponential hazard left
+    (rate x time left) is kept."""
+    return now + (pending - now) * (old_rate / new_rate)
+
+
+@njit(cache=True)
+def settle_run(
+    start: float, step: float, visits: float, end: float, cost_per_visit: float, delta: float
+):
+    """The uneventful visits of a refill run (at start + k step, k = 1 .. visits) made
+    before `end`: their number and their cost discounted at delta = ln(1 + rate), in one
+    geometric sum. A visit at the very instant `end` is not made."""
+    m = visits_before(start, step, visits, end)
+    if m == 0:
+        return 0, 0.0
+    return m, cost_per_visit * periodic_log(delta, start + step, step, m)
