@@ -78,3 +78,13 @@ def test_packing_reads_each_field_from_its_strategy():
     cost = sc.strategies["itb"].surgery.catheter_revision.cost
     revision = layout.SURGERY.catheter_revision
     assert model.surgery[itb, revision, layout.SURGERY_COLUMN.cost] == cost
+
+
+def test_a_stream_is_keyed_by_its_name_alone():
+    """Adding a stream changes no other stream's numbers: the key is the name's hash."""
+    assert streams.stream_key("severity") == streams.STREAM_KEY[streams.STREAM["severity"]]
+    assert (
+        streams.stream_key("severity") == 0x68959A55E5548FC9
+    )  # pinned: a new hash re-keys every draw
+    shifted = ("a_new_stream", *streams.STREAMS)
+    assert [streams.stream_key(n) for n in shifted[1:]] == streams.STREAM_KEY.tolist()

@@ -143,9 +143,10 @@ def test_a_rule_written_differently_is_caught() -> None:
     cost agrees on every event but not on the cost; another catheter life changes events."""
     sc = build(base_document())
     arrays = _arrays(sc)
-    assert compare_patient(sc, arrays, "itb", 0) is None
+    implanted = next(i for i in range(100) if _implanted(sc, arrays, i))
+    assert compare_patient(sc, arrays, "itb", implanted) is None
     costly = build(with_values(base_document(), strategies__itb__surgery__implant__cost=30001))
-    problem = compare_patient(sc, arrays, "itb", 0, _compiled(costly, arrays))
+    problem = compare_patient(sc, arrays, "itb", implanted, _compiled(costly, arrays))
     assert problem is not None and "events agree but cost differs" in problem
     fragile = build(
         with_values(
@@ -157,8 +158,14 @@ def test_a_rule_written_differently_is_caught() -> None:
             },
         )
     )
-    problem = compare_patient(sc, arrays, "itb", 0, _compiled(fragile, arrays))
+    problem = compare_patient(sc, arrays, "itb", implanted, _compiled(fragile, arrays))
     assert problem is not None and "differs: SimPy" in problem and "catheter_failure" in problem
+
+
+def _implanted(sc: scenario.Scenario, arrays: cohort.CohortArrays, patient: int) -> bool:
+    rows: list[des.TraceRow] = []
+    des.simulate(sc, "itb", cohort.draw(arrays, sc.seed, 0, patient), 0, rows)
+    return any(r.event == "implant" for r in rows)
 
 
 @settings(max_examples=60)

@@ -12,11 +12,11 @@ from sim.numerics import rng
     st.integers(0, 2**63 - 1),
     st.integers(0, 2**31),
     st.integers(0, 2**40),
-    st.integers(0, len(streams.STREAMS) - 1),
+    st.sampled_from(streams.STREAM_KEY.tolist()),
     st.integers(0, 2**32),
 )
 def test_compiled_uniform_equals_plain_python(seed, pset, patient, stream, counter):
-    u = rng.uniform(seed, pset, patient, stream, counter)
+    u = rng.uniform(seed, pset, patient, np.uint64(stream), counter)
     assert u == rng.uniform_reference(seed, pset, patient, stream, counter)
     assert 0.0 < u < 1.0
 

@@ -1,13 +1,15 @@
 """The random streams, named by purpose (DESIGN §6), declared once for both engines.
 
 A draw is keyed by (seed, parameter set, patient, stream, counter). A stream's key is
-its position in ``STREAMS`` for now; its counter, per patient and strategy, advances only
-when the stream is drawn from. ``STREAM[name]`` is the position of the stream's counter in
-an engine's counter array, ``STREAM_KEY[position]`` the number its draws are keyed by.
+a hash of its name, so adding, removing or reordering streams leaves every other stream's
+numbers as they were; its counter, per patient and strategy, advances only when the
+stream is drawn from. ``STREAM[name]`` is the position of the stream's counter in an
+engine's counter array, ``STREAM_KEY[position]`` the number its draws are keyed by.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import namedtuple
 
 import numpy as np
@@ -42,8 +44,16 @@ N_STREAMS = len(STREAMS)
 STREAM: dict[str, int] = {name: i for i, name in enumerate(STREAMS)}
 #: Stream positions as attributes (``STREAM_ID.severity``), constants in compiled code.
 STREAM_ID = namedtuple("StreamIds", STREAMS)(*range(N_STREAMS))
+
+
+def stream_key(name: str) -> int:
+    """The 64-bit key of a stream: the first 8 bytes of the SHA-256 of its name (stable
+    across platforms and Python versions, unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
 #: The number a stream's draws are keyed by, by position.
-STREAM_KEY: np.ndarray = np.arange(N_STREAMS, dtype=np.uint64)
+STREAM_KEY: np.ndarray = np.array([stream_key(n) for n in STREAMS], dtype=np.uint64)
 
 #: Counter of each patient attribute on the "attributes" stream (DESIGN §4.1).
 ATTRIBUTES: tuple[str, ...] = (
