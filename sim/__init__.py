@@ -1,7 +1,52 @@
-"""baclofen-sim: intrathecal baclofen pump versus oral baclofen, a discrete-event risk model."""
+"""baclofen-sim: intrathecal baclofen pump versus oral baclofen, a discrete-event risk model.
+
+The Python API::
+
+    import sim
+    scenario = sim.load("scenarios/base.yaml", patients=3000, psa_iterations=0)
+    results = sim.run(scenario)        # base case, PSA, one-way analyses, every table
+    results.summary                    # pandas DataFrames: results.tables["events"], ...
+    results.write("results")           # results/base/, as `baclofen-sim run` writes it
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 from sim import compile_cache
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from sim.pipeline import Results, run
+    from sim.scenario import Scenario, ScenarioError, load
+
+__all__ = ["Results", "Scenario", "ScenarioError", "__version__", "load", "run"]
+
+try:
+    __version__ = metadata.version("baclofen-sim")
+except metadata.PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 compile_cache.install()
+
+#: Where each public name lives: imported when first used, so that `import sim` (and the
+#: command line's `validate`) stays quick.
+_PUBLIC = {
+    "load": "sim.scenario",
+    "Scenario": "sim.scenario",
+    "ScenarioError": "sim.scenario",
+    "run": "sim.pipeline",
+    "Results": "sim.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

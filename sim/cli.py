@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -34,12 +35,6 @@ from rich.text import Text
 from sim import scenario
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.numerics.lifetable import LifeTableError
-
-if TYPE_CHECKING:  # imported lazily at run time: `validate` stays quick
-    import pandas as pd
-
-    from sim.analysis.uncertainty import OneWay, Psa, Running
-    from sim.engines.tally import Tally
 
 app = typer.Typer(
     add_completion=False,
@@ -88,17 +83,8 @@ def _load(
     seed: int | None = None,
     psa_iterations: int | None = None,
 ) -> scenario.Scenario:
-    loaded = scenario.load(path)
-    update: dict[str, int] = {}
-    if patients is not None:
-        update["patients"] = patients
-    if psa_iterations is not None:
-        update["psa_iterations"] = psa_iterations
-    if seed is not None:
-        update["seed"] = seed
-    if update:
-        loaded = scenario.validate({**loaded.model_dump(), **update}, path)
-    return loaded
+    given = {"patients": patients, "psa_iterations": psa_iterations, "seed": seed}
+    return scenario.load(path, **{k: v for k, v in given.items() if v is not None})
 
 
 def _check_out(out_dir: Path) -> None:
@@ -168,8 +154,29 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
+class _Stages:
+    """The pipeline's stages on the run's Rich progress display."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def begin(self, stage: str, total: int | None, unit: str, lifetimes_per_unit: int) -> None:
+        self.task = self.progress.add_task(
+            stage, total=total, unit=unit, lifetimes=lifetimes_per_unit
+        )
+
+    def advance(self, units: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, units)
+
+    def end(self) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = None
+
+
 def _run_one(
-    path: Path,
     loaded: scenario.Scenario,
     out_dir: Path,
     engine: str,
@@ -178,74 +185,25 @@ def _run_one(
 ) -> Path:
     """Base case, then PSA and one-way analyses when the scenario asks for them; every
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
-    from sim.analysis import uncertainty as analysis
-    from sim.execution import runner
-    from sim.numerics import lifetable
-    from sim.output import tables  # here: bad input is reported first
+    from sim import pipeline  # here: bad input is reported first
 
-    start = time.perf_counter()
-    table = lifetable.load(loaded.cohort.life_table, path.resolve().parent)
-    running = analysis.Running()
-    strategies = len(loaded.strategies)
-    task = progress.add_task(
-        loaded.name, total=loaded.patients, unit="patients", lifetimes=strategies
-    )
-    tally = runner.simulate(
-        loaded,
-        table,
-        0,
-        lambda k: progress.advance(task, k),
-        engine,
-        observe=lambda t: running.observe(loaded, t),
-        backend=backend,
-    )
-    progress.remove_task(task)
-    psa = None
-    if loaded.psa_iterations:
-        task = progress.add_task(
-            f"{loaded.name} PSA",
-            total=loaded.psa_iterations,
-            unit="iterations",
-            lifetimes=loaded.patients * strategies,
-        )
-        psa = analysis.psa(
-            loaded, table, path, lambda k: progress.advance(task, k), engine, backend
-        )
-        progress.remove_task(task)
-    one_way = None
-    n_one_way = 2 * sum(isinstance(e, scenario.Uncertain) for e in loaded.uncertainty.values())
-    if n_one_way or loaded.analysis.thresholds:
-        task = progress.add_task(
-            f"{loaded.name} one-way",
-            total=None,
-            unit="runs",
-            lifetimes=loaded.patients * strategies,
-        )
-        one_way = analysis.one_way(
-            loaded, table, tally, path, lambda k: progress.advance(task, k), engine, backend
-        )
-        progress.remove_task(task)
-    seconds = time.perf_counter() - start
-    warnings = analysis.noise_warnings(loaded, psa) if psa is not None else []
+    results = pipeline.run(loaded, engine=engine, backend=backend, progress=_Stages(progress))
     target = out_dir / loaded.name
     try:
-        extra = {
-            "psa_iterations": loaded.psa_iterations,
-            "backend": backend.name,
-            "workers": backend.workers,
-            "warnings": warnings,
-        }
-        summary = _write(target, loaded, path, engine, seconds, tally, psa, one_way, running, extra)
+        results.write(out_dir)
     except OSError as exc:
         kept = "the earlier results there are untouched" if target.exists() else "nothing written"
         raise WriteError(
             f"{target}: cannot write the results ({exc.strerror or exc}"
             f"{f' writing {Path(exc.filename).name}' if exc.filename else ''}); {kept}"
         ) from exc
-    _print_summary(loaded, summary, target, seconds)
-    if psa is not None:
+    summary = results.summary
+    _print_summary(loaded, summary, target, results.seconds)
+    if results.psa is not None:
+        from sim.analysis.econ import wtp_tag
+
         for wtp in loaded.wtp:
-            tag = tables.wtp_tag(wtp)
+            tag = wtp_tag(wtp)
             shares = ", ".join(
                 f"{row.strategy} {getattr(row, f'probability_cost_effective_{tag}'):.1%}"
                 for row in summary.itertuples()
@@ -255,49 +213,9 @@ def _run_one(
                 f"{wtp:,.0f} {loaded.currency}/QALY: {shares}",
                 highlight=False,
             )
-    for warning in warnings:
+    for warning in results.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     return target
-
-
-def _write(
-    target: Path,
-    loaded: scenario.Scenario,
-    path: Path,
-    engine: str,
-    seconds: float,
-    tally: Tally,
-    psa: Psa | None,
-    one_way: OneWay | None,
-    running: Running,
-    extra: dict[str, object],
-) -> pd.DataFrame:
-    """Every table, the manifest and the report, into `target` at once or not at all."""
-    from sim.analysis import uncertainty as analysis
-    from sim.output import report, tables
-
-    with tables.atomic_folder(target) as tmp:
-        summary = tables.summary(loaded, tally)
-        if psa is not None:
-            summary = summary.merge(analysis.psa_summary_columns(loaded, psa), on="strategy")
-        tables.write_csv(summary, tmp / "summary.csv")
-        tables.write_csv(tables.events(loaded, tally), tmp / "events.csv")
-        tables.write_csv(
-            tables.cumulative_incidence(loaded, tally), tmp / "cumulative_incidence.csv"
-        )
-        tables.write_csv(analysis.convergence_table(loaded, running, psa), tmp / "convergence.csv")
-        if psa is not None:
-            tables.write_csv(analysis.psa_table(psa), tmp / "psa.csv")
-            tables.write_csv(analysis.ceac_table(loaded, psa), tmp / "ceac.csv")
-            tables.write_csv(analysis.evppi_table(loaded, psa), tmp / "evppi.csv")
-        if one_way is not None and len(one_way.tornado):
-            tables.write_csv(one_way.tornado, tmp / "tornado.csv")
-        if one_way is not None and len(one_way.threshold):
-            tables.write_csv(one_way.threshold, tmp / "threshold.csv")
-        manifest = tables.manifest(loaded, path, engine, seconds, extra)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        report.write(tmp)
-    return summary
 
 
 def _print_summary(loaded: scenario.Scenario, summary, target: Path, seconds: float) -> None:
@@ -359,7 +277,7 @@ def run(
     _check_out(out_dir)
     _check_engine(engine)
     with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
-        _run_one(scenario_file, loaded, out_dir, engine, progress, pool)
+        _run_one(loaded, out_dir, engine, progress, pool)
 
 
 @app.command()
@@ -423,8 +341,8 @@ def batch(
         return
     with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
         whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
-        for path, item in todo:
-            _run_one(path, item, out_dir, engine, progress, pool)
+        for _, item in todo:
+            _run_one(item, out_dir, engine, progress, pool)
             progress.advance(whole)
 
 

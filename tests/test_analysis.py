@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, base_document, build
 
-from sim.analysis import uncertainty as analysis
+from sim.analysis import convergence
+from sim.analysis import one_way as one_way_module
+from sim.analysis import psa as analysis_psa
+from sim.analysis.one_way import one_way
 from sim.engines.tally import OUTCOMES
 from sim.execution import runner
 from sim.numerics import lifetable
@@ -28,12 +31,12 @@ def table() -> lifetable.LifeTable:
 
 def test_psa_is_reproducible_and_an_iteration_can_be_recomputed_alone(table) -> None:
     sc = small()
-    first = analysis.psa(sc, table, "base.yaml")
-    again = analysis.psa(sc, table, "base.yaml")
-    assert analysis.psa_table(first).to_csv() == analysis.psa_table(again).to_csv()
+    first = analysis_psa.psa(sc, table, "base.yaml")
+    again = analysis_psa.psa(sc, table, "base.yaml")
+    assert analysis_psa.psa_table(first).to_csv() == analysis_psa.psa_table(again).to_csv()
     k = 7  # iteration 7 on its own: its draws, its patients (parameter set 7)
     drawn = params.apply(sc, params.draw(sc, k), "base.yaml")
-    alone = analysis.means(runner.simulate(drawn, table, k))
+    alone = runner.simulate(drawn, table, k).means()
     assert np.array_equal(alone, first.means[k - 1])
     assert np.array_equal(first.values[k - 1], [params.draw(sc, k)[c] for c in first.parameters])
     # iterations differ from each other and from the base case
@@ -42,17 +45,17 @@ def test_psa_is_reproducible_and_an_iteration_can_be_recomputed_alone(table) -> 
 
 def test_psa_tables_have_one_row_per_iteration_and_strategy(table) -> None:
     sc = small()
-    result = analysis.psa(sc, table, "base.yaml")
-    frame = analysis.psa_table(result)
+    result = analysis_psa.psa(sc, table, "base.yaml")
+    frame = analysis_psa.psa_table(result)
     assert len(frame) == 12 * 3
     assert list(frame.columns[:6]) == ["iteration", "strategy", *OUTCOMES]
     assert set(result.parameters) <= set(frame.columns)
-    ceac = analysis.ceac_table(sc, result)
+    ceac = analysis_psa.ceac_table(sc, result)
     sums = ceac.groupby("wtp")["probability_cost_effective"].sum()
     assert np.allclose(sums, 1.0)
     assert (ceac.groupby("wtp")["on_frontier"].sum() == 1).all()
     assert set(sc.wtp) <= set(ceac["wtp"])
-    summary = analysis.psa_summary_columns(sc, result)
+    summary = analysis_psa.psa_summary_columns(sc, result)
     itb = summary.set_index("strategy").loc["itb"]
     costs = result.costs[:, 2]
     assert itb["psa_cost_mean"] == pytest.approx(costs.mean())
@@ -65,7 +68,7 @@ def test_one_way_uses_the_base_case_patients(table) -> None:
     both, and the base value reproduces the base case exactly."""
     sc = small(iterations=0)
     base = runner.simulate(sc, table, 0)
-    result = analysis.one_way(sc, table, base, "base.yaml")
+    result = one_way(sc, table, base, "base.yaml")
     tornado = result.tornado
     none = tornado[tornado.strategy == "none"].set_index("parameter")
     assert none.loc["strategies.itb.care_cost_per_year", "swing"] == 0.0
@@ -82,12 +85,12 @@ def test_threshold_of_a_cost_is_where_the_linear_nmb_crosses_zero(table) -> None
     path = "strategies.itb.care_cost_per_year"
     sc = small(iterations=0, analysis={"thresholds": {path: {"low": 20000, "high": 200000}}})
     base = runner.simulate(sc, table, 0)
-    row = analysis.one_way(sc, table, base, "base.yaml").threshold
+    row = one_way(sc, table, base, "base.yaml").threshold
     row = row[row.strategy == "itb"].iloc[0]
 
     def inmb(x: float) -> float:
         changed = params.apply(sc, {path: x}, "t")
-        return analysis._incremental(changed, runner.simulate(changed, table, 0))["itb"][0]
+        return one_way_module._incremental(changed, runner.simulate(changed, table, 0))["itb"][0]
 
     slope = (inmb(200000.0) - inmb(20000.0)) / 180000.0
     expected = 50000.0 - inmb(50000.0) / slope
@@ -100,25 +103,27 @@ def test_noise_warning_when_patients_are_too_few_for_the_parameter_uncertainty(t
         "strategies.itb.pump.failure_rate_per_year": {"dist": "gamma", "mean": 0.009, "se": 1e-4}
     }
     noisy = small(patients=40, iterations=30, uncertainty=narrow, analysis={})
-    warnings = analysis.noise_warnings(noisy, analysis.psa(noisy, table, "t"))
+    warnings = convergence.noise_warnings(noisy, analysis_psa.psa(noisy, table, "t"))
     assert any("itb vs oral" in w and "raise `patients`" in w for w in warnings), warnings
     wide = {"strategies.itb.care_cost_per_year": {"dist": "gamma", "mean": 50000, "se": 10000}}
     calm = small(patients=400, iterations=30, uncertainty=wide, analysis={})
     assert not [
-        w for w in analysis.noise_warnings(calm, analysis.psa(calm, table, "t")) if "itb" in w
+        w
+        for w in convergence.noise_warnings(calm, analysis_psa.psa(calm, table, "t"))
+        if "itb" in w
     ]
 
 
 def test_convergence_ends_at_the_reported_means(table) -> None:
     sc = small(patients=5000, iterations=10)
-    running = analysis.Running()
+    running = convergence.Running()
     base = runner.simulate(sc, table, 0, observe=lambda t: running.observe(sc, t))
-    result = analysis.psa(sc, table, "t")
-    frame = analysis.convergence_table(sc, running, result)
+    result = analysis_psa.psa(sc, table, "t")
+    frame = convergence.convergence_table(sc, running, result)
     patients = frame[(frame.axis == "patients") & (frame.quantity == "cost")]
     assert sorted(set(patients.n)) == [runner.BLOCK_SIZE, 5000]
     last = patients[(patients.n == 5000) & (patients.strategy == "itb")].iloc[0]
-    assert last.running_mean == pytest.approx(analysis.means(base)[2, 0], rel=1e-12)
+    assert last.running_mean == pytest.approx(base.means()[2, 0], rel=1e-12)
     iterations = frame[(frame.axis == "iterations") & (frame.quantity == "qaly")]
     last = iterations[(iterations.n == 10) & (iterations.strategy == "oral")].iloc[0]
     assert last.running_mean == pytest.approx(result.qalys[:, 1].mean(), rel=1e-12)

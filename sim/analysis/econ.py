@@ -443,3 +443,8 @@ def evppi(
         weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
         replicates[b] = _voi(fit(weights), inb, weights)
     return estimate, float(replicates.std(ddof=1)) if n_bootstrap > 1 else math.nan
+
+
+def wtp_tag(wtp: float) -> str:
+    """How a willingness to pay appears in column names (nmb_50000)."""
+    return f"{wtp:.10g}"

@@ -117,6 +117,18 @@ class Tally:
             else:
                 getattr(self, name)[...] = value
 
+    def means(self) -> np.ndarray:
+        """(S, 4) per-patient means of cost, QALYs, life-years, discounted life-years."""
+        return (self.sum_v / self.patients).reshape(self.n_strategies, len(OUTCOMES))
+
+    def combination_variance(self, weights: dict[int, float]) -> float:
+        """Variance of the mean of a per-patient linear combination (paired patients)."""
+        n = self.patients
+        if n < 2:
+            return math.nan
+        total, total_sq = self.combination(weights)
+        return max(0.0, (total_sq - total * total / n) / (n - 1)) / n
+
     def index(self, strategy: int, outcome: str) -> int:
         return strategy * len(OUTCOMES) + OUTCOMES.index(outcome)
 

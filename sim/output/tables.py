@@ -23,16 +23,12 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis import econ
+from sim.analysis.econ import wtp_tag
 from sim.engines.tally import OUTCOMES, Tally
 from sim.model.events import COUNTERS, CUMULATIVE_GROUPS, GROUP_ID, label
 from sim.scenario import Scenario, canonical_json, sha256
 
 FLOAT_FORMAT = "%.10g"
-
-
-def wtp_tag(wtp: float) -> str:
-    """How a willingness to pay appears in column names (nmb_50000)."""
-    return f"{wtp:.10g}"
 
 
 def _combination_ci(tally: Tally, weights: dict[int, float]) -> tuple[float, float, float]:
@@ -254,14 +250,14 @@ def up_to_date(target: Path, scenario: Scenario) -> bool:
 
 def manifest(
     scenario: Scenario,
-    source: Path,
+    source: Path | None,
     engine: str,
     seconds: float,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
-        "source": str(source),
+        "source": str(source) if source is not None else "",
         "scenario_sha256": sha256(scenario),
         "seed": scenario.seed,
         "patients_per_strategy": scenario.patients,

@@ -1,32 +1,25 @@
-"""Scenario files (DESIGN §3): the schema, loading with ``extends:``, and clear errors.
+"""The scenario format (DESIGN §3): pydantic models of every block, frozen and strict.
 
-A scenario is YAML read with a safe loader, merged over the files it extends, then
-validated by the pydantic models below: unknown keys are refused with a "did you mean"
-hint, every number is range-checked, and cross-field rules (shares summing to 1, a
-comparator that exists, a fallback of the right type...) are checked after the types.
-Every failure becomes one :class:`ScenarioError` line naming the file, the key path, the
-value and what is allowed.
+Unknown keys are refused with a "did you mean" hint, every number is range-checked, and
+cross-field rules (shares summing to 1, a comparator that exists, a fallback of the right
+type...) are checked after the types. Loading a file is :mod:`sim.scenario.loading`; the
+one-line messages are :mod:`sim.scenario.messages`.
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
 import hashlib
 import json
 import math
 import re
-import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import numpy as np
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -34,39 +27,11 @@ from pydantic_core import PydanticCustomError
 
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
 from sim.numerics import distributions, lifetable
+from sim.scenario.messages import did_you_mean
 
 INDICATIONS = ("cerebral_palsy", "multiple_sclerosis", "spinal_cord_injury", "brain_injury")
 MAX_PATIENTS = 100_000_000
 MAX_PSA_ITERATIONS = 1_000_000
-#: Why the run-size limits exist, said beside the limit when a scenario exceeds it.
-LIMIT_REASONS = {
-    "patients": "more patients per strategy than a run can finish in hours; the MCSE "
-    "columns show when fewer suffice",
-    "psa_iterations": "more PSA iterations than a run can finish in hours; the convergence "
-    "table shows when fewer suffice",
-}
-
-
-class ScenarioError(Exception):
-    """A bad scenario: one line, ``file: key.path: problem``. Exit code 2 at the CLI."""
-
-    def __init__(self, file: str | Path, path: str, message: str) -> None:
-        self.file, self.path, self.message = str(file), path, message
-        where = f"{self.file}: {path}: " if path else f"{self.file}: "
-        super().__init__(_one_line(where + message))
-
-    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
-        # Raised in a worker process, it travels back pickled: rebuild it from its parts.
-        return (ScenarioError, (self.file, self.path, self.message))
-
-
-def _one_line(text: str) -> str:
-    """Escape what would break the line or hide in it (a key with a carriage return, a
-    zero-width space): the message stays one line and shows the culprit."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
 
 # ----------------------------------------------------------------------------- types
 
@@ -101,16 +66,11 @@ class Strict(BaseModel):
                         {
                             "key": repr(key),
                             "bad_key": str(key),
-                            "hint": _did_you_mean(str(key), allowed),
+                            "hint": did_you_mean(str(key), allowed),
                             "allowed": ", ".join(allowed),
                         },
                     )
         return data
-
-
-def _did_you_mean(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ------------------------------------------------------------- patient distributions
@@ -597,6 +557,7 @@ class Scenario(Strict):
     uncertainty: dict[str, UncertaintyEntry] = {}
     analysis: Analysis = Analysis()
     sources: dict[str, str] = {}
+    _source: Path | None = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -635,7 +596,7 @@ class Scenario(Strict):
                 {
                     "value": repr(self.comparator),
                     "field": "comparator",
-                    "hint": _did_you_mean(self.comparator, names),
+                    "hint": did_you_mean(self.comparator, names),
                     "allowed": ", ".join(names),
                 },
             )
@@ -667,403 +628,20 @@ class Scenario(Strict):
     def strategy_names(self) -> list[str]:
         return list(self.strategies)
 
+    @property
+    def source(self) -> Path | None:
+        """The file the scenario was loaded from (None when built from a document)."""
+        return self._source
 
-# ---------------------------------------------------------------------------- loading
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths of the scenario (a life table) are read from."""
+        return self._source.resolve().parent if self._source is not None else Path.cwd()
 
-
-class _SafeLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys (a silent overwrite is a typo's hiding place)."""
-
-
-def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}: each key may appear once", mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """One YAML file as a mapping, or a ScenarioError naming the line and column."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(path, "", "file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(path, "", "is a directory, not a scenario file") from None
-    except OSError as exc:
-        raise ScenarioError(path, "", f"cannot read: {exc.strerror}") from None
-    if b"\x00" in raw:
-        raise ScenarioError(path, "", "binary content: a scenario is a UTF-8 YAML text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            path, "", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
-        ) from None
-    try:
-        data = yaml.load(text, Loader=_SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if exc.context and exc.context_mark and exc.problem:  # e.g. where a bracket opened
-            problem += f" ({exc.context.strip()} opened at line {exc.context_mark.line + 1})"
-        kind = "YAML syntax error"
-        if "could not determine a constructor" in problem:
-            tag = problem.split("for the tag ", 1)[-1].strip("'")
-            tag = tag.replace("tag:yaml.org,2002:", "!!")
-            kind, problem = "YAML tag not allowed", f"{tag}: a scenario holds plain values only"
-        raise ScenarioError(path, "", f"{kind} at {where}{problem}") from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise ScenarioError(
-            path,
-            "",
-            f"YAML syntax error at line {line}, column {column}: control character "
-            f"#x{exc.character:04x} is not allowed in a scenario file",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(path, "", "YAML error: " + " ".join(str(exc).split())) from None
-    if data is None:
-        raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
-    if not isinstance(data, dict):
-        raise ScenarioError(
-            path, "", f"top level is a {type(data).__name__}: a scenario is a mapping of keys"
-        )
-    return data
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Override's keys win; mappings merge recursively; a list replaces a list; a null
-    removes the inherited key (e.g. an indication a variant leaves out)."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if value is None and key in merged:
-            del merged[key]
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The document of `path` merged over everything it extends (cycle-checked)."""
-    path = Path(path)
-    real = path.resolve()
-    if real in _chain:
-        cycle = " -> ".join(p.name for p in (*_chain, real))
-        raise ScenarioError(path, "extends", f"cycle: {cycle}")
-    data = read_yaml(path)
-    parent = data.get("extends")
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(path, "extends", f"{parent!r} must be a file name (a string)")
-    parent_path = real.parent / parent
-    if not parent_path.is_file():
-        raise ScenarioError(path, "extends", f"{parent!r}: no such file ({parent_path})")
-    inherited = resolve(parent_path, (*_chain, real))
-    merged = deep_merge(inherited, data)
-    # Inherited citations and uncertainties of keys this file removed go with them.
-    for section in ("sources", "uncertainty"):
-        own = data.get(section) or {}
-        kept = merged.get(section)
-        if isinstance(kept, dict):
-            for key in list(kept):
-                if key not in own and _lookup(merged, key) is _MISSING:
-                    del kept[key]
-    merged["extends"] = parent
-    return merged
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts)
-
-
-def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
-    """Drop pydantic's union-member tags (e.g. 'itb', 'normal', 'float') from a location."""
-    clean: list[Any] = []
-    node = data
-    for item in loc:
-        if (isinstance(node, dict) and item in node) or (
-            isinstance(node, list) and isinstance(item, int) and item < len(node)
-        ):
-            clean.append(item)
-            node = node[item]
-        elif not isinstance(node, (dict, list)):
-            break
-        elif isinstance(node, dict) and item not in node and not clean_is_tag(item, node):
-            clean.append(item)  # a missing required key
-            node = None
-    return tuple(clean)
-
-
-def clean_is_tag(item: Any, node: dict[str, Any]) -> bool:
-    return isinstance(item, str) and (
-        item in ("float", "int", "str", "bool", "none")
-        or item == node.get("dist")
-        or item == node.get("type")
-        or item.startswith("function-")
-        or item.startswith("union[")
-        or item.startswith("tagged-union")
-    )
-
-
-def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
-    node = data
-    for item in loc:
-        try:
-            node = node[item]
-        except (KeyError, IndexError, TypeError):
-            return _MISSING
-    return node
-
-
-_MISSING = object()
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    msg = str(error["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "union_tag_invalid":
-        ctx = error.get("ctx", {})
-        return f"{ctx.get('tag')!r} is not a known kind; allowed: {ctx.get('expected_tags')}"
-    if kind == "union_tag_not_found":
-        ctx = error.get("ctx", {})
-        return f"needs the key {ctx.get('discriminator', 'type')}"
-    if kind in ("finite_number",):
-        return "must be a finite number (not NaN or infinity)"
-    if kind in ("dict_type", "model_type"):
-        return "must be a mapping of keys"
-    if kind == "too_short":
-        return f"needs at least {error['ctx']['min_length']} item(s)"
-    return msg[0].lower() + msg[1:] if msg else kind
-
-
-def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
-    """Validate a merged document; the first problem becomes a one-line ScenarioError."""
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        # Prefer a precise error: for a number-or-block field pydantic reports both arms.
-        error = _pick(errors)
-        loc = _clean_loc(tuple(error["loc"]), data)
-        ctx = error.get("ctx") or {}
-        if error["type"] == "unknown_key":
-            loc = (*loc, ctx["bad_key"])
-            return_path = _format_loc(loc)
-            raise ScenarioError(file, return_path, _message(error)) from None
-        if error["type"] == "bad_reference":
-            raise ScenarioError(file, ctx["field"], _message(error)) from None
-        value = _value_at(data, loc)
-        message = _message(error)
-        # "a number or 'lifetime'": name the literal arm of a union beside the number arm
-        message += "".join(
-            f", or {e['ctx']['expected']}"
-            for e in errors
-            if e is not error
-            and e["type"] == "literal_error"
-            and _clean_loc(tuple(e["loc"]), data) == loc
-        )
-        if value is not _MISSING and error["type"] != "missing" and not isinstance(value, dict):
-            message = f"{_short(value)}: {message}"
-        if isinstance(value, str) and _is_number(value) and error["type"].endswith("_type"):
-            number = float(value)
-            if re.fullmatch(r"[-+]?\d+", value.strip()):
-                plain = value.strip()
-            elif error["type"] == "int_type" and number.is_integer():
-                plain = str(int(number))
-            else:
-                plain = repr(number)  # 1e-3 is text in YAML 1.1; 0.001 is a number
-            message += f" (YAML reads it as text: write {plain}, a plain number without quotes)"
-        if error["type"] == "less_than_equal" and len(loc) == 1 and loc[0] in LIMIT_REASONS:
-            message += f": {LIMIT_REASONS[loc[0]]}"
-        raise ScenarioError(file, _format_loc(loc), message) from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
-
-
-def _short(value: Any) -> str:
-    text = _REPR.repr(value)  # bounded: a YAML alias bomb is never expanded in full
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _pick(errors: list[dict[str, Any]]) -> dict[str, Any]:
-    def score(e: dict[str, Any]) -> tuple[int, int]:
-        loc = e["loc"]
-        # an error inside a block arm beats "input should be a number" on the scalar arm
-        scalar_arm = any(p in ("float", "int") for p in loc if isinstance(p, str))
-        type_error = e["type"].endswith("_type") or e["type"] == "model_type"
-        rank = (1 if scalar_arm else 0) + (1 if type_error and len(errors) > 1 else 0)
-        if e["type"] == "literal_error":  # e.g. "lifetime": named beside the other arm instead
-            rank += 2
-        return rank, 0
-
-    return min(errors, key=score)
-
-
-#: Top-level numbers that set up a run rather than describe the world.
-RUN_SETTINGS = frozenset({"seed", "patients", "psa_iterations", "horizon_years", "price_year"})
-
-
-def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
-    """Paths named in `uncertainty` and `sources` must exist; distributions must fit."""
-    for key in scenario.sources:
-        if _lookup(data, key) is _MISSING:
-            raise ScenarioError(file, f"sources.{key}", "names no key of the scenario")
-    for key, entry in scenario.uncertainty.items():
-        target = _lookup(data, key)
-        if target is _MISSING:
-            raise ScenarioError(file, f"uncertainty.{key}", "names no parameter of the scenario")
-        if isinstance(entry, UncertainShares):
-            if not isinstance(target, dict) or not all(
-                isinstance(v, dict) and "share" in v for v in target.values()
-            ):
-                raise ScenarioError(
-                    file,
-                    f"uncertainty.{key}",
-                    "dirichlet needs a set of shares (a mapping "
-                    "whose entries have a share), such as cohort.indications",
-                )
-            if set(entry.counts) != set(target):
-                raise ScenarioError(
-                    file,
-                    f"uncertainty.{key}.counts",
-                    f"names {sorted(entry.counts)}; must name exactly {sorted(target)}",
-                )
-            continue
-        if isinstance(target, bool) or not isinstance(target, (int, float)):
-            raise ScenarioError(
-                file,
-                f"uncertainty.{key}",
-                f"the parameter is {_short(target)}, not a number: only numeric parameters "
-                "can be uncertain",
-            )
-        if key in RUN_SETTINGS:
-            raise ScenarioError(
-                file,
-                f"uncertainty.{key}",
-                f"{key} is a run setting, not a model parameter: it cannot be uncertain "
-                "(run the scenario again with another value instead)",
-            )
-        leaf = key.rsplit(".", 1)[-1]
-        bounded = (
-            leaf.endswith(("probability", "share"))
-            or leaf.startswith("utility")
-            or (leaf.endswith("utility") or leaf == "utility_loss")
-        )
-        if entry.dist == "beta" and not bounded:
-            raise ScenarioError(
-                file,
-                f"uncertainty.{key}",
-                "beta fits probabilities, shares and utilities only (values in [0, 1]); "
-                "use gamma or lognormal for a cost or a rate",
-            )
-        if entry.dist in ("gamma", "lognormal") and target < 0:
-            raise ScenarioError(
-                file, f"uncertainty.{key}", f"{entry.dist} needs a non-negative parameter"
-            )
-
-
-def _check_analysis(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
-    """Parameters named in `analysis` must be uncertain (or, for a threshold, numeric)."""
-    analysis = scenario.analysis
-    scalar = {k for k, e in scenario.uncertainty.items() if isinstance(e, Uncertain)}
-    correlated: list[str] = []
-    for i, pair in enumerate(analysis.correlations):
-        where = f"analysis.correlations[{i}].parameters"
-        for p in pair.parameters:
-            if p not in scalar:
-                raise ScenarioError(
-                    file, where, f"{p!r} is not a (non-Dirichlet) parameter of `uncertainty`"
-                )
-        if pair.parameters[0] == pair.parameters[1]:
-            raise ScenarioError(file, where, "names the same parameter twice")
-        correlated.extend(p for p in pair.parameters if p not in correlated)
-    if correlated:
-        matrix = [[1.0 if a == b else 0.0 for b in correlated] for a in correlated]
-        for pair in analysis.correlations:
-            i, j = (correlated.index(p) for p in pair.parameters)
-            matrix[i][j] = matrix[j][i] = pair.rho
-        if np.linalg.eigvalsh(np.array(matrix)).min() <= 1e-10:
-            raise ScenarioError(
-                file,
-                "analysis.correlations",
-                "the correlations are inconsistent (the matrix is not positive definite)",
-            )
-    for name, members in analysis.evppi_groups.items():
-        for p in members:
-            if p not in scenario.uncertainty:
-                raise ScenarioError(
-                    file, f"analysis.evppi_groups.{name}", f"{p!r} is not a key of `uncertainty`"
-                )
-    for path, span in analysis.thresholds.items():
-        where = f"analysis.thresholds.{path}"
-        target = _lookup(data, path)
-        if isinstance(target, bool) or not isinstance(target, (int, float)):
-            raise ScenarioError(file, where, "names no numeric parameter of the scenario")
-        if (span.low is None or span.high is None) and path not in scalar:
-            raise ScenarioError(
-                file, where, "give low and high (the parameter is not in `uncertainty`)"
-            )
-        if span.low is not None and span.high is not None and not span.low < span.high:
-            raise ScenarioError(file, where, f"low {span.low:g} must be below high {span.high:g}")
-
-
-def _lookup(data: Any, dotted: str) -> Any:
-    node = data
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return _MISSING
-    return node
-
-
-def load(path: str | Path) -> Scenario:
-    """Read, merge, validate and cross-check a scenario file."""
-    path = Path(path)
-    data = resolve(path)
-    scenario = validate(data, path)
-    check_references(scenario, data, path)
-    _check_analysis(scenario, data, path)
-    try:
-        lifetable.load(scenario.cohort.life_table, path.resolve().parent)
-    except lifetable.LifeTableError as exc:
-        raise ScenarioError(path, "cohort.life_table", str(exc)) from None
-    return scenario
+    def with_source(self, path: Path) -> Scenario:
+        copy = self.model_copy()
+        copy._source = Path(path)
+        return copy
 
 
 def canonical_json(scenario: Scenario) -> str:

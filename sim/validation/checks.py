@@ -28,7 +28,6 @@ from scipy import special
 
 from sim import scenario
 from sim.analysis import econ
-from sim.analysis.uncertainty import combination_variance
 from sim.engines import cohort, des
 from sim.engines.tally import Tally
 from sim.execution import runner
@@ -589,7 +588,7 @@ class Validator:
         weights = {tally.index(itb, outcome): 1.0, tally.index(c, outcome): -1.0}
         total, _ = tally.combination(weights)
         mean = total / tally.patients
-        half = Z95 * math.sqrt(combination_variance(tally, weights))
+        half = Z95 * math.sqrt(tally.combination_variance(weights))
         return mean, mean - half, mean + half
 
     def _icer(self, sc: scenario.Scenario, tally: Tally) -> tuple[float, float, float]:
@@ -605,7 +604,7 @@ class Validator:
             tally.index(itb, "qaly"): -icer,
             tally.index(c, "qaly"): icer,
         }
-        half = Z95 * math.sqrt(combination_variance(tally, weights)) / abs(d_qaly)
+        half = Z95 * math.sqrt(tally.combination_variance(weights)) / abs(d_qaly)
         return icer, icer - half, icer + half
 
     def _run(self, path: Path, **update: Any) -> tuple[scenario.Scenario, Tally]:

@@ -1,0 +1,156 @@
+"""One-way analysis (tornado) and threshold search (DESIGN §5, issue 4).
+
+Each value runs as parameter set 0, so it simulates the very patients of the base case
+and a difference is the parameter's alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from sim.analysis import econ
+from sim.engines.tally import OUTCOMES, Tally
+from sim.execution import runner
+from sim.execution.backends import Backend
+from sim.numerics import lifetable
+from sim.scenario import Scenario, Uncertain, params
+
+
+@dataclass(frozen=True)
+class OneWay:
+    """The tornado and threshold tables."""
+
+    tornado: pd.DataFrame
+    threshold: pd.DataFrame
+
+
+def _incremental(scenario: Scenario, tally: Tally) -> dict[str, tuple[float, float, float]]:
+    """Per non-comparator strategy: (incremental NMB at the first WTP, ICER, delta cost)."""
+    m = tally.means()
+    c = tally.comparator
+    wtp = scenario.wtp[0]
+    out = {}
+    cost, qaly = OUTCOMES.index("cost"), OUTCOMES.index("qaly")
+    for s, name in enumerate(scenario.strategy_names()):
+        if s == c:
+            continue
+        d_cost, d_qaly = m[s, cost] - m[c, cost], m[s, qaly] - m[c, qaly]
+        out[name] = (wtp * d_qaly - d_cost, econ.icer(d_cost, d_qaly)[0], d_cost)
+    return out
+
+
+def one_way(
+    scenario: Scenario,
+    table: lifetable.LifeTable,
+    base: Tally,
+    file: str | Path,
+    progress: Callable[[int], None] | None = None,
+    engine: str = "fast",
+    backend: Backend | None = None,
+) -> OneWay:
+    """Tornado over every scalar uncertain parameter, then the threshold searches."""
+    base_inc = _incremental(scenario, base)
+    comparator, wtp = scenario.comparator, scenario.wtp[0]
+    cache: dict[tuple[str, float], dict[str, tuple[float, float, float]]] = {}
+
+    def run_all(points: list[tuple[str, float]]) -> None:
+        """Simulate the points not yet known, all at once (every worker busy)."""
+        todo = list(dict.fromkeys(p for p in points if p not in cache))
+        changed = [params.apply(scenario, {path: value}, file) for path, value in todo]
+        for point, sc, tally in zip(
+            todo, changed, runner.simulate_many(changed, table, engine, backend), strict=True
+        ):
+            cache[point] = _incremental(sc, tally)
+            if progress is not None:
+                progress(1)
+
+    def at(path: str, value: float) -> dict[str, tuple[float, float, float]]:
+        run_all([(path, value)])
+        return cache[(path, value)]
+
+    ranges = {
+        path: params.dsa_range(entry)
+        for path, entry in scenario.uncertainty.items()
+        if isinstance(entry, Uncertain)  # a Dirichlet set has no single low and high
+    }
+    spans = {}
+    for path, span in scenario.analysis.thresholds.items():
+        low, high = span.low, span.high
+        if low is None or high is None:
+            entry = scenario.uncertainty[path]
+            assert isinstance(entry, Uncertain)
+            d_low, d_high, _ = params.dsa_range(entry)
+            low = d_low if low is None else low
+            high = d_high if high is None else high
+        spans[path] = (low, high, np.linspace(low, high, 9))
+    run_all(
+        [(path, value) for path, (low, high, _) in ranges.items() for value in (low, high)]
+        + [(path, float(x)) for path, (_, _, grid) in spans.items() for x in grid]
+    )
+    rows = []
+    for path, (low, high, source) in ranges.items():
+        lo, hi = at(path, low), at(path, high)
+        for name, (nmb, icer, _) in base_inc.items():
+            rows.append(
+                {
+                    "strategy": name,
+                    "comparator": comparator,
+                    "wtp": wtp,
+                    "parameter": path,
+                    "base_value": params.value_at(scenario, path),
+                    "low_value": low,
+                    "high_value": high,
+                    "range_source": source,
+                    "base_incremental_nmb": nmb,
+                    "incremental_nmb_low": lo[name][0],
+                    "incremental_nmb_high": hi[name][0],
+                    "base_icer": icer,
+                    "icer_low": lo[name][1],
+                    "icer_high": hi[name][1],
+                    "swing": abs(hi[name][0] - lo[name][0]),
+                }
+            )
+    order = {name: i for i, name in enumerate(scenario.strategy_names())}
+    rows.sort(key=lambda r: (order[r["strategy"]], -r["swing"], r["parameter"]))
+    thresholds: list[dict[str, Any]] = []
+
+    for path, (low, high, grid) in spans.items():
+        values = [at(path, float(x)) for x in grid]
+        for name in base_inc:
+            f = [v[name][0] for v in values]
+            threshold, note = math.nan, ""
+            crossings = [k for k in range(len(grid) - 1) if (f[k] > 0) != (f[k + 1] > 0)]
+            if not crossings:
+                side = "adopted" if f[0] > 0 else "not adopted"
+                note = f"no change within the range: {name} is {side} throughout"
+            else:
+                k = crossings[0]
+                threshold = optimize.brentq(
+                    lambda x, name=name, path=path: at(path, float(x))[name][0],
+                    float(grid[k]),
+                    float(grid[k + 1]),
+                    xtol=1e-6 * (high - low),
+                )
+                more = len(crossings) - 1
+                note = f"{more} more change(s) within the range" if more else ""
+            thresholds.append(
+                {
+                    "parameter": path,
+                    "strategy": name,
+                    "comparator": comparator,
+                    "wtp": wtp,
+                    "threshold": threshold,
+                    "searched_low": low,
+                    "searched_high": high,
+                    "note": note,
+                }
+            )
+    return OneWay(pd.DataFrame(rows), pd.DataFrame(thresholds))

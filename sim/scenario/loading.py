@@ -1,0 +1,162 @@
+"""Reading a scenario file: a safe YAML loader, ``extends:`` chains merged, validation,
+cross-references, and run-setting overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sim.numerics import lifetable
+from sim.scenario.messages import MISSING, ScenarioError, from_validation_error
+from sim.scenario.references import check_analysis, check_references, lookup
+from sim.scenario.schema import Scenario
+
+# ---------------------------------------------------------------------------- loading
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys (a silent overwrite is a typo's hiding place)."""
+
+
+def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}: each key may appear once", mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """One YAML file as a mapping, or a ScenarioError naming the line and column."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(path, "", "is a directory, not a scenario file") from None
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc.strerror}") from None
+    if b"\x00" in raw:
+        raise ScenarioError(path, "", "binary content: a scenario is a UTF-8 YAML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            path, "", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if exc.context and exc.context_mark and exc.problem:  # e.g. where a bracket opened
+            problem += f" ({exc.context.strip()} opened at line {exc.context_mark.line + 1})"
+        kind = "YAML syntax error"
+        if "could not determine a constructor" in problem:
+            tag = problem.split("for the tag ", 1)[-1].strip("'")
+            tag = tag.replace("tag:yaml.org,2002:", "!!")
+            kind, problem = "YAML tag not allowed", f"{tag}: a scenario holds plain values only"
+        raise ScenarioError(path, "", f"{kind} at {where}{problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ScenarioError(
+            path,
+            "",
+            f"YAML syntax error at line {line}, column {column}: control character "
+            f"#x{exc.character:04x} is not allowed in a scenario file",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(path, "", "YAML error: " + " ".join(str(exc).split())) from None
+    if data is None:
+        raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            path, "", f"top level is a {type(data).__name__}: a scenario is a mapping of keys"
+        )
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override's keys win; mappings merge recursively; a list replaces a list; a null
+    removes the inherited key (e.g. an indication a variant leaves out)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None and key in merged:
+            del merged[key]
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The document of `path` merged over everything it extends (cycle-checked)."""
+    path = Path(path)
+    real = path.resolve()
+    if real in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, real))
+        raise ScenarioError(path, "extends", f"cycle: {cycle}")
+    data = read_yaml(path)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(path, "extends", f"{parent!r} must be a file name (a string)")
+    parent_path = real.parent / parent
+    if not parent_path.is_file():
+        raise ScenarioError(path, "extends", f"{parent!r}: no such file ({parent_path})")
+    inherited = resolve(parent_path, (*_chain, real))
+    merged = deep_merge(inherited, data)
+    # Inherited citations and uncertainties of keys this file removed go with them.
+    for section in ("sources", "uncertainty"):
+        own = data.get(section) or {}
+        kept = merged.get(section)
+        if isinstance(kept, dict):
+            for key in list(kept):
+                if key not in own and lookup(merged, key) is MISSING:
+                    del kept[key]
+    merged["extends"] = parent
+    return merged
+
+
+def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
+    """Validate a merged document; the first problem becomes a one-line ScenarioError."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc, data, file) from None
+
+
+def load(path: str | Path, **overrides: Any) -> Scenario:
+    """Read, merge, validate and cross-check a scenario file; `overrides` replace top-level
+    keys after the file is read (``patients=3000, psa_iterations=0``) and are validated
+    like the file's own values. The scenario remembers its file (`Scenario.source`): a
+    relative life-table path and the results' manifest refer to it."""
+    path = Path(path)
+    data = resolve(path)
+    scenario = validate(data, path)
+    check_references(scenario, data, path)
+    check_analysis(scenario, data, path)
+    try:
+        lifetable.load(scenario.cohort.life_table, path.resolve().parent)
+    except lifetable.LifeTableError as exc:
+        raise ScenarioError(path, "cohort.life_table", str(exc)) from None
+    if overrides:
+        scenario = validate({**scenario.model_dump(), **overrides}, path)
+    return scenario.with_source(path)

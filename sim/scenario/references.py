@@ -1,0 +1,128 @@
+"""Cross-references of a scenario: paths named in `sources`, `uncertainty` and `analysis`
+must exist, and the distributions put on them must fit what they name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.scenario.messages import MISSING, ScenarioError, short
+from sim.scenario.schema import Scenario, Uncertain, UncertainShares
+
+RUN_SETTINGS = frozenset({"seed", "patients", "psa_iterations", "horizon_years", "price_year"})
+
+
+def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
+    """Paths named in `uncertainty` and `sources` must exist; distributions must fit."""
+    for key in scenario.sources:
+        if lookup(data, key) is MISSING:
+            raise ScenarioError(file, f"sources.{key}", "names no key of the scenario")
+    for key, entry in scenario.uncertainty.items():
+        target = lookup(data, key)
+        if target is MISSING:
+            raise ScenarioError(file, f"uncertainty.{key}", "names no parameter of the scenario")
+        if isinstance(entry, UncertainShares):
+            if not isinstance(target, dict) or not all(
+                isinstance(v, dict) and "share" in v for v in target.values()
+            ):
+                raise ScenarioError(
+                    file,
+                    f"uncertainty.{key}",
+                    "dirichlet needs a set of shares (a mapping "
+                    "whose entries have a share), such as cohort.indications",
+                )
+            if set(entry.counts) != set(target):
+                raise ScenarioError(
+                    file,
+                    f"uncertainty.{key}.counts",
+                    f"names {sorted(entry.counts)}; must name exactly {sorted(target)}",
+                )
+            continue
+        if isinstance(target, bool) or not isinstance(target, (int, float)):
+            raise ScenarioError(
+                file,
+                f"uncertainty.{key}",
+                f"the parameter is {short(target)}, not a number: only numeric parameters "
+                "can be uncertain",
+            )
+        if key in RUN_SETTINGS:
+            raise ScenarioError(
+                file,
+                f"uncertainty.{key}",
+                f"{key} is a run setting, not a model parameter: it cannot be uncertain "
+                "(run the scenario again with another value instead)",
+            )
+        leaf = key.rsplit(".", 1)[-1]
+        bounded = (
+            leaf.endswith(("probability", "share"))
+            or leaf.startswith("utility")
+            or (leaf.endswith("utility") or leaf == "utility_loss")
+        )
+        if entry.dist == "beta" and not bounded:
+            raise ScenarioError(
+                file,
+                f"uncertainty.{key}",
+                "beta fits probabilities, shares and utilities only (values in [0, 1]); "
+                "use gamma or lognormal for a cost or a rate",
+            )
+        if entry.dist in ("gamma", "lognormal") and target < 0:
+            raise ScenarioError(
+                file, f"uncertainty.{key}", f"{entry.dist} needs a non-negative parameter"
+            )
+
+
+def check_analysis(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
+    """Parameters named in `analysis` must be uncertain (or, for a threshold, numeric)."""
+    analysis = scenario.analysis
+    scalar = {k for k, e in scenario.uncertainty.items() if isinstance(e, Uncertain)}
+    correlated: list[str] = []
+    for i, pair in enumerate(analysis.correlations):
+        where = f"analysis.correlations[{i}].parameters"
+        for p in pair.parameters:
+            if p not in scalar:
+                raise ScenarioError(
+                    file, where, f"{p!r} is not a (non-Dirichlet) parameter of `uncertainty`"
+                )
+        if pair.parameters[0] == pair.parameters[1]:
+            raise ScenarioError(file, where, "names the same parameter twice")
+        correlated.extend(p for p in pair.parameters if p not in correlated)
+    if correlated:
+        matrix = [[1.0 if a == b else 0.0 for b in correlated] for a in correlated]
+        for pair in analysis.correlations:
+            i, j = (correlated.index(p) for p in pair.parameters)
+            matrix[i][j] = matrix[j][i] = pair.rho
+        if np.linalg.eigvalsh(np.array(matrix)).min() <= 1e-10:
+            raise ScenarioError(
+                file,
+                "analysis.correlations",
+                "the correlations are inconsistent (the matrix is not positive definite)",
+            )
+    for name, members in analysis.evppi_groups.items():
+        for p in members:
+            if p not in scenario.uncertainty:
+                raise ScenarioError(
+                    file, f"analysis.evppi_groups.{name}", f"{p!r} is not a key of `uncertainty`"
+                )
+    for path, span in analysis.thresholds.items():
+        where = f"analysis.thresholds.{path}"
+        target = lookup(data, path)
+        if isinstance(target, bool) or not isinstance(target, (int, float)):
+            raise ScenarioError(file, where, "names no numeric parameter of the scenario")
+        if (span.low is None or span.high is None) and path not in scalar:
+            raise ScenarioError(
+                file, where, "give low and high (the parameter is not in `uncertainty`)"
+            )
+        if span.low is not None and span.high is not None and not span.low < span.high:
+            raise ScenarioError(file, where, f"low {span.low:g} must be below high {span.high:g}")
+
+
+def lookup(data: Any, dotted: str) -> Any:
+    node = data
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return MISSING
+    return node
