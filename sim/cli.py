@@ -12,7 +12,6 @@ import re
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -437,30 +436,10 @@ def validation_command(
 ) -> None:
     """Internal, and external checks of the model; writes OUT/validation/ (a table and a
     page). Exit code 1 when an internal check fails (a bug), 0 otherwise."""
-    from sim.output import tables
-    from sim.validation import checks as validation
+    from sim.validation import page
 
-    base, folder = scenarios / "base.yaml", scenarios / "validation"
-    _load(base)
-    for path in validation.SET_UPS:
-        _load(folder / path)
     _check_out(out_dir)
-    start = time.perf_counter()
-    checks = validation.run(base, folder, patients)
-    frame = validation.table(checks)
-    target = out_dir / "validation"
-    with tables.atomic_folder(target) as tmp:
-        tables.write_csv(frame, tmp / "validation.csv")
-        (tmp / "validation.html").write_text(
-            validation.page(checks, scenario.load(base)), encoding="utf-8"
-        )
-        manifest = {
-            "patients_per_check": patients,
-            "base_scenario_sha256": scenario.sha256(scenario.load(base)),
-            "run_seconds": round(time.perf_counter() - start, 3),
-            "versions": tables.versions(),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    checks, target = page.write(scenarios, out_dir, patients)
     for kind in ("internal", "external", "cross-model"):
         mine = [c for c in checks if c.kind == kind]
         out.print(

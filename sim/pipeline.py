@@ -35,6 +35,7 @@ from sim.engines.tally import Tally
 from sim.execution import runner
 from sim.execution.backends import Backend
 from sim.numerics import lifetable
+from sim.output import files
 from sim.output import tables as output_tables
 from sim.scenario import Scenario, Uncertain
 
@@ -117,7 +118,7 @@ class Results:
         from sim.output import report  # here: matplotlib only when a report is written
 
         target = Path(out_dir) / self.scenario.name
-        with output_tables.atomic_folder(target) as tmp:
+        with files.atomic_folder(target) as tmp:
             for name, frame in self.tables.items():
                 output_tables.write_csv(frame, tmp / f"{name}.csv")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sim import scenario
 from sim.execution import runner
 from sim.model.events import COUNTERS
-from sim.validation import checks as validation
-from sim.validation.checks import with_values
+from sim.validation import setups
+from sim.validation.setups import with_values
 
 # Property-based tests: the same examples every run (a test never flakes), and no deadline
 # (the first call of a compiled function compiles it).
@@ -38,7 +38,7 @@ def base_document() -> dict[str, Any]:
 
 def silent_document() -> dict[str, Any]:
     """Base scenario with no death and every event off: one process at a time goes on."""
-    return validation.silent(base_document())
+    return setups.silent(base_document())
 
 
 def build(doc: dict[str, Any]) -> scenario.Scenario:

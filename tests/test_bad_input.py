@@ -537,7 +537,7 @@ def test_a_full_disk_is_one_line_exit_74_and_keeps_the_earlier_results(
 
 
 def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch) -> None:
-    from sim.output import tables
+    from sim.output import files
 
     target = tmp_path / "base"
     target.mkdir()
@@ -551,8 +551,8 @@ def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch
             raise OSError(28, "No space left on device")
         real_rename(src, dst)
 
-    monkeypatch.setattr(tables.os, "rename", rename)
-    with pytest.raises(OSError), tables.atomic_folder(target) as tmp:
+    monkeypatch.setattr(files.os, "rename", rename)
+    with pytest.raises(OSError), files.atomic_folder(target) as tmp:
         (tmp / "summary.csv").write_text("new\n", encoding="utf-8")
     assert (target / "summary.csv").read_text(encoding="utf-8") == "earlier\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]

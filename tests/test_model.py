@@ -19,7 +19,7 @@ from sim.engines import cohort, des
 from sim.execution import runner
 from sim.model.events import COUNTERS, ORAL_SIDE_EFFECTS
 from sim.numerics import lifetable
-from sim.validation.checks import one_indication, only
+from sim.validation.setups import one_indication, only
 from tests.conftest import (
     ROOT,
     base_document,

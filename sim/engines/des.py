@@ -40,11 +40,11 @@ import simpy
 
 from sim.engines import rules
 from sim.engines.cohort import Patient
-from sim.engines.rules import DAYS_PER_YEAR
 from sim.engines.tally import Outcome
 from sim.model.clocks import CLOCK_PRIORITY, PUMP_CLOCKS, TABLET_CLOCKS
 from sim.model.events import EVENT_ID, ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
 from sim.model.streams import STREAM, STREAM_KEY
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics import discount
 from sim.numerics.distributions import quantile
 from sim.numerics.rng import exponential_time, uniform, visits_until

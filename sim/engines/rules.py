@@ -12,10 +12,10 @@ import math
 
 from numba import njit
 
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics.discount import periodic_log
 from sim.numerics.rng import visits_before
 
-DAYS_PER_YEAR = 365.25
 MCG_PER_MG = 1000.0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.model.events import COUNTERS_OF_EVENT, CUMULATIVE_GROUPS, GROUP_ID, N_COUNTERS
+from sim.model.units import MONTHS_PER_YEAR
 
 #: Per-patient quantities whose second moments are kept (vector v of a patient).
 OUTCOMES: tuple[str, ...] = ("cost", "qaly", "life_years", "life_years_discounted")
@@ -94,7 +95,7 @@ class Tally:
             self.with_event_and_comparator[s] += has & comparator_has
             for g, time in enumerate(o.first_time):
                 if math.isfinite(time):
-                    month = min(int(time * 12.0), self.months - 1)
+                    month = min(int(time * MONTHS_PER_YEAR), self.months - 1)
                     self.first_month[s, g, month] += 1
             self.itb_dose[s] += o.itb_dose_mcg_years
             self.itb_years[s] += o.itb_years

@@ -15,13 +15,13 @@ from pathlib import Path
 from sim.engines import cohort, des, fast
 from sim.engines.tally import Tally
 from sim.execution.backends import Backend
+from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics import lifetable
 from sim.scenario import Scenario
 
 BLOCK_SIZE = 4096
 #: The compiled engine is the default; the SimPy engine is the executable specification.
 ENGINES = ("fast", "des")
-MONTHS_PER_YEAR = 12
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import platform
-import shutil
-import signal
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +20,7 @@ from sim.analysis import econ
 from sim.analysis.econ import wtp_tag
 from sim.engines.tally import OUTCOMES, Tally
 from sim.model.events import COUNTERS, CUMULATIVE_GROUPS, GROUP_ID, label
+from sim.model.units import MONTHS_PER_YEAR
 from sim.scenario import Scenario, canonical_json, sha256
 
 FLOAT_FORMAT = "%.10g"
@@ -211,7 +206,7 @@ def cumulative_incidence(scenario: Scenario, tally: Tally) -> pd.DataFrame:
                         "strategy": name,
                         "group": group,
                         "month": month + 1,
-                        "years": min((month + 1) / 12, scenario.horizon),
+                        "years": min((month + 1) / MONTHS_PER_YEAR, scenario.horizon),
                         "cumulative_incidence": cumulative / n,
                     }
                 )
@@ -270,57 +265,3 @@ def manifest(
         "resolved_scenario": json.loads(canonical_json(scenario)),
         **(extra or {}),
     }
-
-
-@contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `target`; on success it replaces `target` whole.
-
-    On any failure or interruption the temporary folder is removed and an earlier
-    `target` stays as it was: there is never a half-written result folder.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    with _signals_held():
-        _swap(tmp, target)
-
-
-def _swap(tmp: Path, target: Path) -> None:
-    """Put `tmp` in `target`'s place; if the second rename fails, the old one goes back."""
-    old = None
-    try:
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rename(target, old / "previous")
-        try:
-            os.rename(tmp, target)
-        except BaseException:
-            if old is not None:
-                os.rename(old / "previous", target)
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait while result folders are swapped: an interruption between
-    the two renames would otherwise leave no result folder at all."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

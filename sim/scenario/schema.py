@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics import distributions, lifetable
 from sim.scenario.messages import did_you_mean
 
@@ -329,7 +330,7 @@ class Pump(Strict):
                 f"alarm_volume_ml {self.alarm_volume_ml:g} must be below reservoir_ml "
                 f"{self.reservoir_ml:g}"
             )
-        if self.battery_cap_years * 365.25 < self.battery_alarm_lead_days:
+        if self.battery_cap_years * DAYS_PER_YEAR < self.battery_alarm_lead_days:
             raise ValueError(
                 f"battery_cap_years {self.battery_cap_years:g} is shorter than "
                 f"battery_alarm_lead_days {self.battery_alarm_lead_days:g}: the alarm would "

@@ -14,8 +14,6 @@ difference and the tolerance; `baclofen-sim validation` writes them as a table a
 
 from __future__ import annotations
 
-import copy
-import html
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import special
 
 from sim import scenario
@@ -32,9 +31,15 @@ from sim.engines import cohort, des
 from sim.engines.tally import Tally
 from sim.execution import runner
 from sim.model.events import COUNTERS, GROUP_ID
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics import lifetable
+from sim.validation.setups import base_case_only, one_indication, only, silent, with_values
 
 Z95 = econ.Z95
+#: The published figures of the external and cross-model checks (published.yaml).
+PUBLISHED: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load(
+    (Path(__file__).parent / "published.yaml").read_text(encoding="utf-8")
+)
 #: The external set-ups, in scenarios/validation/.
 SET_UPS = (
     "registry-itb.yaml",
@@ -70,75 +75,6 @@ class Check:
     @property
     def difference(self) -> float:
         return self.model - self.reference
-
-
-# ------------------------------------------------------------------ scenario set-ups
-
-
-def base_case_only(doc: dict[str, Any]) -> dict[str, Any]:
-    """A copy without uncertainty, analyses or citations: a set-up for one base-case run."""
-    doc = copy.deepcopy(doc)
-    doc["uncertainty"], doc["sources"] = {}, {}
-    doc.pop("analysis", None)
-    doc["psa_iterations"] = 0
-    return doc
-
-
-def silent(doc: dict[str, Any]) -> dict[str, Any]:
-    """The scenario with no death and every event off (screening always succeeds, the
-    battery outlives any horizon): one process at a time can then be switched on."""
-    doc = base_case_only(doc)
-
-    def zero(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key.endswith(("rate_per_year", "_probability")) and key != (
-                    "response_probability"
-                ):
-                    node[key] = 0.0
-                else:
-                    zero(value)
-
-    zero(doc["strategies"])
-    for indication in doc["cohort"]["indications"].values():
-        indication["mortality_multiplier"] = 0.0
-    itb = doc["strategies"].get("itb")
-    if itb is not None:
-        itb["pump"]["battery_life_years"] = 100.0
-        itb["pump"]["battery_cap_years"] = 100.0
-        itb["catheter"]["time_to_failure_years"] = {"dist": "exponential", "rate_per_year": 0.0}
-        itb["screening"]["response_probability"] = 1.0
-        itb["dose"]["annual_growth"] = 0.0
-    return doc
-
-
-def with_values(doc: dict[str, Any], **dotted: Any) -> dict[str, Any]:
-    """Copy of `doc` with values set at dotted paths (`__` for the dots of a keyword)."""
-    doc = copy.deepcopy(doc)
-    for path, value in dotted.items():
-        *keys, last = path.split("__")
-        node = doc
-        for key in keys:
-            node = node[key]
-        node[last] = value
-    return doc
-
-
-def only(doc: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Keep the named strategies, in this order; the first is the comparator."""
-    doc = copy.deepcopy(doc)
-    doc["strategies"] = {k: doc["strategies"][k] for k in names}
-    doc["comparator"] = names[0]
-    return doc
-
-
-def one_indication(doc: dict[str, Any], multiplier: float) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    ms = doc["cohort"]["indications"]["multiple_sclerosis"]
-    doc["cohort"]["indications"] = {
-        "multiple_sclerosis": {**ms, "share": 1.0, "mortality_multiplier": multiplier}
-    }
-    return doc
 
 
 # -------------------------------------------------------------------------- statistics
@@ -360,7 +296,7 @@ class Validator:
         pump = doc["strategies"]["itb"]["pump"]
         usable = (pump["reservoir_ml"] - pump["alarm_volume_ml"]) * pump["concentration_mcg_per_ml"]
         days = max(min(math.floor(usable / dose), pump["stability_days"]), 1)
-        visits = math.ceil(horizon * des.DAYS_PER_YEAR / days) - 1  # k * days < T, k >= 1
+        visits = math.ceil(horizon * DAYS_PER_YEAR / days) - 1  # k * days < T, k >= 1
         _, tally = self._tally(doc)
         model, _, _ = _count_interval(tally, 0, "refill_visit")
         checks = [
@@ -434,83 +370,56 @@ class Validator:
             low, high = _rate_interval(events, pump_years)
             return events / pump_years, low, high
 
-        published = (
-            (
-                "catheter complications per pump-year",
-                ("catheter_failure",),
-                0.030,
-                17,
-                "Benedicic 2023 (Slovenia, 2001-2021): 0.030",
-            ),
-            ("pump complications per pump-year", ("pump_failure",), 0.009, 5, "Benedicic 2023"),
-            (
-                "device and wound complications per pump-year (catheter, pump, infection)",
-                ("catheter_failure", "pump_failure", "infection"),
-                0.074,
-                43,
-                "Benedicic 2023: 0.074 (catheter 0.030, skin 0.023, pump 0.009)",
-            ),
-            (
-                "ITB withdrawal episodes per pump-year",
-                ("any_withdrawal",),
-                8 / 160.4,
-                8,
-                "Stetkarova 2015: 8 episodes in 160.4 pump-years",
-            ),
-        )
-        notes = {
-            "catheter": "the catheter Weibull was set to give 82% free of events at 5 years",
-            "pump": "",
-            "device": "the model's infections are surgical-site infections within 90 days; "
-            "the registry's skin complications include erosion and wound problems",
-            "ITB": "the published figure comes from 39 SCI/MS patients; the model's causes "
-            "(catheter failure, empty reservoir, depleted battery, pump failure) are "
-            "assumptions",
-        }
-        for name, counters, value, events, source in published:
+        for key in (
+            "catheter_per_pump_year",
+            "pump_per_pump_year",
+            "device_per_pump_year",
+            "withdrawal_per_pump_year",
+        ):
+            ref = PUBLISHED["external"][key]
+            events = ref["events"]
+            value = ref["value"] if "value" in ref else events / ref["exposure_years"]
             exposure = events / value
             ref_low, ref_high = _rate_interval(events, exposure)
-            model, low, high = per_pump_year(counters)
             checks.append(
                 _external(
-                    name,
+                    ref["check"],
                     value,
                     (ref_low, ref_high),
-                    f"{source} (95% interval from {events} events)",
-                    (model, low, high),
-                    notes[name.split()[0]],
+                    f"{ref['source']} (95% interval from {events} events)",
+                    per_pump_year(tuple(ref["counters"])),
+                    ref["note"],
                 )
             )
         # infections per surgical procedure
+        ref = PUBLISHED["external"]["infections_per_procedure"]
         infections = float(tally.count[itb, COUNTERS.index("infection")])
         surgeries = float(tally.count[itb, GROUP_ID["any_surgery"]])
         p = infections / surgeries
         half = Z95 * math.sqrt(p * (1 - p) / surgeries)
         checks.append(
             _external(
-                "surgical infections per procedure",
-                50 / 720,
-                econ.wilson_interval(50, 720),
-                "J Child Orthop 2019 (341 children with CP): 50 of 720 procedures",
+                ref["check"],
+                ref["successes"] / ref["trials"],
+                econ.wilson_interval(ref["successes"], ref["trials"]),
+                ref["source"],
                 (p, p - half, p + half),
-                "the model's inputs are 6% (implant), 7.9% (revision), 10.6% (replacement)",
+                ref["note"],
             )
         )
         # crude death rate, ITB arm
+        ref = PUBLISHED["external"]["crude_death_rate"]
         deaths = float(tally.count[itb, GROUP_ID["any_death"]])
         followup = float(tally.followup[itb])
         low, high = _rate_interval(deaths, followup)
         checks.append(
             _external(
-                "crude death rate per 100 patient-years, ITB arm",
-                100 * 178 / 6481,
-                tuple(100 * x for x in _rate_interval(178, 6481)),
-                "Schiess 2020 registry: 178 deaths in 6,481 patient-years",
+                ref["check"],
+                100 * ref["events"] / ref["exposure_years"],
+                tuple(100 * x for x in _rate_interval(ref["events"], ref["exposure_years"])),
+                ref["source"],
                 (100 * deaths / followup, 100 * low, 100 * high),
-                "the base case's mortality multipliers (2 to 2.5 times the general "
-                "population, an assumption) with adults of mean age 45 give about half the "
-                "registry's rate; the registry's patients are sicker or older (MS was the "
-                "indication of 51 of its 178 decedents). The base case is not tuned to it",
+                ref["note"],
             )
         )
         checks += self._device_only(folder)
@@ -527,19 +436,20 @@ class Validator:
         n = tally.patients
         free = 1.0 - tally.with_event[itb, COUNTERS.index("catheter_failure")] / n
         half = Z95 * math.sqrt(free * (1 - free) / n)
+        ref = PUBLISHED["external"]["catheter_free"]
+        bound = ref["lower_bound"]
         checks = [
             Check(
                 "external",
-                f"share free of catheter events at {device.horizon:g} years (no competing death)",
-                0.81,
-                "Konrad 2016 ISPR (Medtronic registry): catheters over 81% at 5 years",
+                ref["check"].format(horizon=f"{device.horizon:g}"),
+                bound,
+                ref["source"],
                 free,
                 free - half,
                 free + half,
-                "the model's 95% interval reaches 0.81 or above (a lower bound is published)",
-                bool(free + half >= 0.81),
-                "the base case's catheter Weibull (shape 0.7, scale 50) was chosen to give 82% "
-                "at 5 years, so this checks the arithmetic rather than the evidence",
+                f"the model's 95% interval reaches {bound:g} or above (a lower bound is published)",
+                bool(free + half >= bound),
+                ref["note"],
             )
         ]
         # median time to the first battery replacement, from the SimPy engine's histories
@@ -565,15 +475,15 @@ class Validator:
         # distribution-free 95% interval of the median: order statistics n/2 -+ 1.96 sqrt(n)/2
         k = math.floor(people / 2 - Z95 * math.sqrt(people) / 2)
         low, high = float(times_arr[max(k, 0)]), float(times_arr[min(people - 1 - k, people - 1)])
+        ref = PUBLISHED["external"]["median_battery"]
         checks.append(
             _external(
-                "median years to the first battery replacement",
-                5.9,
-                (5.6, 6.1),
-                "Bolash 2015: median 5.9 years (95% CI 5.6-6.1) at battery end",
+                ref["check"],
+                ref["value"],
+                tuple(ref["interval"]),
+                ref["source"],
                 (median, low, high),
-                "the model replaces electively 14-60 days after the alarm, which sounds 90 "
-                "days before the battery ends: slightly before the published end of battery",
+                ref["note"],
             )
         )
         return checks
@@ -614,6 +524,7 @@ class Validator:
     def cross_model(self, folder: Path) -> list[Check]:
         """Scenarios set up like published economic evaluations, with the base case's
         inputs: how close the model comes, and why it differs."""
+        published = PUBLISHED["cross_model"]
         checks = []
         # Saulino 2015: the year ITB's cumulative discounted cost falls below CMM's
         path = folder / "saulino-2015.yaml"
@@ -624,89 +535,48 @@ class Validator:
         crossing = _crossing([m for m, _, _ in by_year])
         crossing_low = _crossing([hi for _, _, hi in by_year])
         crossing_high = _crossing([lo for _, lo, _ in by_year])
+        ref = published["saulino_break_even"]
+        first, last = ref["range"]
         checks.append(
             Check(
                 "cross-model",
-                "Saulino 2015 (US, 30 years, costs): year ITB's cumulative discounted cost "
-                "falls below conventional management's",
-                2.5,
-                "Saulino 2015: break-even in years 2-3 (cumulative ITB minus CMM: +26,375 "
-                "at year 1, -19,938 at year 3)",
+                ref["check"],
+                ref["value"],
+                ref["source"],
                 crossing,
                 crossing_low,
                 crossing_high,
                 "break-even within years 2-3 (1 to 3 years after implant)",
-                1.0 <= crossing <= 3.0,
-                "the base case's ITB care cost (50,000 a year) was derived from "
-                "Saulino's total ITB costs, which already contain refills, drug and pump "
-                "replacements; the model adds those explicitly (about 10,000 a year), so "
-                "ITB's yearly cost exceeds the tablets' and never breaks even: a likely "
-                "double count in the base case, reported here rather than tuned",
+                first <= crossing <= last,
+                ref["note"],
             )
         )
         sc, tally = self._run(path)
-        model = self._incremental(sc, tally, "cost")
         checks.append(
-            _factor(
-                "Saulino 2015: cumulative discounted cost, ITB minus CMM, over 30 years (USD)",
-                1_956_363 - 2_196_635,
-                "Saulino 2015: 1,956,363 against 2,196,635",
-                model,
-                "as above: refills, drug and device replacements are counted on top of a "
-                "care cost that already holds them; Saulino also projected claims with "
-                "medical cost trends of 4-10% a year",
-            )
+            _factor(published["saulino_difference"], self._incremental(sc, tally, "cost"))
         )
         # Slof 2016: lifetime, Spain
         sc, tally = self._run(folder / "slof-2016.yaml")
-        checks.append(
-            _factor(
-                "Slof 2016 (Spain, lifetime): QALYs gained with ITB",
-                1.06,
-                "Slof 2016: +1.06 QALY",
-                self._incremental(sc, tally, "qaly"),
-                "the model's utility gain of ITB over tablets (0.05 over controlled, 0.20 "
-                "over uncontrolled spasticity) is an assumption; Slof measured utilities in "
-                "a Spanish hospital cohort",
-            )
-        )
-        checks.append(
-            _factor(
-                "Slof 2016 (Spain, lifetime): ICER (model in USD, published in EUR)",
-                33_619,
-                "Slof 2016: 33,619 EUR per QALY (+35,605 EUR, +1.06 QALY)",
-                self._icer(sc, tally),
-                "the model keeps the base case's US costs (tablet care 60,000 USD a year, "
-                "ITB 50,000): ITB saves care costs there, so its ICER is far lower than in "
-                "a Spanish setting, where Slof's costs were mostly hospital stay",
-            )
-        )
+        checks.append(_factor(published["slof_qaly"], self._incremental(sc, tally, "qaly")))
+        checks.append(_factor(published["slof_icer"], self._icer(sc, tally)))
         # de Lissovoy 2007: US children, 5 years
         sc, tally = self._run(folder / "de-lissovoy-2007.yaml")
-        checks.append(
-            _factor(
-                "de Lissovoy 2007 (US children with CP, 5 years): ICER (USD per QALY)",
-                42_000,
-                "de Lissovoy 2007: about 42,000 USD per QALY (+49,000 USD, over 1 QALY)",
-                self._icer(sc, tally),
-                "their utilities were clinicians' HUI-2 ratings (0.13-0.40 for spastic "
-                "quadriplegia), so the utility gain differs; their costs came from claims",
-            )
-        )
+        checks.append(_factor(published["de_lissovoy_icer"], self._icer(sc, tally)))
         # Sampson 2002: UK
         sc, tally = self._run(folder / "sampson-2002.yaml")
         icer = self._icer(sc, tally)
+        ref = published["sampson_icer"]
+        low, high = ref["interval"]
         checks.append(
             Check(
                 "cross-model",
-                "Sampson 2002 (UK NHS): ICER (GBP per QALY)",
-                9_850,
-                "Sampson 2002: 6,900-12,800 GBP per QALY by disability level (c. 2000 prices)",
+                ref["check"],
+                ref["value"],
+                ref["source"],
                 *icer,
-                "the model's 95% interval meets 6,900-12,800",
-                icer[1] <= 12_800 and icer[2] >= 6_900,
-                "UK unit costs for ITB were not found: the uk scenario converts US costs "
-                "(an assumption); Sampson's horizon, discounting and utilities are unknown",
+                f"the model's 95% interval meets {low:,}-{high:,}",
+                icer[1] <= high and icer[2] >= low,
+                ref["note"],
             )
         )
         self.progress("cross-model")
@@ -723,28 +593,22 @@ def _crossing(values: list[float]) -> float:
     return math.inf
 
 
-def _factor(
-    name: str,
-    reference: float,
-    source: str,
-    model: tuple[float, float, float],
-    note: str,
-) -> Check:
+def _factor(reference: dict[str, Any], model: tuple[float, float, float]) -> Check:
     """A cross-model figure: the same sign and within a factor of 2 (different models
     and inputs: agreement in magnitude, not in value)."""
     value, low, high = model
-    ratio = value / reference if reference else math.nan
+    ratio = value / reference["value"] if reference["value"] else math.nan
     return Check(
         "cross-model",
-        name,
-        reference,
-        source,
+        reference["check"],
+        reference["value"],
+        reference["source"],
         value,
         low,
         high,
         "same sign and within a factor of 2",
         0.5 <= ratio <= 2.0,
-        note,
+        reference["note"],
     )
 
 
@@ -803,71 +667,3 @@ def table(checks: list[Check]) -> pd.DataFrame:
         "note",
     ]
     return pd.DataFrame(rows)[columns]
-
-
-def page(checks: list[Check], base: scenario.Scenario) -> str:
-    """A short self-contained HTML page: the checks, then the assumptions."""
-
-    def fmt(x: float) -> str:
-        return "" if x != x else f"{x:.4g}"
-
-    sections = []
-    for kind, title in (
-        ("internal", "Internal (analytic)"),
-        ("external", "External (published outcomes)"),
-        ("cross-model", "Cross-model (published economic evaluations)"),
-    ):
-        rows = "".join(
-            "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td>{}</td></tr>".format(
-                "pass" if c.passed else "fail",
-                html.escape(c.check),
-                fmt(c.reference),
-                html.escape(c.reference_source),
-                fmt(c.model)
-                + (
-                    f" ({fmt(c.model_low)}-{fmt(c.model_high)})"
-                    if c.model_high > c.model_low
-                    else ""
-                ),
-                fmt(c.difference),
-                html.escape(c.tolerance),
-                "pass" if c.passed else "FAIL",
-                html.escape(c.note),
-            )
-            for c in checks
-            if c.kind == kind
-        )
-        passed = sum(c.passed for c in checks if c.kind == kind)
-        total = sum(c.kind == kind for c in checks)
-        sections.append(
-            f"<h2>{title}: {passed} of {total} pass</h2><table><tr><th>check</th>"
-            "<th>reference</th><th>source</th><th>model (95% MC interval)</th>"
-            "<th>difference</th><th>tolerance</th><th>result</th><th>why it may differ</th>"
-            f"</tr>{rows}</table>"
-        )
-    assumptions = "".join(
-        f"<li><code>{html.escape(k)}</code>"
-        + (" (varied in the PSA)" if k in base.uncertainty else "")
-        + f": {html.escape(v)}</li>"
-        for k, v in base.sources.items()
-        if "assumption" in v.lower()
-    )
-    style = (
-        "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;"
-        "width:100%}td,th{border:1px solid #ccc;padding:4px;font-size:90%;vertical-align:top}"
-        "tr.fail td{background:#fde2e2}tr.pass td:nth-child(7){color:#1a7f37}"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>baclofen-sim validation"
-        f"</title><style>{style}</style></head><body><h1>Model validation</h1>"
-        "<p>Internal checks compare the model with closed forms and must all pass. External "
-        "checks set the model beside published outcomes, and cross-model checks beside "
-        "published economic evaluations run with the base case's inputs. The shipped base "
-        "case is not tuned to them: a difference is reported with its likely reason.</p>"
-        + "".join(sections)
-        + "<h2>Assumptions of the base scenario (weakest evidence)</h2>"
-        "<p>Every default the base scenario's sources mark as an assumption: the inputs "
-        "with the weakest evidence (PARAMETERS.md found no published figure for them).</p>"
-        f"<ul>{assumptions}</ul></body></html>\n"
-    )

@@ -22,6 +22,7 @@ from sim.engines.fast.kernel import ACC, ACCUMULATORS, N_CURVES, Work, life, poi
 from sim.model.clocks import N_CLOCKS
 from sim.model.events import N_COUNTERS
 from sim.model.streams import N_STREAMS
+from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics.rng import patient_key
 
 INF = math.inf
@@ -47,7 +48,6 @@ FOLD_FIELDS: tuple[str, ...] = (
 #: The per-patient outcomes whose sums and cross-products are kept (tally.OUTCOMES),
 #: as accumulators.
 _V = (ACC.cost, ACC.qaly, ACC.life_years, ACC.life_years_discounted)
-MONTHS_PER_YEAR = 12.0
 
 
 @intrinsic

@@ -29,7 +29,6 @@ from numba.np.arrayobj import make_array
 from sim.engines.fast.layout import EVENT, ORAL, ROW, SEVERITY_BLOCK, SURGERY, UNTREATED
 from sim.engines.fast.layout import SURGERY_COLUMN as SC
 from sim.engines.rules import (
-    DAYS_PER_YEAR,
     dose_need,
     pick_side_effect,
     refill_interval_days,
@@ -50,6 +49,7 @@ from sim.model.events import (
 )
 from sim.model.streams import STREAM_ID as S
 from sim.model.streams import STREAM_KEY
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics.discount import flow_log
 from sim.numerics.distributions import quantile_prepared
 from sim.numerics.rng import exponential_time, uniform_at, visits_until

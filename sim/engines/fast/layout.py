@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from sim.engines.rules import DAYS_PER_YEAR, qaly_loss, rate_sum
+from sim.engines.rules import qaly_loss, rate_sum
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics.distributions import prepared
 from sim.scenario import Consequence, Itb, Oral, Scenario, Severity, Untreated, distribution_params
 

@@ -1,0 +1,601 @@
+"""report.html: the sections of the page, from a result folder's tables.
+
+A section that cannot be drawn from the tables says why in its place; a missing table is
+named, so a reader knows what the run did not do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.output.report import formats as f
+from sim.output.report import methods, plots
+from sim.output.report.folder import ResultFolder
+
+#: The ids of the report's sections and plots (a test and a reader can rely on them).
+SECTION_IDS = (
+    "headline",
+    "ce-plane",
+    "ceac",
+    "evpi",
+    "evppi",
+    "tornado",
+    "threshold",
+    "cumulative-incidence",
+    "forest",
+    "events",
+    "convergence",
+    "methods",
+)
+PLOT_IDS = (
+    "plot-ce-plane",
+    "plot-ceac",
+    "plot-evpi",
+    "plot-tornado",
+    "plot-cumulative-incidence",
+    "plot-forest",
+    "plot-convergence",
+)
+
+#: Rows of a tornado panel: the rest have smaller swings and stay in the workbook.
+TORNADO_ROWS = 20
+
+
+def _warnings(r: ResultFolder, problems: list[str]) -> str:
+    """The run's warnings and the report's own problems, at the top where they are seen."""
+    items = [str(w) for w in r.manifest.get("warnings") or []]
+    items += problems
+    if not items:
+        return ""
+    lis = "".join(f"<li>{f.e(w)}</li>" for w in items)
+    return (
+        '<section id="warnings" class="warnings" role="alert">'
+        f"<h2>Warnings ({len(items)})</h2><ul>{lis}</ul></section>"
+    )
+
+
+def _headline(r: ResultFolder) -> str:
+    """Base-case table, NMB table, PSA table and every summary column."""
+    summary = r.table("summary")
+    if summary is None:
+        return f.absent("The base case", "summary.csv")
+    cur = r.currency
+    comp = r.comparator
+    records = summary.to_dict("records")
+    rows = []
+    for row in records:
+        name = str(row.get("strategy"))
+        note = f.text(row.get("icer_note"))
+        icer = note or f.DASH
+        if f.finite(row.get("icer")):
+            icer = f.money(row.get("icer")) + (f" ({note})" if note else "")
+        frontier = f.text(row.get("frontier_status")) or f.DASH
+        if f.finite(row.get("frontier_icer")):
+            frontier += f" (ICER {f.money(row.get('frontier_icer'))})"
+        rows.append(
+            [
+                f"{name}{' (comparator)' if name == comp else ''}",
+                f.text(row.get("type")),
+                f.interval(
+                    f.money, row.get("cost"), row.get("cost_ci_low"), row.get("cost_ci_high")
+                ),
+                f.interval(
+                    f.qaly, row.get("qaly"), row.get("qaly_ci_low"), row.get("qaly_ci_high")
+                ),
+                f.interval(
+                    f.money,
+                    row.get("incremental_cost"),
+                    row.get("incremental_cost_ci_low"),
+                    row.get("incremental_cost_ci_high"),
+                ),
+                f.interval(
+                    f.qaly,
+                    row.get("incremental_qaly"),
+                    row.get("incremental_qaly_ci_low"),
+                    row.get("incremental_qaly_ci_high"),
+                ),
+                icer,
+                frontier,
+            ]
+        )
+    parts = [
+        f"<p>Mean per patient over the horizon, discounted, in {f.e(cur)}; 95% Monte Carlo "
+        f"intervals in brackets (paired against the comparator <b>{f.e(comp)}</b>).</p>",
+        f.table(
+            [
+                "Strategy",
+                "Type",
+                f"Cost ({cur})",
+                "QALYs",
+                f"Incremental cost ({cur})",
+                "Incremental QALYs",
+                f"ICER ({cur}/QALY)",
+                "Efficiency frontier",
+            ],
+            rows,
+            cls="headline",
+        ),
+    ]
+    wtps = r.wtps
+    if wtps:
+        header = ["Strategy"]
+        for _tag, w in wtps:
+            header += [f"NMB at {f.wtp_label(w)}", f"Incremental NMB at {f.wtp_label(w)}"]
+        nmb_rows = []
+        for row in records:
+            cells: list[object] = [row.get("strategy")]
+            for tag, _w in wtps:
+                cells.append(f.money(row.get(f"nmb_{tag}")))
+                key = f"incremental_nmb_{tag}"
+                cells.append(
+                    f.interval(
+                        f.money, row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+                    )
+                )
+            nmb_rows.append(cells)
+        parts.append(
+            f"<h3>Net monetary benefit ({f.e(cur)}, willingness to pay per QALY)</h3>"
+            + f.table(header, nmb_rows)
+        )
+    if "psa_cost_mean" in summary.columns:
+        parts.append(_psa_headline(r, records))
+    parts.append(_all_columns(summary))
+    return "".join(parts)
+
+
+def _psa_headline(r: ResultFolder, records: list[dict[str, Any]]) -> str:
+    """PSA means with 2.5 and 97.5 percentiles, and the probability of cost-effectiveness."""
+    cur = r.currency
+    wtps = r.wtps
+
+    def spread(row: dict[str, Any], key: str, fmt: Callable[[object], str]) -> str:
+        return f.interval(
+            fmt, row.get(f"psa_{key}_mean"), row.get(f"psa_{key}_p2_5"), row.get(f"psa_{key}_p97_5")
+        )
+
+    header = ["Strategy", f"Cost ({cur})", "QALYs", "Incremental cost", "Incremental QALYs"]
+    header += [f"Incremental NMB at {f.wtp_label(w)}" for _t, w in wtps]
+    header += [f"P(cost-effective) at {f.wtp_label(w)}" for _t, w in wtps]
+    rows = []
+    for row in records:
+        cells: list[object] = [
+            row.get("strategy"),
+            spread(row, "cost", f.money),
+            spread(row, "qaly", f.qaly),
+            spread(row, "incremental_cost", f.money),
+            spread(row, "incremental_qaly", f.qaly),
+        ]
+        cells += [spread(row, f"incremental_nmb_{tag}", f.money) for tag, _w in wtps]
+        cells += [f.pct(row.get(f"probability_cost_effective_{tag}")) for tag, _w in wtps]
+        rows.append(cells)
+    iterations = int(r.manifest.get("psa_iterations") or 0)
+    count = f"{iterations:,} iterations; " if iterations else ""
+    return (
+        "<h3>Probabilistic sensitivity analysis</h3>"
+        f"<p>{f.e(count)}mean over iterations with the 2.5th to 97.5th percentiles.</p>"
+        + f.table(header, rows)
+    )
+
+
+def _all_columns(summary: pd.DataFrame) -> str:
+    """Every column of summary.csv, strategies side by side (nothing is hard-coded)."""
+    names = [str(s) for s in summary["strategy"]] if "strategy" in summary else []
+    rows = []
+    for column in summary.columns:
+        if column == "strategy":
+            continue
+        rows.append([column, *[f.text(v) for v in summary[column].tolist()]])
+    return (
+        "<details><summary>Every column of summary.csv</summary>"
+        + f.table(["Column", *names], rows)
+        + "</details>"
+    )
+
+
+def _incremental_psa(r: ResultFolder) -> tuple[pd.DataFrame, pd.DataFrame, list[str]] | None:
+    """(incremental cost, incremental QALYs, strategies) per PSA iteration, or None."""
+    psa = r.table("psa")
+    if psa is None:
+        return None
+    cost = psa.pivot(index="iteration", columns="strategy", values="cost")
+    qaly = psa.pivot(index="iteration", columns="strategy", values="qaly")
+    comp = r.comparator
+    others = [s for s in r.strategies if s != comp and s in cost.columns]
+    if comp not in cost.columns:
+        return None
+    return cost.sub(cost[comp], axis=0), qaly.sub(qaly[comp], axis=0), others
+
+
+def _ce_plane(r: ResultFolder) -> str:
+    """PSA scatter of incremental cost and QALYs against the comparator, with WTP lines."""
+    if r.table("psa") is None:
+        return f.absent("The probabilistic sensitivity analysis", "psa.csv")
+    incremental = _incremental_psa(r)
+    comp, cur = r.comparator, r.currency
+    if incremental is None or not incremental[2]:
+        return f.note(f"No strategy to compare with {comp}: the plane needs two strategies.")
+    d_cost, d_qaly, others = incremental
+    figure = plots.ce_plane(r, d_cost, d_qaly, others)
+    n = len(d_cost.index)
+    alt = (
+        f"Cost-effectiveness plane: incremental cost against incremental QALYs of "
+        f"{f.names(others)} versus {comp} in {n:,} PSA iterations, with the base-case point "
+        f"of each and willingness-to-pay lines at "
+        f"{f.names([f.wtp_label(w) for _t, w in r.wtps])} {cur} per QALY."
+    )
+    caption = (
+        "Each dot is one PSA iteration (paired with the comparator in the same iteration); "
+        "a cross is the base case. Below a WTP line a strategy is cost-effective at that WTP."
+    )
+    return f.image("plot-ce-plane", alt, plots.png(figure), caption)
+
+
+def _ceac(r: ResultFolder) -> str:
+    """Acceptability curves per strategy, with the frontier (CEAF) marked."""
+    ceac = r.table("ceac")
+    if ceac is None:
+        return f.absent("The cost-effectiveness acceptability curve", "ceac.csv")
+    cur = r.currency
+    present = [s for s in r.strategies if s in set(ceac["strategy"])]
+    figure = plots.ceac(r, ceac, present)
+    alt = (
+        f"Cost-effectiveness acceptability curves of {f.names(present)} against willingness "
+        f"to pay from {f.wtp_label(float(ceac['wtp'].min()))} to "
+        f"{f.wtp_label(float(ceac['wtp'].max()))} {cur} per QALY; the frontier (CEAF) marks "
+        f"the strategy with the highest expected net monetary benefit."
+    )
+    caption = (
+        "Share of PSA iterations in which each strategy has the highest net monetary benefit. "
+        "The grey band with circles is the acceptability frontier (CEAF): the strategy a "
+        "decision-maker would choose at each WTP. Dotted lines: the scenario's WTPs."
+    )
+    return f.image("plot-ceac", alt, plots.png(figure), caption)
+
+
+def _evpi(r: ResultFolder) -> str:
+    """EVPI per patient against WTP with its Monte Carlo band, and a table at the WTPs."""
+    ceac = r.table("ceac")
+    if ceac is None or "evpi" not in ceac.columns:
+        return f.absent("The expected value of perfect information", "ceac.csv")
+    cur = r.currency
+    per = ceac.sort_values("wtp", kind="mergesort").drop_duplicates("wtp")
+    w = per["wtp"].to_numpy(float)
+    evpi = per["evpi"].to_numpy(float)
+    se = np.nan_to_num(per["evpi_se"].to_numpy(float)) if "evpi_se" in per else np.zeros_like(w)
+    figure = plots.evpi(r, w, evpi, se)
+    rows = [
+        [f.wtp_label(value), f.interval(f.money, *_se_band(per, value))] for _t, value in r.wtps
+    ]
+    alt = (
+        f"Expected value of perfect information per patient against willingness to pay, "
+        f"with a band of plus or minus 1.96 Monte Carlo standard errors; maximum "
+        f"{f.money(np.nanmax(evpi)) if np.isfinite(evpi).any() else f.DASH} {cur}."
+    )
+    caption = (
+        "What removing all parameter uncertainty would be worth per patient: the expected "
+        "loss of choosing on current information."
+    )
+    table = f.table([f"WTP ({cur}/QALY)", f"EVPI per patient ({cur}, ±1.96 SE)"], rows)
+    return f.image("plot-evpi", alt, plots.png(figure), caption) + table
+
+
+def _se_band(per: pd.DataFrame, wtp: float) -> tuple[object, object, object]:
+    """EVPI at one WTP with its ±1.96 SE interval."""
+    row = per[np.isclose(per["wtp"].to_numpy(float), wtp)]
+    if not len(row):
+        return math.nan, math.nan, math.nan
+    evpi = float(row["evpi"].iloc[0])
+    se = float(row["evpi_se"].iloc[0]) if "evpi_se" in row else math.nan
+    return evpi, evpi - 1.96 * se, evpi + 1.96 * se
+
+
+def _evppi(r: ResultFolder) -> str:
+    """EVPPI per parameter or group, one column per WTP."""
+    evppi = r.table("evppi")
+    if evppi is None:
+        return f.absent("The expected value of partial perfect information", "evppi.csv")
+    cur = r.currency
+    wtps = [float(w) for w in dict.fromkeys(evppi["wtp"]) if f.finite(w)]
+    cells: dict[tuple[str, float], dict[str, Any]] = {}
+    labels: dict[str, object] = {}
+    kinds: dict[str, str] = {}
+    for row in evppi.to_dict("records"):
+        name = f.text(row.get("parameter"))
+        members = f.text(row.get("members"))
+        kinds.setdefault(name, f.text(row.get("kind")))
+        label: object = name
+        if members and members != name:
+            label = f.Html(f"{f.e(name)}<br><small>{f.e(members.replace(';', '; '))}</small>")
+        labels.setdefault(name, label)
+        if f.finite(row.get("wtp")):
+            cells[(name, float(row["wtp"]))] = row
+
+    def value(name: str, w: float) -> float:
+        row = cells.get((name, w))
+        return float(row["evppi"]) if row is not None and f.finite(row.get("evppi")) else -math.inf
+
+    first = wtps[0] if wtps else math.nan
+    names = sorted(labels, key=lambda n: -value(n, first))  # stable: file order on ties
+    evpi_row: list[object] = ["EVPI: all parameters", ""]
+    for w in wtps:
+        evpi = next((c.get("evpi") for (n, x), c in cells.items() if x == w), None)
+        evpi_row.append(f.money(evpi))
+    rows: list[list[object]] = [evpi_row]
+    for name in names:
+        row_cells: list[object] = [labels[name], kinds[name]]
+        for w in wtps:
+            row = cells.get((name, w))
+            if row is None:
+                row_cells.append(f.DASH)
+                continue
+            main = f"{f.money(row.get('evppi'))} ({f.pct(row.get('share_of_evpi'))})"
+            se = row.get("evppi_se")
+            detail = f"SE {f.money(se)}" if f.finite(se) else ""
+            row_cells.append(f.Html(f"{f.e(main)}<br><small>{f.e(detail)}</small>"))
+        rows.append(row_cells)
+    return (
+        f"<p>Per patient, in {f.e(cur)}, by regression on the PSA draws: the value of learning "
+        "a parameter (or group) exactly, with its share of the EVPI and Monte Carlo SE; "
+        "largest first at the first WTP.</p>"
+        + f.table(
+            ["Parameter or group", "Kind", *[f"EVPPI at {f.wtp_label(w)}" for w in wtps]],
+            rows,
+            row_classes=["total", *[""] * len(names)],
+        )
+    )
+
+
+def _tornado(r: ResultFolder) -> str:
+    """One panel per non-comparator strategy: incremental NMB at the first WTP."""
+    tornado = r.table("tornado")
+    if tornado is None:
+        return f.absent(
+            "The one-way sensitivity analysis",
+            "tornado.csv",
+            "the scenario has no uncertain parameter with a range",
+        )
+    cur, comp = r.currency, r.comparator
+    wtp_values = tornado["wtp"].to_numpy(float)
+    first = [w for _t, w in r.wtps if np.isclose(wtp_values, w).any()]
+    w0 = first[0] if first else float(wtp_values[0])
+    at_wtp = tornado[np.isclose(wtp_values, w0)]
+    names = [s for s in r.strategies if s != comp and s in set(at_wtp["strategy"])]
+    if not names:
+        return f.note("No strategy other than the comparator in tornado.csv.")
+    panels = []
+    for name in names:
+        part = at_wtp[at_wtp["strategy"] == name].sort_values(
+            "swing", ascending=False, kind="mergesort"
+        )
+        panels.append((name, part.head(TORNADO_ROWS), len(part)))
+    figure = plots.tornado(r, panels, w0)
+    alt = (
+        f"Tornado diagram: incremental net monetary benefit at {f.wtp_label(w0)} {cur} per QALY "
+        f"of {f.names(names)} versus {comp} when each uncertain parameter is set to its low "
+        f"and high value, largest swing first."
+    )
+    caption = (
+        "Bars run from the base-case incremental NMB (black line) to its value at the "
+        "parameter's low and high values (in brackets); the dotted line is zero, where the "
+        "decision changes."
+    )
+    return f.image("plot-tornado", alt, plots.png(figure), caption)
+
+
+def _threshold(r: ResultFolder) -> str:
+    """Where each searched parameter changes the decision."""
+    threshold = r.table("threshold")
+    if threshold is None:
+        return f.absent("The threshold analysis", "threshold.csv")
+    cur = r.currency
+    rows = []
+    for row in threshold.to_dict("records"):
+        rows.append(
+            [
+                row.get("parameter"),
+                f"{f.text(row.get('strategy'))} vs {f.text(row.get('comparator'))}",
+                f.wtp_label(float(row["wtp"])) if f.finite(row.get("wtp")) else f.DASH,
+                f.auto(row.get("threshold")) if f.finite(row.get("threshold")) else "none",
+                f"{f.auto(row.get('searched_low'))} to {f.auto(row.get('searched_high'))}",
+                f.text(row.get("note")),
+            ]
+        )
+    return (
+        "<p>The value of each parameter at which the incremental net monetary benefit crosses "
+        "zero (the decision changes), searched within the range shown.</p>"
+        + f.table(
+            ["Parameter", "Comparison", f"WTP ({cur}/QALY)", "Threshold", "Searched", "Note"],
+            rows,
+        )
+    )
+
+
+def _cumulative(r: ResultFolder) -> str:
+    """One panel per event group, one line per strategy."""
+    ci = r.table("cumulative_incidence")
+    if ci is None:
+        return f.absent("Cumulative incidence", "cumulative_incidence.csv")
+    groups = [str(g) for g in dict.fromkeys(ci["group"])]
+    present = [s for s in r.strategies if s in set(ci["strategy"])]
+    figure = plots.cumulative(r, ci, groups, present)
+    alt = (
+        f"Cumulative incidence of the first event, by strategy ({f.names(present)}), one panel "
+        f"per group: {f.names([g.replace('_', ' ') for g in groups])}."
+    )
+    caption = (
+        "Share of patients whose first event of the group has happened, month by month; "
+        "death competes (a patient who died first never counts)."
+    )
+    return f.image("plot-cumulative-incidence", alt, plots.png(figure), caption)
+
+
+def _forest(r: ResultFolder) -> str:
+    """Rate ratios against the comparator (log scale), events seen in both arms only."""
+    events = r.table("events")
+    if events is None:
+        return f.absent("The event-rate comparison", "events.csv")
+    comp = r.comparator
+    needed = {"rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high"}
+    if not needed <= set(events.columns):
+        return f.note("events.csv has no rate ratios.")
+    others = [s for s in r.strategies if s != comp and s in set(events["strategy"])]
+    ratio = events["rate_ratio"].to_numpy(float)
+    usable = events[np.isfinite(ratio) & (ratio > 0) & events["strategy"].isin(others)]
+    order = [str(e) for e in dict.fromkeys(events["event"]) if e in set(usable["event"])]
+    if not order:
+        return f.note(f"No event happened under both {comp} and another strategy.")
+    figure, shown = plots.forest(r, events, usable, order, others)
+    alt = (
+        f"Forest plot of event rate ratios with 95% confidence intervals of {f.names(shown)} "
+        f"versus {comp}, on a log scale, for the {len(order)} events that happened in both arms."
+    )
+    caption = (
+        "Rate ratio per event against the comparator, with a 95% interval widened for "
+        "over-dispersion; right of the dashed line the event is more frequent than under "
+        "the comparator. Events absent from either arm are left out."
+    )
+    return f.image("plot-forest", alt, plots.png(figure), caption)
+
+
+def _events_table(r: ResultFolder) -> str:
+    """Rates per 100 patient-years with intervals, strategies side by side."""
+    events = r.table("events")
+    if events is None:
+        return f.absent("The event table", "events.csv")
+    present = [s for s in r.strategies if s in set(events["strategy"])]
+    by_key = {(str(row["strategy"]), str(row["event"])): row for row in events.to_dict("records")}
+    rows = []
+    for event in dict.fromkeys(events["event"]):
+        event = str(event)
+        first = next(by_key[(s, event)] for s in present if (s, event) in by_key)
+        cells: list[object] = [f.text(first.get("label")) or event]
+        for name in present:
+            row = by_key.get((name, event))
+            if row is None:
+                cells.append(f.DASH)
+                continue
+            rate = f.interval(
+                f.rate,
+                row.get("rate_per_100py"),
+                row.get("rate_per_100py_ci_low"),
+                row.get("rate_per_100py_ci_high"),
+            )
+            count = row.get("events")
+            detail = f"{f.auto(count) or 0} event{'' if f.finite(count) and count == 1 else 's'}"
+            if f.finite(row.get("share_with_event")):
+                detail += f"; {f.pct(row.get('share_with_event'))} of patients"
+            cells.append(f.Html(f"{f.e(rate)}<br><small>{f.e(detail)}</small>"))
+        rows.append(cells)
+    return (
+        "<p>Events per 100 patient-years with 95% intervals (widened for over-dispersion); "
+        "below, the count and the share of patients with at least one.</p>"
+        + f.table(["Event", *present], rows, cls="events")
+    )
+
+
+def _convergence(r: ResultFolder) -> str:
+    """Running means with ±1.96 MCSE bands: one row per quantity, one column per axis."""
+    conv = r.table("convergence")
+    if conv is None:
+        return f.absent("The convergence analysis", "convergence.csv")
+    kinds = [a for a in ("patients", "iterations") if a in set(conv["axis"])]
+    kinds += [str(a) for a in dict.fromkeys(conv["axis"]) if a not in kinds]
+    quantities = [str(q) for q in dict.fromkeys(conv["quantity"])]
+    present = [s for s in r.strategies if s in set(conv["strategy"])]
+    figure = plots.convergence(r, conv, kinds, quantities, present)
+    alt = (
+        f"Convergence: running means with bands of plus or minus 1.96 Monte Carlo standard "
+        f"errors of {f.names(quantities)} against {f.names(kinds)}, by strategy."
+    )
+    caption = (
+        "Running mean as patients (base case, block by block) and PSA iterations accumulate; "
+        "the band is ±1.96 Monte Carlo standard errors. Flat lines with narrow bands mean "
+        "enough patients or iterations."
+    )
+    return f.image("plot-convergence", alt, plots.png(figure), caption)
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0 auto;
+max-width:1200px;padding:1rem 2rem 3rem;color:#1a1a1a;line-height:1.45;background:#fff}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;
+margin-top:2.2rem}h3{margin-top:1.4rem}.meta{color:#555;font-size:.9rem}
+code{font-size:.85em;word-break:break-all}nav ol{columns:3;font-size:.9rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
+th,td{border:1px solid #d0d0d0;padding:.25rem .5rem;vertical-align:top}
+th{background:#f3f5f8;text-align:left}td{text-align:right}td:first-child{text-align:left}
+table.text td{text-align:left}tr.assumption td{background:#fff6db}
+tr.total td{font-weight:600;background:#f8f9fb}
+small{color:#555}.not-run{color:#8a5a00;background:#fff8e6;border-left:4px solid #e0a000;
+padding:.5rem .8rem}.note{color:#444}.error{color:#a00;background:#fdecec;
+border-left:4px solid #c00;padding:.5rem .8rem}
+.warnings{background:#fdecec;border:2px solid #c00;padding:.4rem 1rem;margin:1rem 0}
+.warnings h2{color:#a00;border:none;margin-top:.4rem}
+figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#444}details{margin:.8rem 0}
+summary{cursor:pointer;color:#1f4e99}
+"""
+
+SECTIONS: tuple[tuple[str, str, Callable[[ResultFolder], str]], ...] = (
+    ("headline", "Headline results", _headline),
+    ("ce-plane", "Cost-effectiveness plane", _ce_plane),
+    ("ceac", "Cost-effectiveness acceptability (CEAC and CEAF)", _ceac),
+    ("evpi", "Expected value of perfect information (EVPI)", _evpi),
+    ("evppi", "Expected value of partial perfect information (EVPPI)", _evppi),
+    ("tornado", "One-way sensitivity analysis (tornado)", _tornado),
+    ("threshold", "Threshold analysis", _threshold),
+    ("cumulative-incidence", "Cumulative incidence", _cumulative),
+    ("forest", "Event rate ratios (forest plot)", _forest),
+    ("events", "Event rates", _events_table),
+    ("convergence", "Convergence", _convergence),
+    ("methods", "Methods appendix (CHEERS 2022)", methods.methods),
+)
+
+
+def render(results: ResultFolder) -> str:
+    """The whole HTML page. A section that cannot be built says why; the rest still shows."""
+    problems = list(results.problems)
+    bodies = []
+    for section_id, title, build in SECTIONS:
+        try:
+            body = build(results)
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            message = (
+                f"{title}: could not be built from the tables ({type(error).__name__}: {error})"
+            )
+            problems.append(message)
+            body = f'<p class="error">{f.e(message)}</p>'
+        bodies.append(f'<section id="{section_id}"><h2>{f.e(title)}</h2>{body}</section>')
+    s, m = results.scenario, results.manifest
+    name = str(m.get("scenario") or s.get("name") or "scenario")
+    title = str(s.get("title") or name)
+    meta = [f"scenario <code>{f.e(name)}</code>"]
+    if "seed" in m:
+        meta.append(f"seed {f.e(str(m['seed']))}")
+    if m.get("patients_per_strategy") is not None:
+        meta.append(f"{f.e(m['patients_per_strategy'])} patients per strategy")
+    if m.get("psa_iterations"):
+        meta.append(f"{f.e(m['psa_iterations'])} PSA iterations")
+    if m.get("scenario_sha256"):
+        meta.append(f"SHA-256 <code>{f.e(m['scenario_sha256'])}</code>")
+    nav = "".join(f'<li><a href="#{sid}">{f.e(t)}</a></li>' for sid, t, _b in SECTIONS)
+    tables = ", ".join(f"{n}.csv" for n in results.tables) or "none"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{f.e(title)} - baclofen-sim report</title><style>{STYLE}</style></head>\n"
+        f"<body><header><h1>{f.e(title)}</h1>"
+        f'<p class="meta">{" · ".join(meta)}</p></header>\n'
+        f"{_warnings(results, problems)}"
+        f"<nav><ol>{nav}</ol></nav>\n"
+        + "\n".join(bodies)
+        + f'\n<footer><p class="meta">Built by baclofen-sim from the tables in its folder '
+        f"({f.e(tables)}, manifest.json); results.xlsx holds the same tables.</p></footer>"
+        "</body></html>\n"
+    )
