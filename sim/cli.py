@@ -175,6 +175,21 @@ class _Stages:
         self.task = None
 
 
+def _say_if_compiling(engine: str, quiet: bool) -> None:
+    """A cold cache compiles the engine before the first block (about 10-30 s): say so,
+    or the first run looks hung."""
+    if engine != "fast" or quiet:
+        return
+    from sim import compile_cache
+    from sim.engines.fast import fold
+
+    if not compile_cache.is_compiled(fold.block):
+        err.print(
+            "compiling the simulation engine (first run on this machine only)...",
+            highlight=False,
+        )
+
+
 def _run_one(
     loaded: scenario.Scenario,
     out_dir: Path,
@@ -275,6 +290,7 @@ def run(
     loaded = _load(scenario_file, patients, seed, psa_iterations)
     _check_out(out_dir)
     _check_engine(engine)
+    _say_if_compiling(engine, quiet)
     with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
         _run_one(loaded, out_dir, engine, progress, pool)
 
@@ -338,6 +354,7 @@ def batch(
             todo.append((path, item))
     if not todo:
         return
+    _say_if_compiling(engine, quiet)
     with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
         whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
         for _, item in todo:
