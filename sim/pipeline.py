@@ -13,6 +13,7 @@ The command line adds only its options, a progress display and exit codes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from sim.execution.backends import Backend
 from sim.numerics import lifetable
 from sim.output import files
 from sim.output import tables as output_tables
-from sim.scenario import Scenario, Uncertain
+from sim.scenario import Scenario, Uncertain, prices
 
 
 class Progress(Protocol):
@@ -95,7 +96,14 @@ class Results:
 
     def manifest(self) -> dict[str, Any]:
         """manifest.json: what made the tables (the only place for timings and the backend)."""
+        index = runner.price_index(self.scenario)
+        inflation = [
+            {**dataclasses.asdict(x), "priced": x.priced}
+            for x in prices.inflation(self.scenario.model_dump(), index)
+        ]
         extra = {
+            "price_index": index.name,
+            "inflation": inflation,
             "psa_iterations": self.scenario.psa_iterations,
             "backend": self.backend,
             "workers": self.workers,
@@ -197,6 +205,7 @@ def _tables(
     frames: dict[str, pd.DataFrame] = {
         "summary": summary,
         "events": output_tables.events(scenario, tally),
+        "cost_breakdown": output_tables.cost_breakdown(scenario, tally),
         "cumulative_incidence": output_tables.cumulative_incidence(scenario, tally),
         "convergence": convergence.convergence_table(scenario, running, result_psa),
     }

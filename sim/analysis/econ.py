@@ -134,11 +134,29 @@ def dispersion(
     return max(1.0, n / (n - 1) * residual_sq / count)
 
 
+#: What paired_risk returns.
+PAIRED_RISK_KEYS = (
+    "rr",
+    "rr_low",
+    "rr_high",
+    "rd",
+    "rd_low",
+    "rd_high",
+    "nnh",
+    "nnh_low",
+    "nnh_high",
+    "nnt",
+    "nnt_low",
+    "nnt_high",
+)
+
+
 def paired_risk(n: int, with_a: int, with_b: int, with_both: int) -> dict[str, float]:
     """Relative risk and risk difference of A against B on the same patients (matched
-    pairs: Agresti 2013, §11.1), with 95% intervals, and the number needed to harm/treat."""
+    pairs: Agresti 2013, §11.1), with 95% intervals, and the number needed to harm (or to
+    treat) with its interval when the risk difference's interval excludes zero."""
     nan = math.nan
-    out = dict.fromkeys(("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh", "nnt"), nan)
+    out = dict.fromkeys(PAIRED_RISK_KEYS, nan)
     if n == 0:
         return out
     b = with_a - with_both  # A only
@@ -150,10 +168,13 @@ def paired_risk(n: int, with_a: int, with_b: int, with_both: int) -> dict[str, f
         rr = with_a / with_b
         se = math.sqrt((b + c) / (with_a * with_b))
         out.update(rr=rr, rr_low=rr * math.exp(-Z95 * se), rr_high=rr * math.exp(Z95 * se))
-    if rd > 0:
-        out["nnh"] = 1 / rd
-    elif rd < 0:
-        out["nnt"] = -1 / rd
+    # numbers needed to harm or treat only where the difference is clear: an interval of
+    # the risk difference that excludes zero (its bounds give the interval of 1 / RD)
+    low, high = out["rd_low"], out["rd_high"]
+    if low > 0:
+        out.update(nnh=1 / rd, nnh_low=1 / high, nnh_high=1 / low)
+    elif high < 0:
+        out.update(nnt=-1 / rd, nnt_low=-1 / low, nnt_high=-1 / high)
     return out
 
 

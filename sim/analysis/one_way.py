@@ -58,6 +58,7 @@ def one_way(
 ) -> OneWay:
     """Tornado over every scalar uncertain parameter, then the threshold searches."""
     base_inc = _incremental(scenario, base)
+    index = runner.price_index(scenario)
     comparator, wtp = scenario.comparator, scenario.wtp[0]
     cache: dict[tuple[str, float], dict[str, tuple[float, float, float]]] = {}
 
@@ -66,7 +67,7 @@ def one_way(
         todo = list(dict.fromkeys(p for p in points if p not in cache))
         changed = [params.apply(scenario, {path: value}, file) for path, value in todo]
         for point, sc, tally in zip(
-            todo, changed, runner.simulate_many(changed, table, engine, backend), strict=True
+            todo, changed, runner.simulate_many(changed, table, engine, backend, index), strict=True
         ):
             cache[point] = _incremental(sc, tally)
             if progress is not None:
@@ -77,7 +78,7 @@ def one_way(
         return cache[(path, value)]
 
     ranges = {
-        path: params.dsa_range(entry)
+        path: params.dsa_range(entry, params.value_at(scenario, path))
         for path, entry in scenario.uncertainty.items()
         if isinstance(entry, Uncertain)  # a Dirichlet set has no single low and high
     }
@@ -87,7 +88,7 @@ def one_way(
         if low is None or high is None:
             entry = scenario.uncertainty[path]
             assert isinstance(entry, Uncertain)
-            d_low, d_high, _ = params.dsa_range(entry)
+            d_low, d_high, _ = params.dsa_range(entry, params.value_at(scenario, path))
             low = d_low if low is None else low
             high = d_high if high is None else high
         spans[path] = (low, high, np.linspace(low, high, 9))

@@ -37,6 +37,7 @@ class CohortArrays:
     itb_dose: np.ndarray  # (n, 7)
     oral_dose: np.ndarray  # (n, 7)
     hazard: np.ndarray  # (2, 120) background hazard by sex and age
+    baseline_utility: np.ndarray  # (n,) by indication
 
     @classmethod
     def of(cls, scenario: Scenario, table: lifetable.LifeTable) -> CohortArrays:
@@ -56,10 +57,12 @@ class CohortArrays:
                 [prepared(*distribution_params(i.oral_dose_mg_per_day)) for _, i in present]
             ),
             hazard=table.hazards(),
+            baseline_utility=np.array([i.baseline_utility for _, i in present]),
         )
 
     def compiled(self) -> tuple:
-        """The arrays `_draw` takes after the patient's key, in its order."""
+        """The arrays `_draw` takes after the patient's key, in its order, then the
+        baseline utility by indication."""
         return (
             self.age,
             self.male_share,
@@ -68,6 +71,7 @@ class CohortArrays:
             self.itb_dose,
             self.oral_dose,
             self.hazard,
+            self.baseline_utility,
         )
 
 
@@ -83,6 +87,7 @@ class Patient:
     oral_response_u: float  # tablets control spasticity when below the response probability
     background_death_years: float  # from t = 0; may exceed the horizon
     replacement_delay_u: float  # each ITB strategy turns it into its own delay (days)
+    baseline_utility: float  # uncontrolled severe spasticity on CMM, by indication
 
 
 @njit(cache=True)
@@ -117,7 +122,7 @@ def _draw(
 
 def draw(arrays: CohortArrays, seed: int, parameter_set: int, patient: int) -> Patient:
     age, male, ind, itb, oral, u_itb, u_oral, death, delay = _draw(
-        np.uint64(patient_key(seed, parameter_set, patient)), *arrays.compiled()
+        np.uint64(patient_key(seed, parameter_set, patient)), *arrays.compiled()[:7]
     )
     return Patient(
         patient,
@@ -130,4 +135,5 @@ def draw(arrays: CohortArrays, seed: int, parameter_set: int, patient: int) -> P
         u_oral,
         death,
         delay,
+        float(arrays.baseline_utility[ind]),
     )

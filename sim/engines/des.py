@@ -30,6 +30,7 @@ about draws, kept everywhere below:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Callable
@@ -42,7 +43,16 @@ from sim.engines import rules
 from sim.engines.cohort import Patient
 from sim.engines.tally import Outcome
 from sim.model.clocks import CLOCK_PRIORITY, PUMP_CLOCKS, TABLET_CLOCKS
-from sim.model.events import EVENT_ID, ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
+from sim.model.events import (
+    COST_CATEGORIES,
+    COST_CATEGORY_OF_EVENT,
+    EVENT_ID,
+    ITB_SIDE_EFFECTS,
+    ORAL_SIDE_EFFECTS,
+    SEVERITIES,
+    TABLET_EVENTS,
+    on_fallback,
+)
 from sim.model.streams import STREAM, STREAM_KEY
 from sim.model.units import DAYS_PER_YEAR
 from sim.numerics import discount
@@ -57,6 +67,10 @@ from sim.scenario import (
     Surgery,
     Untreated,
     distribution_params,
+)
+
+CARE, DRUG_TABLETS, DRUG_INTRATHECAL, REFILL_VISITS = (
+    COST_CATEGORIES.index(c) for c in ("care", "drug_tablets", "drug_intrathecal", "refill_visits")
 )
 
 
@@ -98,7 +112,8 @@ class _RefillRun:
     start: float
     step: float
     days: float
-    cost: float  # of one visit, undiscounted
+    visit_cost: float  # of one visit, undiscounted: the visit
+    drug_cost: float  # and the drug it replaces
     visits: float
 
 
@@ -139,7 +154,8 @@ class PatientRun:
         self.flows_since = 0.0
         self.drug_since = 0.0
         self.utility = 0.0
-        self.cost_rate = 0.0
+        self.care_rate = 0.0  # background care per year, as the state changes it
+        self.drug_rate = 0.0  # tablets per year
         self.route = ""  # "itb", "oral" or "" (no drug)
         self.route_dose = 0.0
         # oral state (own strategy, or the fallback of an ITB strategy)
@@ -208,26 +224,40 @@ class PatientRun:
         qaly_loss: float = 0.0,
         cause: str = "",
         volume_left_ml: float = math.nan,
+        shown_cost: float | None = None,
     ) -> None:
-        """Count an event at the current time; its cost and QALY loss are discounted now."""
+        """Count an event at the current time; its cost and QALY loss are discounted now.
+        (`shown_cost`: the cost its trace row shows, when more than its own is paid then.)"""
         t = self.now
-        self.out.count(EVENT_ID[event], t)
-        self.out.cost += cost * discount.factor(self.rate_costs, t)
-        self.out.qaly -= qaly_loss * discount.factor(self.rate_effects, t)
+        event_id = EVENT_ID[event]
+        self.out.count(event_id, t)
+        if cost != 0.0 or qaly_loss != 0.0:  # the compiled engine skips adding zeros too
+            category = COST_CATEGORY_OF_EVENT[event_id]
+            self.out.add_cost(category, cost, cost * discount.factor(self.rate_costs, t))
+            loss = qaly_loss * discount.factor(self.rate_effects, t)
+            self.out.qaly -= loss
+            self.out.qaly_lost += loss
         if self.trace is not None:
             age = self.patient.age_years + t
+            shown = cost if shown_cost is None else shown_cost
             self.trace.append(
-                TraceRow(t, age, event, detail, cost, qaly_loss, cause, volume_left_ml)
+                TraceRow(t, age, event, detail, shown, qaly_loss, cause, volume_left_ml)
             )
 
-    def enter_state(self, utility: float, cost_per_year: float, route: str, dose: float) -> None:
-        """Accrue the state left behind, then switch utility, cost rate and drug route.
+    def enter_state(
+        self, utility: float, care_per_year: float, drug_per_year: float, route: str, dose: float
+    ) -> None:
+        """Accrue the state left behind, then switch utility, cost rates and drug route.
 
         Utility and cost flows are accrued only when they change: a refill that keeps them
         costs no discounting integral (the sum is the same, and both engines do it so)."""
-        if utility != self.utility or cost_per_year != self.cost_rate:
+        if (utility, care_per_year, drug_per_year) != (
+            self.utility,
+            self.care_rate,
+            self.drug_rate,
+        ):
             self.accrue_flows(self.now)
-            self.utility, self.cost_rate = utility, cost_per_year
+            self.utility, self.care_rate, self.drug_rate = utility, care_per_year, drug_per_year
         self.accrue_drug(self.now)
         self.route, self.route_dose = route, dose
 
@@ -235,8 +265,14 @@ class PatientRun:
         a = self.flows_since
         if t <= a:
             return
-        self.out.qaly += self.utility * discount.flow(self.rate_effects, a, t)
-        self.out.cost += self.cost_rate * discount.flow(self.rate_costs, a, t)
+        out = self.out
+        qalys = self.utility * discount.flow(self.rate_effects, a, t)
+        out.qaly += qalys
+        out.qaly_state += qalys
+        f = discount.flow(self.rate_costs, a, t)
+        out.add_cost(CARE, self.care_rate * (t - a), self.care_rate * f)
+        if self.drug_rate != 0.0:
+            out.add_cost(DRUG_TABLETS, self.drug_rate * (t - a), self.drug_rate * f)
         self.flows_since = t
 
     def accrue_drug(self, t: float) -> None:
@@ -266,13 +302,15 @@ class PatientRun:
             self.die(death_event, f"after {event.replace('_', ' ')}")
         return self.alive
 
-    def severity(self, block: Severity, kind: str, cause: str) -> bool:
-        """A withdrawal or overdose: severity drawn from the mix. True if still alive."""
+    def severity(self, block: Severity, kind: str, cause: str, tablets: bool = False) -> bool:
+        """A withdrawal or overdose: severity drawn from the mix. True if still alive.
+        (`tablets`: a withdrawal from tablets, an event of tablet therapy.)"""
         levels = block.levels()
         level = rules.severity_level(levels[0].share, levels[1].share, self.draw("severity"))
-        return self.consequence(
-            levels[level], f"{kind}_{SEVERITIES[level]}", f"death_{kind}", cause
-        )
+        event = f"{kind}_{SEVERITIES[level]}"
+        if tablets:
+            event = self.tablet_event(event)
+        return self.consequence(levels[level], event, f"death_{kind}", cause)
 
     def die(self, event: str, detail: str = "") -> None:
         """Death ends follow-up now: no later (or simultaneous, pending) event happens."""
@@ -289,7 +327,13 @@ class PatientRun:
         )
         strategy = self.strategy
         if isinstance(strategy, Untreated):
-            self.enter_state(strategy.utility, strategy.care_cost_per_year, "", 0.0)
+            self.enter_state(
+                p.baseline_utility + strategy.utility_change,
+                self.scenario.cohort.care_cost_per_year * strategy.care_cost_multiplier,
+                0.0,
+                "",
+                0.0,
+            )
         elif isinstance(strategy, Oral):
             self.start_tablets(strategy)
         else:
@@ -321,13 +365,15 @@ class PatientRun:
         """On tablets (own strategy, or an ITB fallback): or untreated once stopped."""
         self.oral = oral
         if self.tablets_stopped:
-            self.enter_state(oral.untreated_utility, oral.untreated_care_cost_per_year, "", 0.0)
+            self.enter_untreated(oral)
             return
         controlled = self.patient.oral_response_u < oral.response_probability
         dose = self.patient.oral_dose_mg_per_day
+        baseline = self.patient.baseline_utility
         self.enter_state(
-            oral.utility_controlled if controlled else oral.utility_uncontrolled,
-            oral.care_cost_per_year + dose * DAYS_PER_YEAR * oral.drug_cost_per_mg,
+            baseline + oral.utility_change_controlled if controlled else baseline,
+            self.scenario.cohort.care_cost_per_year,
+            dose * DAYS_PER_YEAR * oral.drug_cost_per_mg,
             "oral",
             dose,
         )
@@ -345,6 +391,22 @@ class PatientRun:
         self.set_clock("tablets_stopped", t, self.on_tablets_stopped)
         self.next_oral_withdrawal()
 
+    def enter_untreated(self, oral: Oral) -> None:
+        """Off tablets after stopping them for intolerance (for good)."""
+        self.enter_state(
+            self.patient.baseline_utility + oral.untreated_utility_change,
+            self.scenario.cohort.care_cost_per_year * oral.untreated_care_cost_multiplier,
+            0.0,
+            "",
+            0.0,
+        )
+
+    def tablet_event(self, event: str) -> str:
+        """A tablet event's name: its twin in an ITB strategy's fallback periods."""
+        if isinstance(self.strategy, Itb) and event in TABLET_EVENTS:
+            return on_fallback(event)
+        return event
+
     def stop_tablet_clocks(self) -> None:
         self.cancel(*TABLET_CLOCKS)
 
@@ -361,20 +423,19 @@ class PatientRun:
     def on_oral_side_effect(self) -> None:
         events = self.oral.side_effects.events
         name = self.pick_side_effect(ORAL_SIDE_EFFECTS, events, "oral_side_effect_type")
-        if self.consequence(getattr(events, name), name, "death_side_effect", "tablets"):
+        event = self.tablet_event(name)
+        if self.consequence(getattr(events, name), event, "death_side_effect", "tablets"):
             self.next_oral_side_effect()
 
     def on_oral_withdrawal(self) -> None:
-        if self.severity(self.oral.withdrawal, "withdrawal", "tablets: abrupt stop"):
+        if self.severity(self.oral.withdrawal, "withdrawal", "tablets: abrupt stop", True):
             self.next_oral_withdrawal()
 
     def on_tablets_stopped(self) -> None:
-        self.record("tablets_stopped", "intolerance: untreated from now on")
+        self.record(self.tablet_event("tablets_stopped"), "intolerance: untreated from now on")
         self.tablets_stopped = True
         self.stop_tablet_clocks()
-        self.enter_state(
-            self.oral.untreated_utility, self.oral.untreated_care_cost_per_year, "", 0.0
-        )
+        self.enter_untreated(self.oral)
 
     def pick_side_effect(self, names: tuple[str, ...], events: object, stream: str) -> str:
         """Type of a side-effect occurrence, in proportion to the rates."""
@@ -393,6 +454,10 @@ class PatientRun:
             "responds to the test dose" if responder else "no response",
             itb.screening.cost,
         )
+        effect = itb.screening.adverse_effect
+        if self.chance("screening_adverse_effect", effect.probability):
+            loss = rules.qaly_loss(effect.utility_loss, effect.duration_days)
+            self.record("screening_adverse_effect", "after the test dose", effect.cost, loss)
         kind, a, b, c, d = distribution_params(itb.pump.replacement_delay_days)
         self.replacement_delay_years = (
             max(0.0, quantile(kind, a, b, c, d, self.patient.replacement_delay_u)) / DAYS_PER_YEAR
@@ -455,7 +520,14 @@ class PatientRun:
         """Fill the reservoir, set the dose, and book the next refill visit."""
         pump = self.itb.pump
         self.dose = self.dose_need()
-        self.enter_state(self.itb.utility, self.itb.care_cost_per_year, "itb", self.dose)
+        self.cancel("reservoir_empty")  # a full reservoir
+        self.enter_state(
+            self.patient.baseline_utility + self.itb.utility_change,
+            self.scenario.cohort.care_cost_per_year * self.itb.care_cost_multiplier,
+            0.0,  # the intrathecal drug is costed at each refill
+            "itb",
+            self.dose,
+        )
         self.rescale_itb_side_effects()
         self.fill_time = self.now
         self.refill_late = False
@@ -466,16 +538,15 @@ class PatientRun:
         years = self.now - self.first_implant_time
         settled = grow.annual_growth == 0.0 or years >= grow.growth_years
         visits = min(self.visits_to.values()) - 1.0 if settled else 0.0
-        self.refill_run = _RefillRun(self.now, step, days, self.visit_cost(days), visits)
+        visit = self.itb.refill.cost_visit
+        self.refill_run = _RefillRun(self.now, step, days, visit, self.drug_cost(days), visits)
         self.set_clock("refill", self.now + (visits + 1.0) * step, self.on_refill_due)
 
-    def visit_cost(self, days: float) -> float:
-        """A refill visit `days` after the fill: the visit and the drug it replaces."""
+    def drug_cost(self, days: float) -> float:
+        """The drug a refill `days` after the fill replaces, at its price."""
         pump, refill = self.itb.pump, self.itb.refill
         reservoir_mcg = pump.reservoir_ml * pump.concentration_mcg_per_ml
-        return rules.visit_cost(
-            self.dose, days, reservoir_mcg, refill.cost_visit, refill.drug_cost_per_mg
-        )
+        return rules.drug_cost(self.dose, days, reservoir_mcg, refill.drug_cost_per_mg)
 
     def visit_found(self, days: float) -> tuple[str, float]:
         """What a refill visit `days` after the fill finds: its detail, and the volume left
@@ -496,7 +567,7 @@ class PatientRun:
         if run is None:
             return
         delta = math.log1p(self.rate_costs)
-        m, cost = rules.settle_run(run.start, run.step, run.visits, end, run.cost, delta)
+        m, factor = rules.settle_run(run.start, run.step, run.visits, end, delta)
         if m == 0:
             return
         for risk in self.visits_to:
@@ -505,14 +576,16 @@ class PatientRun:
         out = self.out
         out.refill_interval_days += m * run.days
         out.count(EVENT_ID["refill_visit"], run.start + run.step, m)
-        out.cost += cost
+        out.add_cost(REFILL_VISITS, m * run.visit_cost, run.visit_cost * factor)
+        out.add_cost(DRUG_INTRATHECAL, m * run.drug_cost, run.drug_cost * factor)
         if self.trace is not None:
+            cost = run.visit_cost + run.drug_cost
             for k in range(1, m + 1):
                 t = run.start + k * run.step
                 detail, left_ml = self.visit_found(run.days)
                 age = self.patient.age_years + t
                 self.trace.append(
-                    TraceRow(t, age, "refill_visit", detail, run.cost, 0.0, volume_left_ml=left_ml)
+                    TraceRow(t, age, "refill_visit", detail, cost, 0.0, volume_left_ml=left_ml)
                 )
 
     def new_catheter(self) -> None:
@@ -613,16 +686,36 @@ class PatientRun:
     def on_refill_due(self) -> None:
         """A refill visit falls due: it may be missed (the reservoir runs dry)."""
         self.end_refill_run(self.now)
-        refill = self.itb.refill
         if not self.refill_late and self.visit_brings("missed_refill"):
-            self.record("missed_refill", f"refill {refill.missed_delay_days:g} days late")
-            if not self.itb_withdrawal(refill.missed_withdrawal_probability, "empty reservoir"):
-                return
-            self.refill_late = True
-            late = self.now + refill.missed_delay_days / DAYS_PER_YEAR
-            self.set_clock("refill", late, self.on_refill_due)
+            self.miss_refill()
             return
         self.refill_visit()
+
+    def miss_refill(self) -> None:
+        """The visit is missed: the pump goes on from what is left in the reservoir until
+        the late refill; only if that comes after the reservoir is empty does delivery stop
+        (DESIGN §4.5)."""
+        pump = self.itb.pump
+        kind, a, b, c, d = distribution_params(self.itb.refill.missed_delay_days)
+        u = self.draw("missed_refill_delay")
+        late = max(0.0, quantile(kind, a, b, c, d, u)) / DAYS_PER_YEAR
+        days = (self.now - self.fill_time) * DAYS_PER_YEAR
+        reservoir_mcg = pump.reservoir_ml * pump.concentration_mcg_per_ml
+        reserve = rules.reserve_years(self.dose, days, reservoir_mcg)
+        self.record(
+            "missed_refill",
+            f"refill {late * DAYS_PER_YEAR:.1f} days late; the reservoir holds "
+            f"{reserve * DAYS_PER_YEAR:.1f} days",
+        )
+        if late > reserve:
+            self.set_clock("reservoir_empty", self.now + reserve, self.on_reservoir_empty)
+        self.refill_late = True
+        self.set_clock("refill", self.now + late, self.on_refill_due)
+
+    def on_reservoir_empty(self) -> None:
+        self.record("reservoir_empty", "delivery stops until the late refill")
+        missed = self.itb.refill.missed_withdrawal_probability
+        self.itb_withdrawal(missed, "empty reservoir")
 
     def visit_brings(self, risk: str) -> bool:
         """Count a visit down towards the next occurrence of a per-visit risk."""
@@ -641,7 +734,12 @@ class PatientRun:
         days = (self.now - self.fill_time) * DAYS_PER_YEAR
         self.out.refill_interval_days += days
         detail, left_ml = self.visit_found(days)
-        self.record("refill_visit", detail, self.visit_cost(days), volume_left_ml=left_ml)
+        visit, drug = self.itb.refill.cost_visit, self.drug_cost(days)
+        self.record("refill_visit", detail, visit, volume_left_ml=left_ml, shown_cost=visit + drug)
+        if drug != 0.0:
+            self.out.add_cost(
+                DRUG_INTRATHECAL, drug, drug * discount.factor(self.rate_costs, self.now)
+            )
         if self.visit_brings("pocket_fill"):
             self.record("pocket_fill", "drug injected into the pocket")
             if not self.severity(self.itb.overdose, "overdose", "pocket fill"):
@@ -655,7 +753,8 @@ class PatientRun:
     def on_infection(self) -> None:
         infection = self.itb.infection
         self.infection_time = math.inf
-        self.record("infection", "", infection.cost)
+        loss = rules.qaly_loss(infection.utility_loss, infection.duration_days)
+        self.record("infection", "", infection.cost, loss)
         if self.chance("meningitis", infection.meningitis_probability) and not (
             self.consequence(infection.meningitis, "meningitis", "death_meningitis")
         ):
@@ -668,7 +767,10 @@ class PatientRun:
         self.end_refill_run(self.now)
         reimplant = temporary and self.chance("reimplant", self.itb.infection.reimplant_probability)
         plan = "re-implant planned" if reimplant else "tablets for good"
-        self.record("explant", f"{cause}; {plan}", cause=cause)
+        if not self.consequence(self.itb.surgery.explant, "explant", "death_surgery", cause):
+            return
+        if self.trace is not None:  # the detail says the plan
+            self.trace[-1] = dataclasses.replace(self.trace[-1], detail=f"{cause}; {plan}")
         self.infection_time = math.inf
         self.itb_side_effect_rate, self.itb_side_effect_time = 0.0, math.nan
         self.cancel(*PUMP_CLOCKS)

@@ -53,15 +53,9 @@ def drug_used_mg(dose_mcg_per_day: float, days: float, reservoir_mcg: float) -> 
 
 
 @njit(cache=True)
-def visit_cost(
-    dose_mcg_per_day: float,
-    days: float,
-    reservoir_mcg: float,
-    cost_visit: float,
-    drug_cost_per_mg: float,
-) -> float:
-    """A refill visit `days` after the last fill: the visit and the drug it replaces."""
-    return cost_visit + drug_used_mg(dose_mcg_per_day, days, reservoir_mcg) * drug_cost_per_mg
+def drug_cost(dose_mcg_per_day: float, days: float, reservoir_mcg: float, per_mg: float):
+    """The intrathecal drug a refill `days` after the last fill replaces, at its price."""
+    return drug_used_mg(dose_mcg_per_day, days, reservoir_mcg) * per_mg
 
 
 @njit(cache=True)
@@ -121,13 +115,23 @@ def rescaled_time(now: float, pending: float, old_rate: float, new_rate: float) 
 
 
 @njit(cache=True)
-def settle_run(
-    start: float, step: float, visits: float, end: float, cost_per_visit: float, delta: float
-):
+def settle_run(start: float, step: float, visits: float, end: float, delta: float):
     """The uneventful visits of a refill run (at start + k step, k = 1 .. visits) made
-    before `end`: their number and their cost discounted at delta = ln(1 + rate), in one
-    geometric sum. A visit at the very instant `end` is not made."""
+    before `end`: their number and the sum of their discount factors at delta =
+    ln(1 + rate), in one geometric sum (a visit's cost times it is the run's discounted
+    cost). A visit at the very instant `end` is not made."""
     m = visits_before(start, step, visits, end)
     if m == 0:
         return 0, 0.0
-    return m, cost_per_visit * periodic_log(delta, start + step, step, m)
+    return m, periodic_log(delta, start + step, step, m)
+
+
+@njit(cache=True)
+def reserve_years(dose_mcg_per_day: float, days_since_fill: float, reservoir_mcg: float):
+    """How long the reservoir keeps delivering after a visit that is missed `days_since_fill`
+    days after the fill: what is left, at the dose (DESIGN §4.5: the alarm reserve and
+    whatever lies above it). Infinite at a zero dose."""
+    if dose_mcg_per_day <= 0.0:
+        return math.inf
+    left_mcg = max(reservoir_mcg - dose_mcg_per_day * days_since_fill, 0.0)
+    return left_mcg / dose_mcg_per_day / DAYS_PER_YEAR

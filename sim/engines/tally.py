@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.model.events import COUNTERS_OF_EVENT, CUMULATIVE_GROUPS, GROUP_ID, N_COUNTERS
+from sim.model.events import (
+    COST_CATEGORIES,
+    COUNTERS_OF_EVENT,
+    CUMULATIVE_GROUPS,
+    GROUP_ID,
+    N_COUNTERS,
+)
 from sim.model.units import MONTHS_PER_YEAR
 
+N_COST_CATEGORIES = len(COST_CATEGORIES)
 #: Per-patient quantities whose second moments are kept (vector v of a patient).
 OUTCOMES: tuple[str, ...] = ("cost", "qaly", "life_years", "life_years_discounted")
 _CUMULATIVE_COUNTERS = tuple(GROUP_ID[g] for g in CUMULATIVE_GROUPS)
@@ -44,6 +51,18 @@ class Outcome:
     oral_dose_mg_years: float = 0.0
     oral_years: float = 0.0
     refill_interval_days: float = 0.0  # sum over refill visits of days since the last fill
+    qaly_state: float = 0.0  # QALYs of the states lived in, before event losses (discounted)
+    qaly_lost: float = 0.0  # QALYs lost to events (discounted)
+    cost_by_category: np.ndarray = field(default_factory=lambda: np.zeros(N_COST_CATEGORIES))
+    undiscounted_cost_by_category: np.ndarray = field(
+        default_factory=lambda: np.zeros(N_COST_CATEGORIES)
+    )
+
+    def add_cost(self, category: int, undiscounted: float, discounted: float) -> None:
+        """A cost in a category of COST_CATEGORIES: into the total and the category."""
+        self.cost += discounted
+        self.cost_by_category[category] += discounted
+        self.undiscounted_cost_by_category[category] += undiscounted
 
     def count(self, event_id: int, time: float, n: int = 1) -> None:
         """n events at `time` (the first of them, for a run of refill visits)."""
@@ -75,6 +94,10 @@ class Tally:
         self.oral_dose = np.zeros(s)
         self.oral_years = np.zeros(s)
         self.refill_days = np.zeros(s)
+        self.qaly_state = np.zeros(s)
+        self.qaly_lost = np.zeros(s)
+        self.cost_by_category = np.zeros((s, N_COST_CATEGORIES))
+        self.undiscounted_cost_by_category = np.zeros((s, N_COST_CATEGORIES))
 
     def add_patient(self, outcomes: list[Outcome]) -> None:
         """Fold one patient's outcomes, one per strategy in scenario order."""
@@ -102,6 +125,10 @@ class Tally:
             self.oral_dose[s] += o.oral_dose_mg_years
             self.oral_years[s] += o.oral_years
             self.refill_days[s] += o.refill_interval_days
+            self.qaly_state[s] += o.qaly_state
+            self.qaly_lost[s] += o.qaly_lost
+            self.cost_by_category[s] += o.cost_by_category
+            self.undiscounted_cost_by_category[s] += o.undiscounted_cost_by_category
 
     def merge(self, other: Tally) -> None:
         """Add another block's tally (call in block order for byte-identical results)."""

@@ -17,7 +17,8 @@ from sim.engines.tally import Tally
 from sim.execution.backends import Backend
 from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics import lifetable
-from sim.scenario import Scenario
+from sim.scenario import Scenario, params, prices
+from sim.scenario.prices import PriceIndex
 
 BLOCK_SIZE = 4096
 #: The compiled engine is the default; the SimPy engine is the executable specification.
@@ -32,6 +33,7 @@ class Job:
 
     scenario: Scenario
     table: lifetable.LifeTable
+    index: PriceIndex
     file: str
     engine: str
     draw: bool = False
@@ -50,15 +52,12 @@ class Task:
 
 def run_task(task: Task) -> list[Tally]:
     """The tallies of a task's units, set by set and block by block within a set."""
-    from sim.scenario import params  # here: workers import only what they use
 
     job = task.job
     scenarios = []
-    for k in task.parameter_sets:
-        sc = job.scenario
-        if job.draw and k > 0:
-            sc = params.apply(sc, params.draw(sc, k), job.file)
-        scenarios.append(sc)
+    for k in task.parameter_sets:  # each set's values, its costs in the price year's prices
+        drawn = params.draw(job.scenario, k) if job.draw and k > 0 else {}
+        scenarios.append(params.apply(job.scenario, drawn, job.file, job.index))
     arrays = [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
     months = months_of(job.scenario)
     n = job.scenario.patients
@@ -127,7 +126,7 @@ def simulate(
         if progress is not None:
             progress(patients)
 
-    job = Job(scenario, table, "", _checked(engine))
+    job = Job(scenario, table, price_index(scenario), "", _checked(engine))
     return next(tallies([(job, [parameter_set])], backend or Backend(), on_block))
 
 
@@ -142,17 +141,26 @@ def simulate_sets(
     """Tallies of PSA iterations of a scenario (each its drawn values and its own
     patients), in order, each the same as `simulate` gives it alone. Several sets share a
     task, so that every core is busy however few blocks one set has."""
-    job = Job(scenario, table, file, _checked(engine), draw=True)
+    job = Job(scenario, table, price_index(scenario), file, _checked(engine), draw=True)
     return tallies([(job, parameter_sets)], backend or Backend())
 
 
 def simulate_many(
-    scenarios: list[Scenario], table: lifetable.LifeTable, engine: str, backend: Backend | None
+    scenarios: list[Scenario],
+    table: lifetable.LifeTable,
+    engine: str,
+    backend: Backend | None,
+    index: PriceIndex,
 ) -> Iterator[Tally]:
     """Base-case tallies (parameter set 0) of several scenarios, run together (the values
-    of a one-way analysis), each as soon as it is complete."""
-    jobs = [(Job(sc, table, "", _checked(engine)), [0]) for sc in scenarios]
+    of a one-way analysis, priced with `index`), each as soon as it is complete."""
+    jobs = [(Job(sc, table, index, "", _checked(engine)), [0]) for sc in scenarios]
     return tallies(jobs, backend or Backend())
+
+
+def price_index(scenario: Scenario) -> PriceIndex:
+    """The scenario's price index (its costs go to the engines in the price year's prices)."""
+    return prices.load_index(scenario.price_index, scenario.base_dir, scenario.source or "")
 
 
 def _checked(engine: str) -> str:
@@ -235,5 +243,6 @@ def trace(
     arrays = cohort.CohortArrays.of(scenario, table)
     person = cohort.draw(arrays, scenario.seed, 0, patient)
     rows: list[des.TraceRow] = []
-    des.simulate(scenario, strategy, person, 0, rows)
+    priced = params.apply(scenario, {}, scenario.source or "", price_index(scenario))
+    des.simulate(priced, strategy, person, 0, rows)
     return person, rows

@@ -36,6 +36,7 @@ CLOCKS: tuple[Clock, ...] = (
     Clock("elective_replacement", "pump"),
     Clock("reimplant", ""),  # set by an explant after infection: it outlives the pump
     Clock("explant", "pump"),
+    Clock("reservoir_empty", "pump"),  # a missed refill's reserve runs out before the visit
     Clock("refill", "pump"),
     Clock("itb_side_effect", "pump"),
     Clock("tablets_stopped", "tablets"),

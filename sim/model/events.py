@@ -42,6 +42,19 @@ SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
 SIDE_EFFECTS: tuple[str, ...] = tuple(dict.fromkeys(ITB_SIDE_EFFECTS + ORAL_SIDE_EFFECTS))
 
 
+#: Where an event's cost is reported (the cost breakdown of summary tables); background
+#: care, tablets and the intrathecal drug accrue over time or with refills, not as events.
+COST_CATEGORIES: tuple[str, ...] = (
+    "care",
+    "drug_tablets",
+    "drug_intrathecal",
+    "refill_visits",
+    "screening",
+    "surgery_device",
+    "complications",
+)
+
+
 @dataclass(frozen=True)
 class Event:
     name: str
@@ -49,39 +62,81 @@ class Event:
     #: What the event has to do with an implanted pump: "in" puts one in a patient who
     #: has none, "out" takes it out, "needs" happens only with one in place, "" neither.
     pump: str = ""
+    #: A harm: a number needed to harm (or treat) is reported for it when the risk
+    #: difference between strategies is clear. Procedures, visits and alarms are not.
+    adverse: bool = False
+    #: The cost category its cost (if any) belongs to.
+    cost_category: str = "complications"
+
+
+#: Events of tablet therapy. In an ITB strategy, a patient on the fallback tablets (not a
+#: responder, or explanted) records them under a twin name ("..._on_fallback"), so that the
+#: pump's own events are not pooled with the tablets' (DESIGN §5).
+TABLET_EVENTS: tuple[str, ...] = (
+    *ORAL_SIDE_EFFECTS,
+    *(f"withdrawal_{s}" for s in SEVERITIES),
+    "tablets_stopped",
+)
+
+
+def on_fallback(name: str) -> str:
+    """The twin of a tablet event recorded in an ITB strategy's fallback periods."""
+    return f"{name}_on_fallback"
 
 
 def _catalogue() -> tuple[Event, ...]:
+    procedure = {"cost_category": "surgery_device"}
     events = [
         Event("death_background", "Death, background (life table)"),
-        Event("death_withdrawal", "Death after withdrawal"),
-        Event("death_overdose", "Death after overdose"),
-        Event("death_meningitis", "Death after meningitis"),
-        Event("death_surgery", "Death after surgery"),
-        Event("death_side_effect", "Death after a side effect"),
-        Event("screening", "ITB screening test"),
+        Event("death_withdrawal", "Death after withdrawal", adverse=True),
+        Event("death_overdose", "Death after overdose", adverse=True),
+        Event("death_meningitis", "Death after meningitis", adverse=True),
+        Event("death_surgery", "Death after surgery", adverse=True),
+        Event("death_side_effect", "Death after a side effect", adverse=True),
+        Event("screening", "ITB screening test", cost_category="screening"),
+        Event(
+            "screening_adverse_effect",
+            "Headache after the screening test (post-dural puncture)",
+            adverse=True,
+            cost_category="screening",
+        ),
         Event("screening_failed", "ITB screening: no response"),
-        Event("infection", "Infection after surgery", "needs"),
-        Event("meningitis", "Meningitis", "needs"),
-        Event("catheter_failure", "Catheter failure", "needs"),
-        Event("pump_failure", "Pump failure", "needs"),
-        Event("battery_depletion", "Battery depleted before replacement", "needs"),
+        Event("infection", "Infection after surgery", "needs", adverse=True),
+        Event("meningitis", "Meningitis", "needs", adverse=True),
+        Event("catheter_failure", "Catheter failure", "needs", adverse=True),
+        Event("pump_failure", "Pump failure", "needs", adverse=True),
+        Event("battery_depletion", "Battery depleted before replacement", "needs", adverse=True),
         Event("battery_alarm", "Battery alarm (elective replacement indicator)", "needs"),
-        Event("pump_replacement_elective", "Pump replacement, elective", "needs"),
-        Event("reimplant", "Re-implant after infection", "in"),
-        Event("explant", "Explant", "out"),
-        Event("implant", "Implant surgery", "in"),
-        Event("catheter_revision", "Catheter revision surgery", "needs"),
-        Event("pump_replacement_urgent", "Pump replacement, urgent", "needs"),
-        Event("refill_visit", "Refill visit", "needs"),
-        Event("missed_refill", "Missed refill (reservoir runs dry)", "needs"),
-        Event("pocket_fill", "Pocket fill at refill", "needs"),
-        Event("programming_error", "Programming error at refill", "needs"),
+        Event("pump_replacement_elective", "Pump replacement, elective", "needs", **procedure),
+        Event("reimplant", "Re-implant after infection", "in", **procedure),
+        Event("explant", "Explant surgery", "out", **procedure),
+        Event("implant", "Implant surgery", "in", **procedure),
+        Event("catheter_revision", "Catheter revision surgery", "needs", **procedure),
+        Event("pump_replacement_urgent", "Pump replacement, urgent", "needs", **procedure),
+        Event("refill_visit", "Refill visit", "needs", cost_category="refill_visits"),
+        Event("missed_refill", "Missed refill visit (refilled late)", "needs"),
+        Event(
+            "reservoir_empty",
+            "Reservoir ran dry before a late refill",
+            "needs",
+            adverse=True,
+        ),
+        Event("pocket_fill", "Pocket fill at refill", "needs", adverse=True),
+        Event("programming_error", "Programming error at refill", "needs", adverse=True),
     ]
-    events += [Event(f"withdrawal_{s}", f"Withdrawal, {s}") for s in SEVERITIES]
-    events += [Event(f"overdose_{s}", f"Overdose, {s}", "needs") for s in SEVERITIES]
-    events += [Event("tablets_stopped", "Tablets stopped for intolerance")]
-    events += [Event(name, name.replace("_", " ").capitalize()) for name in SIDE_EFFECTS]
+    events += [Event(f"withdrawal_{s}", f"Withdrawal, {s}", adverse=True) for s in SEVERITIES]
+    events += [Event(f"overdose_{s}", f"Overdose, {s}", "needs", adverse=True) for s in SEVERITIES]
+    events += [Event("tablets_stopped", "Tablets stopped for intolerance", adverse=True)]
+    events += [
+        Event(name, name.replace("_", " ").capitalize(), adverse=True) for name in SIDE_EFFECTS
+    ]
+    by_name = {e.name: e for e in events}
+    events += [
+        Event(
+            on_fallback(name), f"{by_name[name].label} (ITB arm, on fallback tablets)", adverse=True
+        )
+        for name in TABLET_EVENTS
+    ]
     return tuple(events)
 
 
@@ -93,6 +148,12 @@ N_EVENTS = len(EVENTS)
 PUTS_PUMP_IN: frozenset[str] = frozenset(e.name for e in EVENTS if e.pump == "in")
 TAKES_PUMP_OUT: frozenset[str] = frozenset(e.name for e in EVENTS if e.pump == "out")
 NEEDS_PUMP: frozenset[str] = frozenset(e.name for e in EVENTS if e.pump == "needs")
+#: Harms, for which numbers needed to harm or treat are reported.
+ADVERSE: frozenset[str] = frozenset(e.name for e in EVENTS if e.adverse)
+#: The cost category of each event id (an index into COST_CATEGORIES).
+COST_CATEGORY_OF_EVENT: tuple[int, ...] = tuple(
+    COST_CATEGORIES.index(e.cost_category) for e in EVENTS
+)
 
 DEATHS: tuple[str, ...] = tuple(e.name for e in EVENTS if e.name.startswith("death_"))
 
@@ -104,15 +165,20 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "any_serious_adverse_event": (
         "withdrawal_moderate",
         "withdrawal_severe",
+        on_fallback("withdrawal_moderate"),
+        on_fallback("withdrawal_severe"),
         "overdose_moderate",
         "overdose_severe",
         "infection",
         "meningitis",
         "seizure",
+        on_fallback("seizure"),
         "breathing_problems",
         *DEATHS[1:],
     ),
-    "any_withdrawal": tuple(f"withdrawal_{s}" for s in SEVERITIES),
+    "any_withdrawal": tuple(
+        name for s in SEVERITIES for name in (f"withdrawal_{s}", on_fallback(f"withdrawal_{s}"))
+    ),
     "any_overdose": tuple(f"overdose_{s}" for s in SEVERITIES),
     "any_infection": ("infection",),
     "any_surgery": (
@@ -121,10 +187,24 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "pump_replacement_elective",
         "pump_replacement_urgent",
         "reimplant",
+        "explant",
     ),
     "any_pump_replacement": ("pump_replacement_elective", "pump_replacement_urgent"),
     "any_death": DEATHS,
 }
+#: Counters that are about the pump (events that need, put in or take out a pump, and
+#: groups of only those): their rates are also reported per pump-year (DESIGN §5).
+PUMP_COUNTERS: frozenset[str] = frozenset(
+    [e.name for e in EVENTS if e.pump]
+    + [g for g, names in GROUPS.items() if all(EVENTS[EVENT_ID[n]].pump for n in names)]
+)
+#: Counters that are harms (adverse events, and groups with any): numbers needed to harm
+#: or treat are reported for these only.
+ADVERSE_COUNTERS: frozenset[str] = frozenset(
+    [e.name for e in EVENTS if e.adverse]
+    + [g for g, names in GROUPS.items() if any(EVENTS[EVENT_ID[n]].adverse for n in names)]
+)
+
 #: The groups whose cumulative incidence is reported (DESIGN §5), death competing.
 CUMULATIVE_GROUPS: tuple[str, ...] = (
     "any_device_failure",

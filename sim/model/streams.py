@@ -35,6 +35,8 @@ STREAMS: tuple[str, ...] = (
     "pocket_fill",
     "programming_error",
     "missed_refill",
+    "missed_refill_delay",  # how late a missed refill comes
+    "screening_adverse_effect",  # headache after the screening test
     "withdrawal_given_cause",  # after a catheter or pump failure, depletion, missed refill
     "severity",
     "event_death",

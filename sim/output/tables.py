@@ -19,11 +19,20 @@ import pandas as pd
 from sim.analysis import econ
 from sim.analysis.econ import wtp_tag
 from sim.engines.tally import OUTCOMES, Tally
-from sim.model.events import COUNTERS, CUMULATIVE_GROUPS, GROUP_ID, label
+from sim.model.events import (
+    ADVERSE_COUNTERS,
+    COST_CATEGORIES,
+    COUNTERS,
+    CUMULATIVE_GROUPS,
+    GROUP_ID,
+    PUMP_COUNTERS,
+    label,
+)
 from sim.model.units import MONTHS_PER_YEAR
 from sim.scenario import Scenario, canonical_json, sha256
 
 FLOAT_FORMAT = "%.10g"
+nan = math.nan
 
 
 def _combination_ci(tally: Tally, weights: dict[int, float]) -> tuple[float, float, float]:
@@ -154,6 +163,15 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
                     rate_ratio * math.exp(econ.Z95 * se),
                 )
             row.update(rate_ratio=rate_ratio, rate_ratio_ci_low=rr_low, rate_ratio_ci_high=rr_high)
+            pump_years = float(tally.itb_years[s])
+            per_pump = counter in PUMP_COUNTERS and pump_years > 0
+            p_low, p_high = econ.poisson_rate_ci(count, pump_years) if per_pump else (nan, nan)
+            row.update(
+                pump_years=pump_years if per_pump else nan,
+                rate_per_100_pump_years=100 * count / pump_years if per_pump else nan,
+                rate_per_100_pump_years_ci_low=100 * p_low,
+                rate_per_100_pump_years_ci_high=100 * p_high,
+            )
             paired = (
                 econ.paired_risk(
                     n,
@@ -162,10 +180,9 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
                     int(tally.with_event_and_comparator[s, c]),
                 )
                 if s != comparator
-                else dict.fromkeys(
-                    ("rr", "rr_low", "rr_high", "rd", "rd_low", "rd_high", "nnh", "nnt"), math.nan
-                )
+                else dict.fromkeys(econ.PAIRED_RISK_KEYS, nan)
             )
+            harm = counter in ADVERSE_COUNTERS
             row.update(
                 relative_risk=paired["rr"],
                 relative_risk_ci_low=paired["rr_low"],
@@ -173,10 +190,52 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
                 risk_difference=paired["rd"],
                 risk_difference_ci_low=paired["rd_low"],
                 risk_difference_ci_high=paired["rd_high"],
-                number_needed_to_harm=paired["nnh"],
-                number_needed_to_treat=paired["nnt"],
+                number_needed_to_harm=paired["nnh"] if harm else nan,
+                number_needed_to_harm_ci_low=paired["nnh_low"] if harm else nan,
+                number_needed_to_harm_ci_high=paired["nnh_high"] if harm else nan,
+                number_needed_to_treat=paired["nnt"] if harm else nan,
+                number_needed_to_treat_ci_low=paired["nnt_low"] if harm else nan,
+                number_needed_to_treat_ci_high=paired["nnt_high"] if harm else nan,
             )
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cost_breakdown(scenario: Scenario, tally: Tally) -> pd.DataFrame:
+    """Mean cost per patient by category (DESIGN §4.7: every cost counted once, in the
+    category of what it pays for), discounted and undiscounted, with its share of the
+    strategy's discounted total; and the QALYs of the states lived in against those lost
+    to events."""
+    n = tally.patients
+    rows = []
+    for s, name in enumerate(scenario.strategy_names()):
+        total = float(tally.cost_by_category[s].sum())
+        for k, category in enumerate(COST_CATEGORIES):
+            discounted = float(tally.cost_by_category[s, k])
+            rows.append(
+                {
+                    "strategy": name,
+                    "component": category,
+                    "kind": "cost",
+                    "discounted": discounted / n,
+                    "undiscounted": float(tally.undiscounted_cost_by_category[s, k]) / n,
+                    "share_of_discounted": discounted / total if total else nan,
+                }
+            )
+        for component, value in (
+            ("qaly_of_states", tally.qaly_state[s]),
+            ("qaly_lost_to_events", -tally.qaly_lost[s]),
+        ):
+            rows.append(
+                {
+                    "strategy": name,
+                    "component": component,
+                    "kind": "qaly",
+                    "discounted": float(value) / n,
+                    "undiscounted": nan,
+                    "share_of_discounted": nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from sim.numerics import lifetable
+from sim.scenario import prices
 from sim.scenario.messages import MISSING, ScenarioError, from_validation_error
 from sim.scenario.references import check_analysis, check_references, lookup
 from sim.scenario.schema import Scenario
@@ -123,14 +124,16 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ScenarioError(path, "extends", f"{parent!r}: no such file ({parent_path})")
     inherited = resolve(parent_path, (*_chain, real))
     merged = deep_merge(inherited, data)
-    # Inherited citations and uncertainties of keys this file removed go with them.
-    for section in ("sources", "uncertainty"):
+    # Inherited citations, uncertainties and price years of keys this file removed go with
+    # them, and so do inherited analyses of parameters that are no longer uncertain.
+    for section in ("sources", "uncertainty", "cost_years"):
         own = data.get(section) or {}
         kept = merged.get(section)
         if isinstance(kept, dict):
             for key in list(kept):
                 if key not in own and lookup(merged, key) is MISSING:
                     del kept[key]
+    _prune_analysis(merged, data)
     merged["extends"] = parent
     return merged
 
@@ -157,6 +160,32 @@ def load(path: str | Path, **overrides: Any) -> Scenario:
         lifetable.load(scenario.cohort.life_table, path.resolve().parent)
     except lifetable.LifeTableError as exc:
         raise ScenarioError(path, "cohort.life_table", str(exc)) from None
+    prices.check(data, prices.load_index(scenario.price_index, path.resolve().parent, path), path)
     if overrides:
         scenario = validate({**scenario.model_dump(), **overrides}, path)
     return scenario.with_source(path)
+
+
+def _prune_analysis(merged: dict[str, Any], own: dict[str, Any]) -> None:
+    """Drop inherited EVPPI group members and threshold searches whose parameter the file
+    left out of `uncertainty` or removed (a group left empty goes too)."""
+    analysis = merged.get("analysis")
+    if not isinstance(analysis, dict):
+        return
+    own_analysis = own.get("analysis") if isinstance(own.get("analysis"), dict) else {}
+    uncertain = merged.get("uncertainty") if isinstance(merged.get("uncertainty"), dict) else {}
+    groups = analysis.get("evppi_groups")
+    if isinstance(groups, dict):
+        written = own_analysis.get("evppi_groups") or {}
+        for name in list(groups):
+            if name in written or not isinstance(groups[name], list):
+                continue
+            groups[name] = [p for p in groups[name] if p in uncertain]
+            if not groups[name]:
+                del groups[name]
+    thresholds = analysis.get("thresholds")
+    if isinstance(thresholds, dict):
+        written = own_analysis.get("thresholds") or {}
+        for path in list(thresholds):
+            if path not in written and lookup(merged, path) is MISSING:
+                del thresholds[path]

@@ -24,6 +24,7 @@ from scipy import special
 from sim import scenario as sc
 from sim.model.streams import STREAM, STREAM_KEY
 from sim.numerics.rng import uniform
+from sim.scenario import prices
 
 _PARAMETERS = STREAM_KEY[STREAM["parameters"]]
 
@@ -90,11 +91,15 @@ class Marginal:
         return 0.0
 
 
-def fit(entry: sc.Uncertain) -> Marginal:
-    """The distribution of an `uncertainty` entry: from mean/se by the method of moments
-    (the convention for beta, gamma and lognormal), or from its own parameters."""
+def fit(entry: sc.Uncertain, base: float) -> Marginal:
+    """The distribution of an `uncertainty` entry on a parameter whose base value is `base`:
+    from mean/se by the method of moments (the convention for beta, gamma and lognormal),
+    from a standard error relative to the base value (the mean is then the base value), or
+    from its own parameters."""
     d = entry.dist
     mean, se = entry.mean, entry.se
+    if entry.relative_se is not None:
+        mean, se = base, entry.relative_se * abs(base)
     by_moments = mean is not None and se is not None
     if d == "fixed" or (by_moments and se == 0.0 and d != "uniform"):
         return Marginal("fixed", float(mean))  # type: ignore[arg-type]
@@ -156,6 +161,7 @@ def correlation_factor(scenario: sc.Scenario) -> tuple[list[str], np.ndarray]:
 def draw(scenario: sc.Scenario, iteration: int) -> dict[str, float]:
     """The values of every uncertain parameter in PSA iteration `iteration` (1, 2, ...)."""
     seed = scenario.seed
+    doc = scenario.model_dump()
     u = {
         path: draw_uniform(seed, iteration, path)
         for path, entry in scenario.uncertainty.items()
@@ -177,20 +183,26 @@ def draw(scenario: sc.Scenario, iteration: int) -> dict[str, float]:
             for part, g in zip(entry.counts, gammas, strict=True):
                 values[f"{path}.{part}.share"] = g / total
         else:
-            values[path] = fit(entry).ppf(u[path])
+            values[path] = fit(entry, _value(doc, path)).ppf(u[path])
     return values
 
 
-def dsa_range(entry: sc.Uncertain) -> tuple[float, float, str]:
+def dsa_range(entry: sc.Uncertain, base: float) -> tuple[float, float, str]:
     """Low and high of the one-way analysis: explicit, or the 2.5th/97.5th percentiles."""
     if entry.low is not None and entry.high is not None:
         return entry.low, entry.high, "explicit"
-    marginal = fit(entry)
+    marginal = fit(entry, base)
     return marginal.ppf(0.025), marginal.ppf(0.975), "percentiles"
 
 
-def apply(scenario: sc.Scenario, values: dict[str, float], file: str | Path) -> sc.Scenario:
-    """The scenario with some parameters replaced (dotted paths), validated again."""
+def apply(
+    scenario: sc.Scenario,
+    values: dict[str, float],
+    file: str | Path,
+    index: prices.PriceIndex | None = None,
+) -> sc.Scenario:
+    """The scenario with some parameters replaced (dotted paths), validated again; with a
+    price index, every cost is also inflated to the price year (what the engines run)."""
     doc = scenario.model_dump()
     for path, value in values.items():
         node: Any = doc
@@ -198,6 +210,8 @@ def apply(scenario: sc.Scenario, values: dict[str, float], file: str | Path) -> 
         for part in parents:
             node = node[part]
         node[leaf] = float(value)
+    if index is not None:
+        doc = prices.priced_document(doc, index)
     try:
         return sc.validate(doc, file)
     except sc.ScenarioError as exc:
@@ -210,7 +224,11 @@ def apply(scenario: sc.Scenario, values: dict[str, float], file: str | Path) -> 
 
 def value_at(scenario: sc.Scenario, path: str) -> float:
     """The base-case value of a numeric parameter."""
-    node: Any = scenario.model_dump()
+    return _value(scenario.model_dump(), path)
+
+
+def _value(doc: dict[str, Any], path: str) -> float:
+    node: Any = doc
     for part in path.split("."):
         node = node[part]
     return float(node)

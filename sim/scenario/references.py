@@ -3,6 +3,7 @@ must exist, and the distributions put on them must fit what they name."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,18 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
                     f"uncertainty.{key}.counts",
                     f"names {sorted(entry.counts)}; must name exactly {sorted(target)}",
                 )
+            total = sum(entry.counts.values())
+            for part, count in entry.counts.items():
+                mean, share = count / total, float(target[part]["share"])
+                sd = math.sqrt(count * (total - count) / (total * total * (total + 1)))
+                if abs(mean - share) > sd + 1e-12:
+                    raise ScenarioError(
+                        file,
+                        f"uncertainty.{key}.counts.{part}",
+                        f"gives a mean share {mean:.4g}, {abs(mean - share):.4g} from the "
+                        f"share {share:g}, more than its standard error {sd:.4g}: make the "
+                        "counts proportional to the shares",
+                    )
             continue
         if isinstance(target, bool) or not isinstance(target, (int, float)):
             raise ScenarioError(
@@ -71,6 +84,28 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
             raise ScenarioError(
                 file, f"uncertainty.{key}", f"{entry.dist} needs a non-negative parameter"
             )
+        _centred(entry, float(target), f"uncertainty.{key}", file)
+    for key in scenario.cost_years:
+        if lookup(data, key) is MISSING:
+            raise ScenarioError(file, f"cost_years.{key}", "names no key of the scenario")
+
+
+def _centred(entry: Uncertain, base: float, where: str, file: str | Path) -> None:
+    """A distribution must be centred on the parameter's base value: its mean no further
+    from it than its own standard error (DESIGN §4.7), or the PSA answers another question
+    than the base case (a variant that changes a value without its uncertainty, say)."""
+    from sim.scenario import params  # params reads the scenario package: import it late
+
+    marginal = params.fit(entry, base)
+    mean, sd = marginal.mean(), marginal.sd()
+    if abs(mean - base) > sd + 1e-9 * max(1.0, abs(base)):
+        raise ScenarioError(
+            file,
+            where,
+            f"the distribution's mean {mean:.6g} lies {abs(mean - base):.6g} from the "
+            f"parameter's value {base:.6g}, more than its standard error {sd:.6g}: centre it "
+            "on the value, or give relative_se (a share of the value) instead of mean and se",
+        )
 
 
 def check_analysis(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:

@@ -42,6 +42,10 @@ Positive = Annotated[float, Field(gt=0.0)]
 Cost = Annotated[float, Field(ge=0.0, le=1e9)]
 Utility = Annotated[float, Field(ge=-1.0, le=1.0)]
 UtilityLoss = Annotated[float, Field(ge=0.0, le=2.0)]
+#: A change of utility from the patient's baseline (negative: worse).
+UtilityChange = Annotated[float, Field(ge=-2.0, le=1.0)]
+#: A multiplier on the background care cost (1: unchanged).
+CareMultiplier = Annotated[float, Field(ge=0.0, le=100.0)]
 Rate = Annotated[float, Field(ge=0.0, le=1e4)]
 Days = Annotated[float, Field(ge=0.0, le=36525.0)]
 
@@ -268,29 +272,59 @@ class ItbSideEffects(Strict):
 
 
 class Untreated(Strict):
+    """No antispastic drug: background mortality, the patient's baseline utility changed by
+    `utility_change`, background care times `care_cost_multiplier`."""
+
     type: Literal["untreated"]
-    utility: Utility
-    care_cost_per_year: Cost = 0.0
+    utility_change: UtilityChange = Field(
+        0.0, description="utility over the patient's baseline (CMM) while untreated"
+    )
+    care_cost_multiplier: CareMultiplier = Field(
+        1.0, description="multiplier on the cohort's background care cost while untreated"
+    )
 
 
 class Oral(Strict):
+    """Conventional medical management with oral baclofen (DESIGN §4.4, §4.7): the patient's
+    baseline utility is that of uncontrolled spasticity on it; tablets that control the
+    spasticity add `utility_change_controlled`."""
+
     type: Literal["oral"]
-    response_probability: Probability
-    utility_controlled: Utility
-    utility_uncontrolled: Utility
+    response_probability: Probability = Field(
+        description="share of patients whose spasticity tablets control (0 for ITB candidates)"
+    )
+    utility_change_controlled: UtilityChange = Field(
+        0.0, description="utility over the baseline when tablets control the spasticity"
+    )
     drug_cost_per_mg: Cost = 0.0
-    care_cost_per_year: Cost = 0.0
     discontinuation_rate_per_year: Rate = 0.0
-    untreated_utility: Utility
-    untreated_care_cost_per_year: Cost = 0.0
+    untreated_utility_change: UtilityChange = Field(
+        0.0, description="utility over the baseline after stopping tablets for intolerance"
+    )
+    untreated_care_cost_multiplier: CareMultiplier = Field(
+        1.0, description="multiplier on background care after stopping tablets"
+    )
     withdrawal_rate_per_year: Rate = 0.0
     withdrawal: Severity
     side_effects: OralSideEffects = OralSideEffects()
 
 
+class AdverseEffect(Strict):
+    """An adverse effect that follows a procedure with a probability (no death)."""
+
+    probability: Probability = 0.0
+    cost: Cost = 0.0
+    utility_loss: UtilityLoss = 0.0
+    duration_days: Days = 0.0
+
+
 class Screening(Strict):
     response_probability: Probability
     cost: Cost = 0.0
+    adverse_effect: AdverseEffect = Field(
+        AdverseEffect(),
+        description="headache after the intrathecal test dose (post-dural puncture)",
+    )
 
 
 class Surgeries(Strict):
@@ -298,11 +332,16 @@ class Surgeries(Strict):
     catheter_revision: Surgery
     pump_replacement: Surgery
     reimplant: Surgery
+    explant: Surgery = Field(
+        Surgery(cost=0.0), description="removal of the pump and catheter (no infection drawn)"
+    )
 
 
 class Infection(Strict):
     window_days: Annotated[float, Field(gt=0.0, le=3650.0)]
     cost: Cost = 0.0
+    utility_loss: UtilityLoss = 0.0
+    duration_days: Days = 0.0
     explant_probability: Probability = 0.0
     meningitis_probability: Probability = 0.0
     meningitis: Consequence = Consequence()
@@ -355,8 +394,17 @@ class Refill(Strict):
     pocket_fill_probability: Probability = 0.0
     programming_error_probability: Probability = 0.0
     missed_probability: Probability = 0.0
-    missed_delay_days: Days = 0.0
-    missed_withdrawal_probability: Probability = 0.0
+    missed_delay_days: PatientDistribution = Field(
+        0.0, description="how late a missed refill comes (drawn at each missed visit)"
+    )
+    missed_withdrawal_probability: Probability = Field(
+        0.0, description="withdrawal when the reservoir runs dry before the late refill"
+    )
+
+    @field_validator("missed_delay_days")
+    @classmethod
+    def _delay(cls, value: PatientDistribution) -> PatientDistribution:
+        return _non_negative(value, "missed_delay_days")
 
 
 class Catheter(Strict):
@@ -373,8 +421,12 @@ class Itb(Strict):
     type: Literal["itb"]
     fallback: str
     screening: Screening
-    utility: Utility
-    care_cost_per_year: Cost = 0.0
+    utility_change: UtilityChange = Field(
+        description="utility over the patient's baseline (CMM) while on the pump"
+    )
+    care_cost_multiplier: CareMultiplier = Field(
+        1.0, description="multiplier on the cohort's background care cost while on the pump"
+    )
     surgery: Surgeries
     infection: Infection
     explant_rate_per_year: Rate = 0.0
@@ -395,7 +447,12 @@ Strategy = Annotated[Union[Untreated, Oral, Itb], Field(discriminator="type")]  
 
 class Indication(Strict):
     share: Probability
-    mortality_multiplier: Annotated[float, Field(ge=0.0, le=1000.0)] = 1.0
+    mortality_multiplier: Annotated[float, Field(ge=0.0, le=1000.0)] = Field(
+        1.0, description="standardised mortality ratio: the multiplier on the life-table hazard"
+    )
+    baseline_utility: Utility = Field(
+        description="utility of uncontrolled severe spasticity on conventional management"
+    )
     itb_dose_mcg_per_day: PatientDistribution
     oral_dose_mg_per_day: PatientDistribution
 
@@ -430,6 +487,11 @@ class Cohort(Strict):
     age_years: PatientDistribution
     male_share: Probability
     life_table: str = "us-ssa-2019"
+    care_cost_per_year: Cost = Field(
+        0.0,
+        description="background care every strategy shares: the care the model does not "
+        "cost explicitly (strategies change it by their care_cost_multiplier)",
+    )
     indications: Indications
 
     @field_validator("age_years")
@@ -448,11 +510,17 @@ class Cohort(Strict):
 
 
 class Uncertain(Strict):
-    """A parameter's uncertainty: by mean/se (method of moments) or own parameters."""
+    """A parameter's uncertainty: by mean/se (method of moments), by a standard error
+    relative to the parameter's own value (`relative_se`: the mean is the base value, so a
+    variant that changes the value, another currency say, carries its uncertainty with
+    it), or by the distribution's own parameters."""
 
     dist: Literal["beta", "gamma", "lognormal", "normal", "uniform", "triangular", "fixed"]
     mean: float | None = None
     se: NonNegative | None = None
+    relative_se: NonNegative | None = Field(
+        None, description="standard error as a share of the parameter's base value"
+    )
     alpha: Positive | None = None
     beta: Positive | None = None
     shape: Positive | None = None
@@ -467,10 +535,10 @@ class Uncertain(Strict):
     def _fits(self) -> Uncertain:
         d = self.dist
         need: dict[str, list[tuple[str, ...]]] = {
-            "beta": [("mean", "se"), ("alpha", "beta")],
-            "gamma": [("mean", "se"), ("shape", "scale")],
-            "lognormal": [("mean", "se"), ("meanlog", "sdlog")],
-            "normal": [("mean", "se")],
+            "beta": [("mean", "se"), ("relative_se",), ("alpha", "beta")],
+            "gamma": [("mean", "se"), ("relative_se",), ("shape", "scale")],
+            "lognormal": [("mean", "se"), ("relative_se",), ("meanlog", "sdlog")],
+            "normal": [("mean", "se"), ("relative_se",)],
             "uniform": [("low", "high")],
             "triangular": [("low", "mode", "high")],
             "fixed": [("mean",)],
@@ -535,6 +603,13 @@ class Discount(Strict):
 
 # ------------------------------------------------------------------------- scenario
 
+#: The utility changes of each strategy type (added to the patient's baseline utility).
+_UTILITY_CHANGES: dict[str, tuple[str, ...]] = {
+    "untreated": ("utility_change",),
+    "oral": ("utility_change_controlled", "untreated_utility_change"),
+    "itb": ("utility_change",),
+}
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 
 
@@ -546,7 +621,18 @@ class Scenario(Strict):
     extends: str | None = Field(default=None, description="parent file, relative to this one")
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)]
     currency: str = "USD"
-    price_year: Annotated[int, Field(ge=1900, le=2100)]
+    price_year: Annotated[int, Field(ge=1900, le=2100)] = Field(
+        description="the year of the results' prices: every cost is inflated to it"
+    )
+    price_index: str = Field(
+        "us-cpi-medical-care",
+        description="us-cpi-medical-care, uk-nhs-cost-inflation, or a CSV file (year,index)",
+    )
+    cost_years: dict[str, Annotated[int, Field(ge=1900, le=2100)]] = Field(
+        {},
+        description="the price year of each cost's source: a dotted path, or a prefix "
+        "covering every cost beneath it (the longest prefix wins)",
+    )
     horizon_years: Annotated[float, Field(gt=0.0, le=120.0)] | Literal["lifetime"]
     patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS)]
     psa_iterations: Annotated[int, Field(ge=0, le=MAX_PSA_ITERATIONS)] = 0
@@ -615,6 +701,22 @@ class Scenario(Strict):
                             "field": f"strategies.{name}.fallback",
                             "problem": problem,
                             "allowed": ", ".join(orals) or "(no oral strategy in the scenario)",
+                        },
+                    )
+        best = max(ind.baseline_utility for _, ind in self.cohort.indications.present())
+        for name, strategy in self.strategies.items():
+            for key in _UTILITY_CHANGES[strategy.type]:
+                change = getattr(strategy, key)
+                if best + change > 1.0 + 1e-12:
+                    raise PydanticCustomError(
+                        "bad_reference",
+                        "{value}: with the highest baseline utility {best} it gives a utility "
+                        "above 1 (full health); allowed: at most {limit}",
+                        {
+                            "value": f"{change:g}",
+                            "best": f"{best:g}",
+                            "limit": f"{1.0 - best:g}",
+                            "field": f"strategies.{name}.{key}",
                         },
                     )
         return self

@@ -194,9 +194,11 @@ class Validator:
                 patients=200,
                 horizon_years=horizon,
                 discount={"costs": rate, "effects": rate},
-                strategies__none__care_cost_per_year=cost,
-                strategies__none__utility=utility,
+                cohort__care_cost_per_year=cost,
             )
+            doc["cost_years"] = {"cohort.care_cost_per_year": doc["price_year"]}
+            for indication in doc["cohort"]["indications"].values():
+                indication["baseline_utility"] = utility
             _, tally = self._tally(doc)
             annuity = horizon if rate == 0 else (1 - (1 + rate) ** -horizon) / math.log(1 + rate)
             for outcome, per_year in (("cost", cost), ("qaly", utility)):
@@ -517,6 +519,17 @@ class Validator:
         half = Z95 * math.sqrt(tally.combination_variance(weights)) / abs(d_qaly)
         return icer, icer - half, icer + half
 
+    def _cost_ratio(self, sc: scenario.Scenario, tally: Tally) -> tuple[float, float, float]:
+        """ITB's mean discounted cost over the comparator's, with a delta-method interval
+        (paired patients)."""
+        itb, c = sc.strategy_names().index("itb"), tally.comparator
+        cost_itb = tally.sum_v[tally.index(itb, "cost")] / tally.patients
+        cost_c = tally.sum_v[tally.index(c, "cost")] / tally.patients
+        ratio = cost_itb / cost_c
+        weights = {tally.index(itb, "cost"): 1.0, tally.index(c, "cost"): -ratio}
+        half = Z95 * math.sqrt(tally.combination_variance(weights)) / cost_c
+        return ratio, ratio - half, ratio + half
+
     def _run(self, path: Path, **update: Any) -> tuple[scenario.Scenario, Tally]:
         sc = scenario.load(path).model_copy(update={"patients": self.patients, **update})
         return sc, runner.simulate(sc, self.table)
@@ -554,6 +567,22 @@ class Validator:
         sc, tally = self._run(path)
         checks.append(
             _factor(published["saulino_difference"], self._incremental(sc, tally, "cost"))
+        )
+        # the ITB arm's costs over 10 years (explicit items plus care) beside CMM's
+        ref = published["saulino_ten_year_ratio"]
+        sc, tally = self._run(path, horizon_years=10.0)
+        ratio = self._cost_ratio(sc, tally)
+        checks.append(
+            Check(
+                "cross-model",
+                ref["check"],
+                ref["value"],
+                ref["source"],
+                *ratio,
+                "within 15% (no interval published)",
+                abs(ratio[0] / ref["value"] - 1.0) <= 0.15,
+                ref["note"],
+            )
         )
         # Slof 2016: lifetime, Spain
         sc, tally = self._run(folder / "slof-2016.yaml")

@@ -57,8 +57,10 @@ def with_values(doc: dict[str, Any], **dotted: Any) -> dict[str, Any]:
 
 
 def only(doc: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Keep the named strategies, in this order; the first is the comparator."""
+    """Keep the named strategies, in this order; the first is the comparator. "none" is an
+    untreated strategy (the baseline utility and care) when the document has none."""
     doc = copy.deepcopy(doc)
+    doc["strategies"].setdefault("none", {"type": "untreated"})
     doc["strategies"] = {k: doc["strategies"][k] for k in names}
     doc["comparator"] = names[0]
     return doc

@@ -72,8 +72,7 @@ class Run:
         return Tally(len(self.names), self.comparator, self.months)
 
     def _people(self, i: int) -> tuple:
-        age, male, shares, multiplier, itb_dose, oral_dose, hazard = self.people
-        return (age[i], male[i], shares[i], multiplier[i], itb_dose[i], oral_dose[i], hazard[i])
+        return tuple(a[i] for a in self.people)
 
     def blocks(
         self, units: list[tuple[int, int]], block_size: int, threads: int | None = None

@@ -18,14 +18,24 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 from sim.engines.cohort import _draw as draw_patient
-from sim.engines.fast.kernel import ACC, ACCUMULATORS, N_CURVES, Work, life, pointer
+from sim.engines.fast.kernel import (
+    ACC,
+    ACCUMULATORS,
+    COST_AT,
+    N_CURVES,
+    UNDISCOUNTED_COST_AT,
+    Work,
+    life,
+    pointer,
+)
 from sim.model.clocks import N_CLOCKS
-from sim.model.events import N_COUNTERS
+from sim.model.events import COST_CATEGORIES, N_COUNTERS
 from sim.model.streams import N_STREAMS
 from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics.rng import patient_key
 
 INF = math.inf
+N_COST_CATEGORIES = len(COST_CATEGORIES)
 #: The Tally sums the fold fills, in the order `block` takes them.
 FOLD_FIELDS: tuple[str, ...] = (
     "patients",
@@ -44,6 +54,10 @@ FOLD_FIELDS: tuple[str, ...] = (
     "oral_dose",
     "oral_years",
     "refill_days",
+    "qaly_state",
+    "qaly_lost",
+    "cost_by_category",
+    "undiscounted_cost_by_category",
 )
 #: The per-patient outcomes whose sums and cross-products are kept (tally.OUTCOMES),
 #: as accumulators.
@@ -88,9 +102,10 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
     rows, se_itb, se_oral, sev, surg = model
     rows, se_itb, se_oral = _borrowed(rows), _borrowed(se_itb), _borrowed(se_oral)
     sev, surg = _borrowed(sev), _borrowed(surg)
-    age_d, male_share, shares, multiplier, itb_d, oral_d, hazard = people
+    age_d, male_share, shares, multiplier, itb_d, oral_d, hazard, baselines = people
     age_d, shares, multiplier = _borrowed(age_d), _borrowed(shares), _borrowed(multiplier)
     itb_d, oral_d, hazard = _borrowed(itb_d), _borrowed(oral_d), _borrowed(hazard)
+    baselines = _borrowed(baselines)
     (
         t_patients,
         t_sum_v,
@@ -108,6 +123,10 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
         t_oral_dose,
         t_oral_years,
         t_refill,
+        t_qaly_state,
+        t_qaly_lost,
+        t_cost_category,
+        t_cost_category_undiscounted,
     ) = tallies
     months = t_first_month.shape[3]
     n_s = rows.shape[0]
@@ -128,10 +147,10 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
     events = 0
     for i in range(start, stop):
         key = patient_key(seed, parameter_set, i)
-        _age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
+        _age, _male, ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
             key, age_d, male_share, shares, multiplier, itb_d, oral_d, hazard
         )
-        patient = (itb, oral, u_itb, u_oral, death, u_delay)
+        patient = (itb, oral, u_itb, u_oral, death, u_delay, baselines[ind])
         acc[:] = 0.0
         first[:] = INF
         for s in range(n_s):
@@ -183,6 +202,11 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
             t_oral_dose[b, s] += acc[s, ACC.oral_dose]
             t_oral_years[b, s] += acc[s, ACC.oral_years]
             t_refill[b, s] += acc[s, ACC.refill_days]
+            t_qaly_state[b, s] += acc[s, ACC.qaly_state]
+            t_qaly_lost[b, s] += acc[s, ACC.qaly_lost]
+            for j in range(N_COST_CATEGORIES):
+                t_cost_category[b, s, j] += acc[s, COST_AT + j]
+                t_cost_category_undiscounted[b, s, j] += acc[s, UNDISCOUNTED_COST_AT + j]
         for s in range(n_s):  # zero again only the counters set (after the fold, which
             for j in range(1, seen[s, 0] + 1):  # reads the comparator's for every strategy)
                 counts[s, seen[s, j]] = 0
@@ -195,7 +219,7 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
     """One patient under strategy s with its events logged (for the engine comparison)."""
     rows, se_itb, se_oral, sev, surg = model
     key = patient_key(seed, parameter_set, patient)
-    _age, _male, _ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(key, *people)
+    _age, _male, ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(key, *people[:7])
     ctr = np.zeros(N_STREAMS, dtype=np.int64)
     counts = np.zeros(N_COUNTERS, dtype=np.int64)
     seen = np.zeros(N_COUNTERS + 1, dtype=np.int64)
@@ -215,5 +239,5 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
         pointer(log_e, 0),
         log_t.size,
     )
-    patient_values = (itb, oral, u_itb, u_oral, death, u_delay)
+    patient_values = (itb, oral, u_itb, u_oral, death, u_delay, people[7][ind])
     return life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient_values)

@@ -26,26 +26,30 @@ from numba import njit, types
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from sim.engines.fast.layout import EVENT, ORAL, ROW, SEVERITY_BLOCK, SURGERY, UNTREATED
+from sim.engines.fast.layout import EVENT, ITB, ORAL, ROW, SEVERITY_BLOCK, SURGERY, UNTREATED
 from sim.engines.fast.layout import SURGERY_COLUMN as SC
 from sim.engines.rules import (
     dose_need,
+    drug_cost,
     pick_side_effect,
     refill_interval_days,
     rescaled_time,
+    reserve_years,
     settle_run,
     severity_level,
     side_effect_rate,
-    visit_cost,
 )
 from sim.model.clocks import CLOCK, N_CLOCKS, PUMP_CLOCK_IDS, TABLET_CLOCK_IDS
 from sim.model.events import (
+    COST_CATEGORIES,
+    COST_CATEGORY_OF_EVENT,
     COUNTERS_OF_EVENT,
     CUMULATIVE_GROUPS,
     EVENT_ID,
     GROUP_ID,
     ITB_SIDE_EFFECTS,
     ORAL_SIDE_EFFECTS,
+    on_fallback,
 )
 from sim.model.streams import STREAM_ID as S
 from sim.model.streams import STREAM_KEY
@@ -57,7 +61,8 @@ from sim.numerics.rng import exponential_time, uniform_at, visits_until
 INF = math.inf
 E = namedtuple("EventIds", EVENT_ID)(*EVENT_ID.values())  # event ids by name, as constants
 
-#: Per-patient, per-strategy accumulators (a row of the work array `acc`).
+#: Per-patient, per-strategy accumulators (a row of the work array `acc`): the outcomes,
+#: then the discounted and the undiscounted cost of each cost category.
 ACCUMULATORS = (
     "cost",
     "qaly",
@@ -69,8 +74,17 @@ ACCUMULATORS = (
     "oral_dose",  # integral of the oral dose (mg/day) over years on tablets
     "oral_years",
     "refill_days",  # over refill visits: days since the last fill
+    "qaly_state",  # QALYs of the states lived in (before event losses), discounted
+    "qaly_lost",  # QALYs lost to events, discounted
+    *(f"cost_{c}" for c in COST_CATEGORIES),
+    *(f"undiscounted_cost_{c}" for c in COST_CATEGORIES),
 )
 ACC = namedtuple("Accumulators", ACCUMULATORS)(*range(len(ACCUMULATORS)))
+#: Where the discounted and the undiscounted costs of category k are: COST_AT + k, ...
+COST_AT = ACC.cost_care
+UNDISCOUNTED_COST_AT = ACC.undiscounted_cost_care
+C = namedtuple("CostCategories", COST_CATEGORIES)(*range(len(COST_CATEGORIES)))
+COST_CATEGORY = np.array(COST_CATEGORY_OF_EVENT)
 #: The drug route a patient is on.
 NO_DRUG, ON_ITB, ON_TABLETS = 0, 1, 2
 #: First event (mild) and death event of each severity block of the layout.
@@ -78,6 +92,11 @@ SEVERITY_FIRST_EVENT = np.array([E.withdrawal_mild, E.overdose_mild, E.withdrawa
 SEVERITY_DEATH_EVENT = np.array([E.death_withdrawal, E.death_overdose, E.death_withdrawal])
 ITB_SIDE_EFFECT_EVENT = np.array([EVENT_ID[n] for n in ITB_SIDE_EFFECTS])
 ORAL_SIDE_EFFECT_EVENT = np.array([EVENT_ID[n] for n in ORAL_SIDE_EFFECTS])
+#: The same tablet events in an ITB strategy's fallback periods (reported apart).
+ORAL_SIDE_EFFECT_FALLBACK_EVENT = np.array([EVENT_ID[on_fallback(n)] for n in ORAL_SIDE_EFFECTS])
+WITHDRAWAL_FALLBACK_FIRST_EVENT = EVENT_ID[on_fallback("withdrawal_mild")]
+TABLETS_STOPPED_FALLBACK_EVENT = EVENT_ID[on_fallback("tablets_stopped")]
+OVERDOSE = SEVERITY_BLOCK.itb_overdose
 PUMP_CLOCKS = np.array(PUMP_CLOCK_IDS)
 TABLET_CLOCKS = np.array(TABLET_CLOCK_IDS)
 ALL_CLOCKS = np.arange(N_CLOCKS)
@@ -183,14 +202,23 @@ def _record(w, ev, t, cost, qaly_loss, n):
     _count(w, ev, t, 1)
     if cost != 0.0 or qaly_loss != 0.0:  # adding 0 changes no sum
         f = math.exp(-w.lc * t)
-        w.acc[ACC.cost] += cost * f
+        _cost(w, COST_CATEGORY[ev], cost, cost * f)
         if w.le != w.lc:  # the usual equal rates share one exp
             f = math.exp(-w.le * t)
         w.acc[ACC.qaly] -= qaly_loss * f
+        w.acc[ACC.qaly_lost] += qaly_loss * f
     if n < w.log_size:
         w.log_t[n] = t
         w.log_e[n] = ev
     return n + 1
+
+
+@njit(cache=True)
+def _cost(w, category, undiscounted, discounted):
+    """A cost in a category: into the total and the category's sums."""
+    w.acc[ACC.cost] += discounted
+    w.acc[COST_AT + category] += discounted
+    w.acc[UNDISCOUNTED_COST_AT + category] += undiscounted
 
 
 @njit(cache=True)
@@ -203,14 +231,15 @@ def _consequence(w, ev, t, cost, qaly_loss, death_probability, death_event, n):
 
 
 @njit(cache=True)
-def _severity(w, sev, block, t, n):
-    """A withdrawal or overdose, its severity drawn from the mix (DES: severity)."""
+def _severity(w, sev, block, first_event, t, n):
+    """A withdrawal or overdose, its severity drawn from the mix (DES: severity); the events
+    of the mild, moderate and severe level are first_event, + 1, + 2."""
     level = severity_level(
         sev[block, 0, EVENT.rate_or_share], sev[block, 1, EVENT.rate_or_share], _draw(w, S.severity)
     )
     return _consequence(
         w,
-        SEVERITY_FIRST_EVENT[block] + level,
+        first_event + level,
         t,
         sev[block, level, EVENT.cost],
         sev[block, level, EVENT.qaly_loss],
@@ -224,7 +253,8 @@ def _severity(w, sev, block, t, n):
 def _withdrawal_after(w, sev, probability, t, n):
     """Withdrawal with a probability after a cause (DES: itb_withdrawal)."""
     if _draw(w, S.withdrawal_given_cause) < probability:
-        return _severity(w, sev, SEVERITY_BLOCK.itb_withdrawal, t, n)
+        block = SEVERITY_BLOCK.itb_withdrawal
+        return _severity(w, sev, block, SEVERITY_FIRST_EVENT[block], t, n)
     return n, -1
 
 
@@ -245,15 +275,17 @@ def _side_effect(w, table, total, events, stream, t, n):
 
 
 @njit(cache=True)
-def _settle(w, start, step, days, cost, visits, end, n):
+def _settle(w, start, step, days, visit, drug, visits, end, n):
     """The uneventful visits of a refill run made before `end` (DES: end_refill_run):
-    counted and costed in one geometric sum. Returns (visits made, events)."""
-    m, discounted = settle_run(start, step, visits, end, cost, w.lc)
+    counted and costed in one geometric sum (`visit` and `drug`: one visit's cost of the
+    visit and of the drug it replaces). Returns (visits made, events)."""
+    m, factor = settle_run(start, step, visits, end, w.lc)
     if m == 0:
         return 0, n
     w.acc[ACC.refill_days] += m * days
     _count(w, E.refill_visit, start + step, m)
-    w.acc[ACC.cost] += discounted
+    _cost(w, C.refill_visits, m * visit, visit * factor)
+    _cost(w, C.drug_intrathecal, m * drug, drug * factor)
     if w.log_size == 0:  # the hot path keeps no log
         return m, n + m
     for i in range(1, m + 1):
@@ -265,12 +297,16 @@ def _settle(w, start, step, days, cost, visits, end, n):
 
 
 @njit(cache=True)
-def _accrue_flows(w, since, t, utility, cost_per_year):
+def _accrue_flows(w, since, t, utility, care_per_year, drug_per_year):
+    """The state's utility, care and tablet costs from `since` to `t`, in continuous time."""
     f = flow_log(w.le, since, t)
     w.acc[ACC.qaly] += utility * f
+    w.acc[ACC.qaly_state] += utility * f
     if w.lc != w.le:  # the usual equal rates share one factor
         f = flow_log(w.lc, since, t)
-    w.acc[ACC.cost] += cost_per_year * f
+    _cost(w, C.care, care_per_year * (t - since), care_per_year * f)
+    if drug_per_year != 0.0:
+        _cost(w, C.drug_tablets, drug_per_year * (t - since), drug_per_year * f)
 
 
 @njit(cache=True)
@@ -315,9 +351,10 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
 
     `p` is the strategy's parameter row (ROW), `se_itb`, `se_oral`, `sev` and `surg` its
     event tables; `patient` is (ITB dose need, oral dose, ITB response uniform, oral
-    response uniform, background death time, replacement delay uniform). Returns the
-    number of events (also the length of the log, when one is kept)."""
-    itb_dose_need, oral_dose, u_itb, u_oral, death_years, u_delay = patient
+    response uniform, background death time, replacement delay uniform, baseline
+    utility). Returns the number of events (also the length of the log, when one is
+    kept)."""
+    itb_dose_need, oral_dose, u_itb, u_oral, death_years, u_delay, baseline = patient
     clock, acc = w.clock, w.acc
     n = 0  # events recorded
     kind = int(p[ROW.kind])
@@ -328,7 +365,8 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
     flows_since = 0.0
     drug_since = 0.0
     utility = 0.0
-    cost_rate = 0.0
+    care_rate = 0.0  # background care per year, as the state changes it
+    drug_rate = 0.0  # tablets per year
     route = NO_DRUG
     route_dose = 0.0
     # tablets (own strategy, or the fallback of an ITB strategy)
@@ -362,7 +400,8 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
     rate_of_dose = 0.0
     interval_years = 0.0
     interval_days = 0.0
-    cost_of_visit = 0.0
+    visit_part = 0.0  # of a scheduled visit's cost: the visit
+    drug_part = 0.0  # and the drug it replaces
     # the current run of uneventful refill visits: at run_start + k interval_years
     run_start = 0.0
     run_visits = 0.0
@@ -387,13 +426,22 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
         if k == -1:
             if kind == UNTREATED:
                 # enter_state(utility, care cost, none): nothing accrued yet at t = 0
-                utility = p[ROW.untreated_utility]
-                cost_rate = p[ROW.untreated_care_cost_per_year]
+                utility = baseline + p[ROW.untreated_utility_change]
+                care_rate = p[ROW.care_cost_per_year] * p[ROW.untreated_care_cost_multiplier]
             elif kind == ORAL:
                 go_tablets = True
             else:
                 responder = u_itb < p[ROW.itb_screening_response_probability]
                 n = _record(w, E.screening, now, p[ROW.itb_screening_cost], 0.0, n)
+                if _draw(w, S.screening_adverse_effect) < p[ROW.screening_adverse_probability]:
+                    n = _record(
+                        w,
+                        E.screening_adverse_effect,
+                        now,
+                        p[ROW.screening_adverse_cost],
+                        p[ROW.screening_adverse_qaly_loss],
+                        n,
+                    )
                 replacement_delay_years = (
                     max(0.0, _quantile(p, ROW.replacement_delay_days, u_delay)) / DAYS_PER_YEAR
                 )
@@ -416,7 +464,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
             died = E.death_background
         elif k == CLOCK.infection:
             infection_time = INF
-            n = _record(w, E.infection, now, p[ROW.infection_cost], 0.0, n)
+            n = _record(w, E.infection, now, p[ROW.infection_cost], p[ROW.infection_qaly_loss], n)
             if _draw(w, S.meningitis) < p[ROW.meningitis_probability]:
                 n, died = _consequence(
                     w,
@@ -455,9 +503,20 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
             go_surgery, surgery_event = SURGERY.reimplant, E.reimplant
         elif k == CLOCK.explant:  # loss of efficacy or choice (never a re-implant)
             go_explant = True
+        elif k == CLOCK.reservoir_empty:  # before a late refill: delivery stops
+            n = _record(w, E.reservoir_empty, now, 0.0, 0.0, n)
+            n, died = _withdrawal_after(w, sev, p[ROW.missed_refill_withdrawal_probability], now, n)
         elif k == CLOCK.refill:  # a refill visit falls due
             m, n = _settle(
-                w, run_start, interval_years, interval_days, cost_of_visit, run_visits, now, n
+                w,
+                run_start,
+                interval_years,
+                interval_days,
+                visit_part,
+                drug_part,
+                run_visits,
+                now,
+                n,
             )
             run_visits = 0.0
             if m > 0:
@@ -473,31 +532,30 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                         _draw(w, S.missed_refill), p[ROW.missed_refill_probability]
                     )
                     missed = True
-            if missed:
+            if missed:  # the pump goes on from its reserve until the late refill
                 n = _record(w, E.missed_refill, now, 0.0, 0.0, n)
-                n, died = _withdrawal_after(
-                    w, sev, p[ROW.missed_refill_withdrawal_probability], now, n
-                )
+                u = _draw(w, S.missed_refill_delay)
+                late = max(0.0, _quantile(p, ROW.missed_refill_delay_days, u)) / DAYS_PER_YEAR
+                days = (now - fill_time) * DAYS_PER_YEAR
+                reserve = reserve_years(dose, days, p[ROW.reservoir_mcg])
+                if late > reserve:  # empty before the refill: delivery stops then
+                    clock[CLOCK.reservoir_empty] = _at(now + reserve, horizon)
                 refill_late = True
-                clock[CLOCK.refill] = _at(now + p[ROW.missed_refill_delay_years], horizon)
+                clock[CLOCK.refill] = _at(now + late, horizon)
             else:  # refill_visit
                 days = (now - fill_time) * DAYS_PER_YEAR
                 acc[ACC.refill_days] += days
-                cost = visit_cost(
-                    dose,
-                    days,
-                    p[ROW.reservoir_mcg],
-                    p[ROW.refill_cost_visit],
-                    p[ROW.refill_drug_cost_per_mg],
-                )
-                n = _record(w, E.refill_visit, now, cost, 0.0, n)
+                n = _record(w, E.refill_visit, now, p[ROW.refill_cost_visit], 0.0, n)
+                drug = drug_cost(dose, days, p[ROW.reservoir_mcg], p[ROW.refill_drug_cost_per_mg])
+                if drug != 0.0:
+                    _cost(w, C.drug_intrathecal, drug, drug * math.exp(-w.lc * now))
                 visits_to_pocket_fill -= 1.0
                 if not visits_to_pocket_fill > 0.0:
                     visits_to_pocket_fill = visits_until(
                         _draw(w, S.pocket_fill), p[ROW.pocket_fill_probability]
                     )
                     n = _record(w, E.pocket_fill, now, 0.0, 0.0, n)
-                    n, died = _severity(w, sev, SEVERITY_BLOCK.itb_overdose, now, n)
+                    n, died = _severity(w, sev, OVERDOSE, E.overdose_mild, now, n)
                 if died < 0:
                     visits_to_programming_error -= 1.0
                     if not visits_to_programming_error > 0.0:
@@ -505,7 +563,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                             _draw(w, S.programming_error), p[ROW.programming_error_probability]
                         )
                         n = _record(w, E.programming_error, now, 0.0, 0.0, n)
-                        n, died = _severity(w, sev, SEVERITY_BLOCK.itb_overdose, now, n)
+                        n, died = _severity(w, sev, OVERDOSE, E.overdose_mild, now, n)
                 go_fill = True
         elif k == CLOCK.itb_side_effect:
             n, died = _side_effect(
@@ -523,12 +581,14 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                 )
                 clock[CLOCK.itb_side_effect] = _at(itb_side_effect_time, horizon)
         elif k == CLOCK.tablets_stopped:  # for intolerance: untreated from now on
-            n = _record(w, E.tablets_stopped, now, 0.0, 0.0, n)
+            stopped = TABLETS_STOPPED_FALLBACK_EVENT if kind == ITB else E.tablets_stopped
+            n = _record(w, stopped, now, 0.0, 0.0, n)
             tablets_stopped = True
             _cancel(clock, TABLET_CLOCKS)
             go_tablets = True
         elif k == CLOCK.oral_withdrawal:
-            n, died = _severity(w, sev, SEVERITY_BLOCK.oral_withdrawal, now, n)
+            first = WITHDRAWAL_FALLBACK_FIRST_EVENT if kind == ITB else E.withdrawal_mild
+            n, died = _severity(w, sev, SEVERITY_BLOCK.oral_withdrawal, first, now, n)
             if died < 0:
                 clock[CLOCK.oral_withdrawal] = _after(
                     w, now, S.oral_withdrawal, p[ROW.oral_withdrawal_rate], horizon
@@ -538,7 +598,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                 w,
                 se_oral,
                 p[ROW.oral_side_effect_rate_sum],
-                ORAL_SIDE_EFFECT_EVENT,
+                ORAL_SIDE_EFFECT_FALLBACK_EVENT if kind == ITB else ORAL_SIDE_EFFECT_EVENT,
                 S.oral_side_effect_type,
                 now,
                 n,
@@ -553,13 +613,33 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
         # ---- shared actions
         if go_explant:  # tablets (the fallback) from now, perhaps until a re-implant
             m, n = _settle(
-                w, run_start, interval_years, interval_days, cost_of_visit, run_visits, now, n
+                w,
+                run_start,
+                interval_years,
+                interval_days,
+                visit_part,
+                drug_part,
+                run_visits,
+                now,
+                n,
             )
             run_visits = 0.0
             visits_to_missed -= m
             visits_to_pocket_fill -= m
             visits_to_programming_error -= m
-            n = _record(w, E.explant, now, 0.0, 0.0, n)
+            g = SURGERY.explant
+            n, died = _consequence(
+                w,
+                E.explant,
+                now,
+                surg[g, SC.cost],
+                surg[g, SC.qaly_loss],
+                surg[g, SC.death_probability],
+                E.death_surgery,
+                n,
+            )
+            if died >= 0:
+                break
             infection_time = INF
             itb_side_effect_rate, itb_side_effect_time = 0.0, math.nan
             _cancel(clock, PUMP_CLOCKS)
@@ -596,7 +676,15 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                 clock[CLOCK.explant] = _after(w, now, S.explant, p[ROW.explant_rate], horizon)
         if go_new_pump:  # battery, failure hazard, full reservoir
             m, n = _settle(
-                w, run_start, interval_years, interval_days, cost_of_visit, run_visits, now, n
+                w,
+                run_start,
+                interval_years,
+                interval_days,
+                visit_part,
+                drug_part,
+                run_visits,
+                now,
+                n,
             )
             run_visits = 0.0
             visits_to_missed -= m
@@ -624,30 +712,30 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                     dose = dose_need(itb_dose_need, p[ROW.dose_annual_growth], growth_years, years)
                     if years >= growth_years:
                         grown_dose = dose
-                new_utility, new_cost = p[ROW.itb_utility], p[ROW.itb_care_cost_per_year]
+                new_utility = baseline + p[ROW.itb_utility_change]
+                new_care = p[ROW.care_cost_per_year] * p[ROW.itb_care_cost_multiplier]
+                new_drug = 0.0  # the intrathecal drug is costed at each refill
                 new_route, new_dose = ON_ITB, dose
+                clock[CLOCK.reservoir_empty] = INF  # a full reservoir
             elif tablets_stopped:
-                new_utility = p[ROW.oral_untreated_utility]
-                new_cost = p[ROW.oral_untreated_care_cost_per_year]
+                new_utility = baseline + p[ROW.oral_untreated_utility_change]
+                new_care = p[ROW.care_cost_per_year] * p[ROW.oral_untreated_care_cost_multiplier]
+                new_drug = 0.0
                 new_route, new_dose = NO_DRUG, 0.0
             else:
                 controlled = u_oral < p[ROW.oral_response_probability]
-                new_utility = (
-                    p[ROW.oral_utility_controlled]
-                    if controlled
-                    else p[ROW.oral_utility_uncontrolled]
-                )
-                new_cost = (
-                    p[ROW.oral_care_cost_per_year]
-                    + oral_dose * DAYS_PER_YEAR * p[ROW.oral_drug_cost_per_mg]
-                )
+                new_utility = baseline
+                if controlled:
+                    new_utility = baseline + p[ROW.oral_utility_change_controlled]
+                new_care = p[ROW.care_cost_per_year]
+                new_drug = oral_dose * DAYS_PER_YEAR * p[ROW.oral_drug_cost_per_mg]
                 new_route, new_dose = ON_TABLETS, oral_dose
             # enter_state: utility and cost flows accrued only when they change
-            if new_utility != utility or new_cost != cost_rate:
+            if new_utility != utility or new_care != care_rate or new_drug != drug_rate:
                 if now > flows_since:
-                    _accrue_flows(w, flows_since, now, utility, cost_rate)
+                    _accrue_flows(w, flows_since, now, utility, care_rate, drug_rate)
                     flows_since = now
-                utility, cost_rate = new_utility, new_cost
+                utility, care_rate, drug_rate = new_utility, new_care, new_drug
             if now > drug_since:
                 _accrue_drug(w, drug_since, now, route, route_dose)
                 drug_since = now
@@ -665,12 +753,9 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                         dose, p[ROW.usable_mcg], p[ROW.stability_days]
                     )
                     interval_years = interval_days / DAYS_PER_YEAR
-                    cost_of_visit = visit_cost(
-                        dose,
-                        interval_days,
-                        p[ROW.reservoir_mcg],
-                        p[ROW.refill_cost_visit],
-                        p[ROW.refill_drug_cost_per_mg],
+                    visit_part = p[ROW.refill_cost_visit]
+                    drug_part = drug_cost(
+                        dose, interval_days, p[ROW.reservoir_mcg], p[ROW.refill_drug_cost_per_mg]
                     )
                 # rescale_itb_side_effects: the unit-exponential hazard left is kept
                 rate = rate_of_dose
@@ -714,9 +799,11 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
     if died >= 0:  # recorded here, once: a death has no cost, and nothing follows it
         n = _record(w, died, now, 0.0, 0.0, n)
     t_end = now if died >= 0 else horizon
-    m, n = _settle(w, run_start, interval_years, interval_days, cost_of_visit, run_visits, t_end, n)
+    m, n = _settle(
+        w, run_start, interval_years, interval_days, visit_part, drug_part, run_visits, t_end, n
+    )
     if t_end > flows_since:
-        _accrue_flows(w, flows_since, t_end, utility, cost_rate)
+        _accrue_flows(w, flows_since, t_end, utility, care_rate, drug_rate)
     if t_end > drug_since:
         _accrue_drug(w, drug_since, t_end, route, route_dose)
     acc[ACC.followup] = t_end

@@ -41,21 +41,21 @@ def _distribution(value: Any) -> tuple[float, ...]:
     return prepared(*distribution_params(value))
 
 
+#: Fields of the cohort that every strategy shares.
+COHORT_FIELDS: tuple[Field, ...] = (Field("care_cost_per_year", lambda c: c.care_cost_per_year),)
 #: Fields of an untreated strategy.
 UNTREATED_FIELDS: tuple[Field, ...] = (
-    Field("untreated_utility", lambda s: s.utility),
-    Field("untreated_care_cost_per_year", lambda s: s.care_cost_per_year),
+    Field("untreated_utility_change", lambda s: s.utility_change),
+    Field("untreated_care_cost_multiplier", lambda s: s.care_cost_multiplier),
 )
 #: Fields of tablet therapy: an oral strategy, or the fallback of an ITB strategy.
 ORAL_FIELDS: tuple[Field, ...] = (
     Field("oral_response_probability", lambda o: o.response_probability),
-    Field("oral_utility_controlled", lambda o: o.utility_controlled),
-    Field("oral_utility_uncontrolled", lambda o: o.utility_uncontrolled),
+    Field("oral_utility_change_controlled", lambda o: o.utility_change_controlled),
     Field("oral_drug_cost_per_mg", lambda o: o.drug_cost_per_mg),
-    Field("oral_care_cost_per_year", lambda o: o.care_cost_per_year),
     Field("oral_discontinuation_rate", lambda o: o.discontinuation_rate_per_year),
-    Field("oral_untreated_utility", lambda o: o.untreated_utility),
-    Field("oral_untreated_care_cost_per_year", lambda o: o.untreated_care_cost_per_year),
+    Field("oral_untreated_utility_change", lambda o: o.untreated_utility_change),
+    Field("oral_untreated_care_cost_multiplier", lambda o: o.untreated_care_cost_multiplier),
     Field("oral_withdrawal_rate", lambda o: o.withdrawal_rate_per_year),
     Field("oral_side_effect_reference_dose", lambda o: o.side_effects.reference_dose_mg_per_day),
     Field("oral_side_effect_exponent", lambda o: o.side_effects.dose_exponent),
@@ -65,10 +65,14 @@ ORAL_FIELDS: tuple[Field, ...] = (
 ITB_FIELDS: tuple[Field, ...] = (
     Field("itb_screening_response_probability", lambda i: i.screening.response_probability),
     Field("itb_screening_cost", lambda i: i.screening.cost),
-    Field("itb_utility", lambda i: i.utility),
-    Field("itb_care_cost_per_year", lambda i: i.care_cost_per_year),
+    Field("screening_adverse_probability", lambda i: i.screening.adverse_effect.probability),
+    Field("screening_adverse_cost", lambda i: i.screening.adverse_effect.cost),
+    Field("screening_adverse_qaly_loss", lambda i: _qaly_loss(i.screening.adverse_effect)),
+    Field("itb_utility_change", lambda i: i.utility_change),
+    Field("itb_care_cost_multiplier", lambda i: i.care_cost_multiplier),
     Field("infection_window_years", lambda i: i.infection.window_days / DAYS_PER_YEAR),
     Field("infection_cost", lambda i: i.infection.cost),
+    Field("infection_qaly_loss", lambda i: _qaly_loss(i.infection)),
     Field("infection_explant_probability", lambda i: i.infection.explant_probability),
     Field("meningitis_probability", lambda i: i.infection.meningitis_probability),
     Field("meningitis_cost", lambda i: i.infection.meningitis.cost),
@@ -101,7 +105,11 @@ ITB_FIELDS: tuple[Field, ...] = (
     Field("pocket_fill_probability", lambda i: i.refill.pocket_fill_probability),
     Field("programming_error_probability", lambda i: i.refill.programming_error_probability),
     Field("missed_refill_probability", lambda i: i.refill.missed_probability),
-    Field("missed_refill_delay_years", lambda i: i.refill.missed_delay_days / DAYS_PER_YEAR),
+    Field(
+        "missed_refill_delay_days",
+        lambda i: _distribution(i.refill.missed_delay_days),
+        DISTRIBUTION,
+    ),
     Field("missed_refill_withdrawal_probability", lambda i: i.refill.missed_withdrawal_probability),
     Field(
         "catheter_time_to_failure_years",
@@ -117,7 +125,7 @@ ITB_FIELDS: tuple[Field, ...] = (
 
 def _offsets() -> tuple[tuple[str, ...], list[int], int]:
     names, starts, position = ["kind"], [0], 1
-    for spec in (*UNTREATED_FIELDS, *ORAL_FIELDS, *ITB_FIELDS):
+    for spec in (*COHORT_FIELDS, *UNTREATED_FIELDS, *ORAL_FIELDS, *ITB_FIELDS):
         names.append(spec.name)
         starts.append(position)
         position += spec.width
@@ -134,7 +142,7 @@ EVENT = namedtuple("EventColumns", EVENT_COLUMNS)(*range(len(EVENT_COLUMNS)))
 SURGERY_COLUMNS = ("cost", "qaly_loss", "infection_probability", "death_probability")
 SURGERY_COLUMN = namedtuple("SurgeryColumns", SURGERY_COLUMNS)(*range(len(SURGERY_COLUMNS)))
 #: Rows of the surgery table.
-SURGERIES = ("implant", "catheter_revision", "pump_replacement", "reimplant")
+SURGERIES = ("implant", "catheter_revision", "pump_replacement", "reimplant", "explant")
 SURGERY = namedtuple("Surgeries", SURGERIES)(*range(len(SURGERIES)))
 #: Blocks of the severity table, each with its rows mild, moderate and severe.
 SEVERITY_BLOCKS = ("itb_withdrawal", "itb_overdose", "oral_withdrawal")
@@ -207,6 +215,7 @@ def pack(scenario: Scenario) -> Model:
     for i, name in enumerate(names):
         strategy = scenario.strategies[name]
         row = model.row[i]
+        _write(row, COHORT_FIELDS, scenario.cohort)
         if isinstance(strategy, Untreated):
             row[ROW.kind] = UNTREATED
             _write(row, UNTREATED_FIELDS, strategy)

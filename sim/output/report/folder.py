@@ -23,6 +23,7 @@ from sim.output.report.formats import is_float
 TABLES = (
     "summary",
     "events",
+    "cost_breakdown",
     "cumulative_incidence",
     "psa",
     "ceac",
@@ -44,6 +45,7 @@ TEXT_COLUMNS = frozenset(
         "parameter",
         "kind",
         "members",
+        "component",
         "icer_note",
         "frontier_status",
         "range_source",

@@ -219,6 +219,30 @@ def methods(r: ResultFolder) -> str:
         parts.append(f.table(["Parameter (dotted path)", "Distribution"], rows, cls="text"))
     else:
         parts.append(f.note("The scenario has no uncertain parameters."))
+    inflated = m.get("inflation") or []
+    if inflated:
+        rows = [
+            [
+                str(x.get("path")),
+                f.auto(x.get("amount")),
+                str(x.get("year")),
+                f"{float(x.get('factor')):.4f}" if f.finite(x.get("factor")) else f.DASH,
+                f.auto(x.get("priced")),
+            ]
+            for x in inflated
+            if isinstance(x, dict)
+        ]
+        parts += [
+            "<h3>Costs inflated to the price year</h3>",
+            f"<p>With {f.e(str(m.get('price_index') or s.get('price_index') or ''))}: every "
+            f"cost as its source states it, its price year and the factor to "
+            f"{f.e(str(s.get('price_year', '')))}.</p>",
+            f.table(
+                ["Cost (dotted path)", "As stated", "Price year", "Factor", "In the results"],
+                rows,
+                cls="text",
+            ),
+        ]
     parts.append("<h3>Parameter sources</h3>")
     if sources:
         keys = sorted(sources)

@@ -20,6 +20,7 @@ from sim.output.report.folder import ResultFolder
 #: The ids of the report's sections and plots (a test and a reader can rely on them).
 SECTION_IDS = (
     "headline",
+    "costs",
     "ce-plane",
     "ceac",
     "evpi",
@@ -233,6 +234,41 @@ def _ce_plane(r: ResultFolder) -> str:
         "a cross is the base case. Below a WTP line a strategy is cost-effective at that WTP."
     )
     return f.image("plot-ce-plane", alt, plots.png(figure), caption)
+
+
+def _costs(r: ResultFolder) -> str:
+    """Mean cost per patient by component, strategies side by side: each cost is counted
+    once, in the category of what it pays for; then the QALYs of states and events."""
+    table = r.table("cost_breakdown")
+    if table is None:
+        return f.absent("The cost breakdown", "cost_breakdown.csv")
+    cur = r.currency
+    present = [s for s in r.strategies if s in set(table["strategy"])]
+    by_key = {(str(x["strategy"]), str(x["component"])): x for x in table.to_dict("records")}
+    rows = []
+    for component in dict.fromkeys(table["component"]):
+        component = str(component)
+        qalys = component.startswith("qaly")
+        cells: list[object] = [component.replace("_", " ")]
+        for name in present:
+            row = by_key.get((name, component))
+            if row is None:
+                cells.append(f.DASH)
+            elif qalys:
+                cells.append(f.qaly(row.get("discounted")))
+            else:
+                detail = f"undiscounted {f.money(row.get('undiscounted'))}; "
+                detail += f"{f.pct(row.get('share_of_discounted'))} of the total"
+                main = f.money(row.get("discounted"))
+                cells.append(f.Html(f"{f.e(main)}<br><small>{f.e(detail)}</small>"))
+        rows.append(cells)
+    return (
+        f"<p>Mean per patient, discounted, in {f.e(cur)} at the scenario's price year (below: "
+        "undiscounted, and the share of the strategy's discounted cost). Background care is "
+        "the care the model does not cost explicitly; the pump's refills, drug, surgery and "
+        "complications are costed as they happen, so nothing is counted twice.</p>"
+        + f.table(["Component", *present], rows)
+    )
 
 
 def _ceac(r: ResultFolder) -> str:
@@ -543,6 +579,7 @@ summary{cursor:pointer;color:#1f4e99}
 
 SECTIONS: tuple[tuple[str, str, Callable[[ResultFolder], str]], ...] = (
     ("headline", "Headline results", _headline),
+    ("costs", "Costs and QALYs by component", _costs),
     ("ce-plane", "Cost-effectiveness plane", _ce_plane),
     ("ceac", "Cost-effectiveness acceptability (CEAC and CEAF)", _ceac),
     ("evpi", "Expected value of perfect information (EVPI)", _evpi),
