@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.scenario.marginals import fit
 from sim.scenario.messages import MISSING, ScenarioError, short
 from sim.scenario.schema import Scenario, Uncertain, UncertainShares
 
@@ -94,9 +95,7 @@ def _centred(entry: Uncertain, base: float, where: str, file: str | Path) -> Non
     """A distribution must be centred on the parameter's base value: its mean no further
     from it than its own standard error (DESIGN §4.7), or the PSA answers another question
     than the base case (a variant that changes a value without its uncertainty, say)."""
-    from sim.scenario import params  # params reads the scenario package: import it late
-
-    marginal = params.fit(entry, base)
+    marginal = fit(entry, base)
     mean, sd = marginal.mean(), marginal.sd()
     if abs(mean - base) > sd + 1e-9 * max(1.0, abs(base)):
         raise ScenarioError(

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
@@ -27,179 +24,45 @@ from pydantic_core import PydanticCustomError
 
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
 from sim.model.units import DAYS_PER_YEAR
-from sim.numerics import distributions, lifetable
+from sim.numerics import lifetable
 from sim.scenario.messages import did_you_mean
+from sim.scenario.types import (  # noqa: F401 - the scenario format's names, in one place
+    CareMultiplier,
+    Cost,
+    Days,
+    DistributionBlock,
+    Exponential,
+    Fixed,
+    Gamma,
+    LogNormal,
+    NonNegative,
+    Normal,
+    PatientDistribution,
+    Positive,
+    Probability,
+    Rate,
+    Strict,
+    Uniform,
+    Utility,
+    UtilityChange,
+    UtilityLoss,
+    Weibull,
+    _non_negative,
+    distribution_params,
+    distribution_support,
+)
+from sim.scenario.uncertainty import (  # noqa: F401
+    Analysis,
+    Correlation,
+    ThresholdRange,
+    Uncertain,
+    UncertainShares,
+    UncertaintyEntry,
+)
 
 INDICATIONS = ("cerebral_palsy", "multiple_sclerosis", "spinal_cord_injury", "brain_injury")
 MAX_PATIENTS = 100_000_000
 MAX_PSA_ITERATIONS = 1_000_000
-
-# ----------------------------------------------------------------------------- types
-
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-Cost = Annotated[float, Field(ge=0.0, le=1e9)]
-Utility = Annotated[float, Field(ge=-1.0, le=1.0)]
-UtilityLoss = Annotated[float, Field(ge=0.0, le=2.0)]
-#: A change of utility from the patient's baseline (negative: worse).
-UtilityChange = Annotated[float, Field(ge=-2.0, le=1.0)]
-#: A multiplier on the background care cost (1: unchanged).
-CareMultiplier = Annotated[float, Field(ge=0.0, le=100.0)]
-Rate = Annotated[float, Field(ge=0.0, le=1e4)]
-Days = Annotated[float, Field(ge=0.0, le=36525.0)]
-
-
-class Strict(BaseModel):
-    """Base of every block: frozen, no NaN or infinities, no silent type coercion, and
-    unknown keys refused with the closest known key as a hint."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = list(cls.model_fields)
-            for key in data:
-                if key not in cls.model_fields:
-                    raise PydanticCustomError(
-                        "unknown_key",
-                        "unknown key {key}{hint}; allowed: {allowed}",
-                        {
-                            "key": repr(key),
-                            "bad_key": str(key),
-                            "hint": did_you_mean(str(key), allowed),
-                            "allowed": ", ".join(allowed),
-                        },
-                    )
-        return data
-
-
-# ------------------------------------------------------------- patient distributions
-
-
-class Fixed(Strict):
-    dist: Literal["fixed"]
-    value: float
-
-
-class Normal(Strict):
-    """Normal, truncated to [low, high]: the truncation must keep some probability."""
-
-    dist: Literal["normal"]
-    mean: float
-    sd: NonNegative
-    low: float = -1e300
-    high: float = 1e300
-
-    @model_validator(mode="after")
-    def _mass(self) -> Normal:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} must not exceed high {self.high}")
-        if self.sd > 0:
-            mass = distributions.normal_cdf((self.high - self.mean) / self.sd) - (
-                distributions.normal_cdf((self.low - self.mean) / self.sd)
-            )
-            if mass < 1e-12:
-                raise ValueError(
-                    f"bounds [{self.low}, {self.high}] exclude all the mass of "
-                    f"normal(mean {self.mean}, sd {self.sd}): widen them"
-                )
-        elif not self.low <= self.mean <= self.high:
-            raise ValueError(f"mean {self.mean} lies outside [{self.low}, {self.high}]")
-        return self
-
-
-class LogNormal(Strict):
-    dist: Literal["lognormal"]
-    mean: Positive
-    sd: NonNegative
-
-
-class Gamma(Strict):
-    dist: Literal["gamma"]
-    mean: Positive
-    sd: NonNegative
-
-    @model_validator(mode="after")
-    def _shape(self) -> Gamma:
-        if self.sd > 0 and (self.mean / self.sd) ** 2 < 0.05:
-            raise ValueError("sd more than 4.5 times the mean: the gamma is degenerate")
-        return self
-
-
-class Uniform(Strict):
-    dist: Literal["uniform"]
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _order(self) -> Uniform:
-        if self.low > self.high:
-            raise ValueError(f"low {self.low} must not exceed high {self.high}")
-        return self
-
-
-class Weibull(Strict):
-    dist: Literal["weibull"]
-    shape: Annotated[float, Field(gt=0.0, le=100.0)]
-    scale: Positive
-
-
-class Exponential(Strict):
-    dist: Literal["exponential"]
-    rate_per_year: NonNegative
-
-
-DistributionBlock = Annotated[
-    Union[Fixed, Normal, LogNormal, Gamma, Uniform, Weibull, Exponential],  # noqa: UP007
-    Field(discriminator="dist"),
-]
-PatientDistribution = Union[float, DistributionBlock]  # noqa: UP007
-
-
-def distribution_params(value: PatientDistribution) -> tuple[int, float, float, float, float]:
-    """(kind, a, b, c, d) for :func:`sim.distributions.quantile`."""
-    if isinstance(value, (int, float)):
-        return distributions.FIXED, float(value), 0.0, 0.0, 0.0
-    if isinstance(value, Fixed):
-        return distributions.FIXED, value.value, 0.0, 0.0, 0.0
-    if isinstance(value, Normal):
-        return distributions.NORMAL, value.mean, value.sd, value.low, value.high
-    if isinstance(value, (LogNormal, Gamma)):
-        return distributions.KIND[value.dist], value.mean, value.sd, 0.0, 0.0
-    if isinstance(value, Uniform):
-        return distributions.UNIFORM, value.low, value.high, 0.0, 0.0
-    if isinstance(value, Weibull):
-        return distributions.WEIBULL, value.shape, value.scale, 0.0, 0.0
-    return distributions.EXPONENTIAL, value.rate_per_year, 0.0, 0.0, 0.0
-
-
-def distribution_support(value: PatientDistribution) -> tuple[float, float]:
-    """Smallest and largest value the distribution can take."""
-    kind, a, b, c, d = distribution_params(value)
-    if kind == distributions.FIXED:
-        return a, a
-    if kind == distributions.NORMAL:
-        return (a, a) if b == 0 else (c, d)
-    if kind == distributions.UNIFORM:
-        return a, b
-    if kind in (distributions.LOGNORMAL, distributions.GAMMA):
-        return (a, a) if b == 0 else (0.0, math.inf)
-    return 0.0, math.inf
-
-
-def _non_negative(value: PatientDistribution, what: str) -> PatientDistribution:
-    low, _ = distribution_support(value)
-    if low < 0:
-        bound = "give it low: 0 or more" if isinstance(value, Normal) else "use a positive one"
-        reach = "has no lower bound" if low <= -1e300 else f"reaches {low:g}"
-        raise ValueError(f"{what} must not be negative, but this distribution {reach}: {bound}")
-    return value
-
 
 # --------------------------------------------------------------------- event blocks
 
@@ -506,96 +369,6 @@ class Cohort(Strict):
         return value
 
 
-# ---------------------------------------------------------------------- uncertainty
-
-
-class Uncertain(Strict):
-    """A parameter's uncertainty: by mean/se (method of moments), by a standard error
-    relative to the parameter's own value (`relative_se`: the mean is the base value, so a
-    variant that changes the value, another currency say, carries its uncertainty with
-    it), or by the distribution's own parameters."""
-
-    dist: Literal["beta", "gamma", "lognormal", "normal", "uniform", "triangular", "fixed"]
-    mean: float | None = None
-    se: NonNegative | None = None
-    relative_se: NonNegative | None = Field(
-        None, description="standard error as a share of the parameter's base value"
-    )
-    alpha: Positive | None = None
-    beta: Positive | None = None
-    shape: Positive | None = None
-    scale: Positive | None = None
-    meanlog: float | None = None
-    sdlog: NonNegative | None = None
-    mode: float | None = None
-    low: float | None = None
-    high: float | None = None
-
-    @model_validator(mode="after")
-    def _fits(self) -> Uncertain:
-        d = self.dist
-        need: dict[str, list[tuple[str, ...]]] = {
-            "beta": [("mean", "se"), ("relative_se",), ("alpha", "beta")],
-            "gamma": [("mean", "se"), ("relative_se",), ("shape", "scale")],
-            "lognormal": [("mean", "se"), ("relative_se",), ("meanlog", "sdlog")],
-            "normal": [("mean", "se"), ("relative_se",)],
-            "uniform": [("low", "high")],
-            "triangular": [("low", "mode", "high")],
-            "fixed": [("mean",)],
-        }
-        options = need[d]
-        if not any(all(getattr(self, k) is not None for k in opt) for opt in options):
-            wanted = " or ".join("/".join(opt) for opt in options)
-            raise ValueError(f"a {d} distribution needs {wanted}")
-        if d == "beta" and self.mean is not None and self.se is not None:
-            if not 0 < self.mean < 1:
-                raise ValueError(f"beta mean {self.mean:g} must lie strictly within (0, 1)")
-            if self.se**2 >= self.mean * (1 - self.mean):
-                raise ValueError(
-                    f"beta se {self.se:g} too large for mean {self.mean:g}: "
-                    f"se must be below {math.sqrt(self.mean * (1 - self.mean)):.4g}"
-                )
-        if d in ("gamma", "lognormal") and self.mean is not None and self.mean <= 0:
-            raise ValueError(f"{d} mean {self.mean:g} must be > 0")
-        if self.low is not None and self.high is not None and self.low > self.high:
-            raise ValueError(f"low {self.low:g} must not exceed high {self.high:g}")
-        if d == "triangular" and not (self.low <= self.mode <= self.high):  # type: ignore[operator]
-            raise ValueError("triangular needs low <= mode <= high")
-        return self
-
-
-class UncertainShares(Strict):
-    dist: Literal["dirichlet"]
-    counts: dict[str, Positive]
-
-
-UncertaintyEntry = Annotated[Union[Uncertain, UncertainShares], Field(discriminator="dist")]  # noqa: UP007
-
-
-class Correlation(Strict):
-    """Correlation of two uncertain parameters in the PSA (Gaussian copula)."""
-
-    parameters: Annotated[list[str], Field(min_length=2, max_length=2)]
-    rho: Annotated[float, Field(gt=-1.0, lt=1.0)]
-
-
-class ThresholdRange(Strict):
-    """Where to look for the value of a parameter at which the decision changes."""
-
-    low: float | None = None
-    high: float | None = None
-
-
-class Analysis(Strict):
-    """Settings of the uncertainty analyses (issue 4): all optional."""
-
-    correlations: list[Correlation] = []
-    evppi_groups: dict[str, Annotated[list[str], Field(min_length=1)]] = {}
-    thresholds: dict[str, ThresholdRange] = {}
-    wtp_grid_max: Annotated[float, Field(gt=0.0, le=1e8)] | None = None
-    wtp_grid_points: Annotated[int, Field(ge=2, le=1001)] = 41
-
-
 class Discount(Strict):
     costs: Annotated[float, Field(ge=0.0, lt=1.0)]
     effects: Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -641,9 +414,9 @@ class Scenario(Strict):
     comparator: str
     cohort: Cohort
     strategies: Annotated[dict[str, Strategy], Field(min_length=1)]
-    uncertainty: dict[str, UncertaintyEntry] = {}
+    uncertainty: dict[str, UncertaintyEntry] = Field(default_factory=dict)
     analysis: Analysis = Analysis()
-    sources: dict[str, str] = {}
+    sources: dict[str, str] = Field(default_factory=dict)
     _source: Path | None = PrivateAttr(default=None)
 
     @field_validator("name")

@@ -1,0 +1,100 @@
+"""The uncertainty of a scenario's parameters (DESIGN §3 `uncertainty`) and the settings of
+its uncertainty analyses (`analysis`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from sim.scenario.types import NonNegative, Positive, Strict
+
+# ---------------------------------------------------------------------- uncertainty
+
+
+class Uncertain(Strict):
+    """A parameter's uncertainty: by mean/se (method of moments), by a standard error
+    relative to the parameter's own value (`relative_se`: the mean is the base value, so a
+    variant that changes the value, another currency say, carries its uncertainty with
+    it), or by the distribution's own parameters."""
+
+    dist: Literal["beta", "gamma", "lognormal", "normal", "uniform", "triangular", "fixed"]
+    mean: float | None = None
+    se: NonNegative | None = None
+    relative_se: NonNegative | None = Field(
+        None, description="standard error as a share of the parameter's base value"
+    )
+    alpha: Positive | None = None
+    beta: Positive | None = None
+    shape: Positive | None = None
+    scale: Positive | None = None
+    meanlog: float | None = None
+    sdlog: NonNegative | None = None
+    mode: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Uncertain:
+        d = self.dist
+        need: dict[str, list[tuple[str, ...]]] = {
+            "beta": [("mean", "se"), ("relative_se",), ("alpha", "beta")],
+            "gamma": [("mean", "se"), ("relative_se",), ("shape", "scale")],
+            "lognormal": [("mean", "se"), ("relative_se",), ("meanlog", "sdlog")],
+            "normal": [("mean", "se"), ("relative_se",)],
+            "uniform": [("low", "high")],
+            "triangular": [("low", "mode", "high")],
+            "fixed": [("mean",)],
+        }
+        options = need[d]
+        if not any(all(getattr(self, k) is not None for k in opt) for opt in options):
+            wanted = " or ".join("/".join(opt) for opt in options)
+            raise ValueError(f"a {d} distribution needs {wanted}")
+        if d == "beta" and self.mean is not None and self.se is not None:
+            if not 0 < self.mean < 1:
+                raise ValueError(f"beta mean {self.mean:g} must lie strictly within (0, 1)")
+            if self.se**2 >= self.mean * (1 - self.mean):
+                raise ValueError(
+                    f"beta se {self.se:g} too large for mean {self.mean:g}: "
+                    f"se must be below {math.sqrt(self.mean * (1 - self.mean)):.4g}"
+                )
+        if d in ("gamma", "lognormal") and self.mean is not None and self.mean <= 0:
+            raise ValueError(f"{d} mean {self.mean:g} must be > 0")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low:g} must not exceed high {self.high:g}")
+        if d == "triangular" and not (self.low <= self.mode <= self.high):  # type: ignore[operator]
+            raise ValueError("triangular needs low <= mode <= high")
+        return self
+
+
+class UncertainShares(Strict):
+    dist: Literal["dirichlet"]
+    counts: dict[str, Positive]
+
+
+UncertaintyEntry = Annotated[Union[Uncertain, UncertainShares], Field(discriminator="dist")]  # noqa: UP007
+
+
+class Correlation(Strict):
+    """Correlation of two uncertain parameters in the PSA (Gaussian copula)."""
+
+    parameters: Annotated[list[str], Field(min_length=2, max_length=2)]
+    rho: Annotated[float, Field(gt=-1.0, lt=1.0)]
+
+
+class ThresholdRange(Strict):
+    """Where to look for the value of a parameter at which the decision changes."""
+
+    low: float | None = None
+    high: float | None = None
+
+
+class Analysis(Strict):
+    """Settings of the uncertainty analyses (issue 4): all optional."""
+
+    correlations: list[Correlation] = Field(default_factory=list)
+    evppi_groups: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)
+    thresholds: dict[str, ThresholdRange] = Field(default_factory=dict)
+    wtp_grid_max: Annotated[float, Field(gt=0.0, le=1e8)] | None = None
+    wtp_grid_points: Annotated[int, Field(ge=2, le=1001)] = 41
