@@ -33,7 +33,7 @@ from conftest import (
 
 import sim
 from sim.execution import runner
-from sim.execution.backends import Backend, open_backend
+from sim.execution.backends import Backend, Processes, open_backend
 from sim.numerics import lifetable
 
 #: The base case with five uncertain parameters of its fifteen (two correlated, a
@@ -131,9 +131,8 @@ class KillAWorker:
     For the `processes` backend the workers are first stopped (SIGSTOP), so that the run
     is waiting on a task none of them can finish when one dies: the pool notices the loss
     while `Processes.map` waits for a result, and the others are killed with the pool
-    (the loss noticed just after a result, before the next task goes in, would make the
-    next submission raise: a race of `Processes.map`, reported, that this test does not
-    set out to hit)."""
+    (the loss noticed between two results, when the next submission raises, is
+    `test_a_pool_broken_between_results_is_restarted`)."""
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
@@ -175,6 +174,28 @@ class KillAWorker:
     def join(self) -> None:
         if self._killer is not None:
             self._killer.join()
+
+
+def test_a_pool_broken_between_results_is_restarted() -> None:
+    """A worker lost while the caller holds a result breaks the pool before the next
+    task goes in: then `submit()`, not `result()`, raises, and the run must go on."""
+    pool = Processes(workers=1)
+    try:
+        items = range(-20, 0)
+        results = pool.map(abs, items)
+        got = [next(results)]
+        executor = pool._pool
+        for process in list(executor._processes.values()):
+            process.kill()
+        deadline = time.monotonic() + 30
+        while not executor._broken and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert executor._broken, "the pool never noticed the lost worker: test is vacuous"
+        got.extend(results)
+        assert pool._pool is not executor, "the pool was never restarted"
+    finally:
+        pool.close()
+    assert got == [abs(i) for i in items]
 
 
 @pytest.mark.parametrize("backend", ["processes", "dask"])
