@@ -1,6 +1,6 @@
 """Health-economic and statistical formulas, as pure functions (DESIGN §5).
 
-Each is tested against a closed form or a worked example in ``tests/test_econ.py``. The
+Each is tested against a closed form or a worked example in ``tests/economics/test_econ.py``. The
 probabilistic-analysis functions (``nmb``, ``ceac``, ``evppi``, ``running_mean``) take numpy
 arrays of per-iteration results, shaped (iterations, strategies).
 """

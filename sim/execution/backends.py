@@ -89,7 +89,8 @@ class Processes(Backend):
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         restarts = 0
-        pending: deque[tuple[Any, concurrent.futures.Future]] = deque()
+        # [item, future]; the future is None until submitted, and again after a restart.
+        pending: deque[list[Any]] = deque()
         source = iter(items)
         exhausted = False
         while True:
@@ -98,19 +99,23 @@ class Processes(Backend):
                 if item is _END:
                     exhausted = True
                     break
-                pending.append((item, self._executor().submit(fn, item)))
+                pending.append([item, None])
             if not pending:
                 return
-            item, future = pending[0]
             try:
-                result = future.result()
+                # Both submit() and result() raise once a worker has died.
+                for entry in pending:
+                    if entry[1] is None:
+                        entry[1] = self._executor().submit(fn, entry[0])
+                result = pending[0][1].result()
             except BrokenProcessPool:
                 # A worker died: start a new pool and submit the unfinished tasks again.
                 restarts += 1
                 if restarts > _MAX_POOL_RESTARTS:
                     raise
                 self._kill()
-                pending = deque((i, self._executor().submit(fn, i)) for i, _ in pending)
+                for entry in pending:
+                    entry[1] = None
                 continue
             pending.popleft()
             yield result

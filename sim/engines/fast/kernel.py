@@ -5,7 +5,7 @@ speed, rule for rule and draw for draw: for the same scenario, seed and patient 
 engines record the same events at the same times and fill the same tallies. Both take
 the clocks, their tie-break order, what an explant cancels and the streams from the
 catalogue (:mod:`sim.model`), and the arithmetic of shared rules from
-:mod:`sim.engines.rules`; ``tests/test_engines.py`` compares them patient by patient.
+:mod:`sim.engines.rules`; ``tests/engines/test_engines.py`` compares them patient by patient.
 
 The state of a life is in local scalars; the clocks are an array indexed by
 ``CLOCK.<name>``, and the next event is the earliest clock, found by scanning the array in

@@ -402,13 +402,20 @@ def embedded_png(page: str, plot_id: str) -> bytes | None:
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def full_written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """The full result folder with its report, and its files before the report was written."""
     folder = make_results(
         tmp_path_factory.mktemp("full") / "synthetic",
         warnings=["patient-level noise is 40% of the parameter uncertainty"],
     )
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
     report.write(folder)
-    return folder
+    return folder, before
+
+
+@pytest.fixture(scope="module")
+def full(full_written: tuple[Path, dict[str, bytes]]) -> Path:
+    return full_written[0]
 
 
 @pytest.fixture(scope="module")
@@ -420,10 +427,10 @@ def minimal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_write_makes_both_files_and_only_reads_the_tables(tmp_path: Path) -> None:
-    folder = make_results(tmp_path / "run")
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    report.write(folder)
+def test_write_makes_both_files_and_only_reads_the_tables(
+    full_written: tuple[Path, dict[str, bytes]],
+) -> None:
+    folder, before = full_written
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert set(after) == set(before) | {"report.html", "results.xlsx"}  # no temporary left
     assert all(after[name] == data for name, data in before.items())

@@ -4,18 +4,14 @@ can fail, and `baclofen-sim validation` writes the same bytes twice."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import BASE, ROOT, cli_in_process, console_finish, console_start
 
 from sim.validation import checks as validation
 
-BASE = ROOT / "scenarios" / "base.yaml"
 FOLDER = ROOT / "scenarios" / "validation"
 
 
@@ -86,20 +82,17 @@ def test_external_and_cross_model_checks_state_reference_and_reason() -> None:
 
 
 def test_validation_command_writes_the_same_bytes_twice(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    """Once in a fresh interpreter, once in this process beside it: the same bytes."""
+    args = ["validation", "--patients", "1000", "--out"]
+    fresh = console_start(*args, tmp_path / "one", cwd=ROOT)
+    try:
+        here = cli_in_process(*args, tmp_path / "two", cwd=ROOT)
+    finally:
+        there = console_finish(fresh)
     outputs = []
-    for out in (tmp_path / "one", tmp_path / "two"):
-        done = subprocess.run(
-            [sys.executable, "-m", "sim", "validation", "--patients", "1000", "--out", str(out)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "internal: 17 of 17 checks pass" in done.stdout
+    for ran, out in ((there, tmp_path / "one"), (here, tmp_path / "two")):
+        assert ran.code == 0, ran.err
+        assert "internal: 17 of 17 checks pass" in ran.out
         folder = out / "validation"
         assert sorted(p.name for p in folder.iterdir()) == [
             "manifest.json",

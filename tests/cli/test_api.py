@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import BASE, BASE_NAME, contents
 
 import sim
-from sim import cli
-
-BASE = ROOT / "scenarios" / "base.yaml"
 
 
 def test_the_public_names_are_listed_and_the_version_comes_from_the_package():
@@ -23,24 +19,28 @@ def test_the_public_names_are_listed_and_the_version_comes_from_the_package():
         sim.no_such_name  # noqa: B018
 
 
-def test_run_gives_the_summary_the_command_line_writes(tmp_path: Path, monkeypatch) -> None:
-    results = sim.run(sim.load(BASE, patients=3000, psa_iterations=0))
+def test_run_gives_what_the_command_line_writes(base_run: Path, tmp_path: Path) -> None:
+    """The API in this process against the console script in a fresh interpreter
+    (`base_run`: `run scenarios/base.yaml --patients 200 --psa-iterations 20`)."""
+    results = sim.run(sim.load(BASE, patients=200, psa_iterations=20))
     written = results.write(tmp_path / "api")
-    assert written == tmp_path / "api" / "base"
-    argv = ["baclofen-sim", "run", str(BASE), "--patients", "3000", "--psa-iterations", "0"]
-    monkeypatch.setattr(sys, "argv", [*argv, "--quiet", "--out", str(tmp_path / "cli")])
-    cli.main()  # returns on success; a failure exits with its code
-    for name in ("summary.csv", "events.csv", "tornado.csv", "report.html", "results.xlsx"):
-        assert (written / name).read_bytes() == (tmp_path / "cli" / "base" / name).read_bytes()
+    assert written == tmp_path / "api" / BASE_NAME
+    assert contents(written) == contents(base_run / BASE_NAME)
+    assert sorted(p.name for p in written.iterdir()) == sorted(
+        p.name for p in (base_run / BASE_NAME).iterdir()
+    )
     assert list(results.tables) == [
         "summary",
         "events",
         "cumulative_incidence",
         "convergence",
+        "psa",
+        "ceac",
+        "evppi",
         "tornado",
         "threshold",
     ]
-    assert results.summary.set_index("strategy").loc["itb", "patients"] == 3000
+    assert results.summary.set_index("strategy").loc["itb", "patients"] == 200
 
 
 def test_load_overrides_are_validated_like_the_file(tmp_path: Path) -> None:

@@ -14,13 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from sim.engines import cohort, des
-from sim.execution import runner
-from sim.model.events import COUNTERS, ORAL_SIDE_EFFECTS
-from sim.numerics import lifetable
-from sim.validation.setups import one_indication, only
-from tests.conftest import (
+from conftest import (
     ROOT,
     base_document,
     build,
@@ -29,6 +23,12 @@ from tests.conftest import (
     tally_of,
     with_values,
 )
+
+from sim.engines import cohort, des
+from sim.execution import runner
+from sim.model.events import COUNTERS, ORAL_SIDE_EFFECTS
+from sim.numerics import lifetable
+from sim.validation.setups import one_indication, only
 
 Z = 4.0  # tolerance in standard errors
 

@@ -46,7 +46,39 @@ def test_visits_until_is_geometric():
     assert abs((draws == 1).mean() - p) < 4 * math.sqrt(p * (1 - p) / draws.size)
 
 
+_MASK = (1 << 64) - 1
+_GOLDEN, _M1, _M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _unshift(y: int, s: int) -> int:
+    """The x with x ^ (x >> s) == y."""
+    x = y
+    for _ in range(64 // s + 1):
+        x = y ^ (x >> s)
+    return x
+
+
+def _unmix(z: int) -> int:
+    """The inverse of SplitMix64's finaliser (a bijection on 64-bit words)."""
+    z = _unshift(z, 31)
+    z = (z * pow(_M2, -1, 1 << 64)) & _MASK
+    z = _unshift(z, 27)
+    z = (z * pow(_M1, -1, 1 << 64)) & _MASK
+    return _unshift(z, 30)
+
+
+def _key_hashing_to(h: int, stream: int) -> int:
+    """The patient key whose first draw (counter 0) on `stream` hashes to `h`."""
+    inner = _unmix(h) ^ _GOLDEN  # counter 0: h = mix(inner ^ GOLDEN)
+    return _unmix(inner) ^ ((stream * _M1 + _GOLDEN) & _MASK)
+
+
 def test_uniform_never_reaches_zero_or_one():
-    # the extreme hash values map strictly inside (0, 1)
-    assert (0.0 + 0.5) * 2.0**-52 > 0.0
-    assert ((2**52 - 1) + 0.5) * 2.0**-52 < 1.0
+    # The extreme hashes, 0 and 2^64 - 1, drawn through the compiled function: strictly
+    # inside (0, 1), at the ends of the grid (53 bits would round the top one up to 1.0).
+    stream = int(streams.STREAM_KEY[0])
+    for h, expected in ((0, 2.0**-53), (_MASK, 1.0 - 2.0**-53)):
+        key = _key_hashing_to(h, stream)
+        u = rng.uniform_at(np.uint64(key), np.uint64(stream), 0)
+        assert u == expected, (h, u)
+        assert 0.0 < u < 1.0

@@ -1,4 +1,10 @@
-"""The command line end to end: ``python -m sim`` in subprocesses (DESIGN §7, §8).
+"""The command line end to end (DESIGN §7, §8).
+
+Commands run through ``sim.cli.main`` in this process (``cli_in_process``): the console
+script's code path, without an interpreter's start-up per command. A fresh interpreter
+(``python -m sim``) runs what only it shows: the shared run ``base_run``, whose bytes a run
+in this process must reproduce (nothing may depend on the interpreter), a run with another
+seed beside it, and runs stopped by SIGINT and SIGTERM (the exit status of a signal).
 
 Every command runs with a tmp_path as working folder and an explicit ``--out`` inside
 tmp_path, so the repository's results/ folder is never touched. Patient counts are small
@@ -11,23 +17,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import (
+    BASE,
+    BASE_NAME,
+    OTHER_SEED,
+    SMALL_RUN,
+    assert_one_line_error,
+    cli_in_process,
+    console_finish,
+    console_start,
+    copy_result,
+    entries,
+    snapshot,
+    wait_for_signal_handlers,
+)
 
 from sim.model.events import DEATHS, EVENT_ID
 
-ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / "scenarios" / "base.yaml"
-BASE_NAME = "base"  # `name:` of scenarios/base.yaml
 BASE_HORIZON = 20.0  # `horizon_years:` of scenarios/base.yaml
-EXIT_BAD_INPUT = 2
 BASE_FILES = [
     "convergence.csv",
     "cumulative_incidence.csv",
@@ -47,68 +59,11 @@ TRACE_HEADER = "time_years,age_years,event,detail,cost,qaly_loss"
 END_OF_FOLLOW_UP = "end_of_follow_up"  # the last trace row of a survivor (sim/engines/des.py)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sim", *args],
-        cwd=cwd,
-        env=_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    return proc.returncode, stdout, stderr
-
-
-def sim(*args: str | Path, cwd: Path) -> tuple[int, str, str]:
-    """Run ``python -m sim ARGS`` to the end: exit code, stdout, stderr."""
-    return _finish(_start([str(a) for a in args], cwd))
-
-
 def run_ok(*args: str | Path, cwd: Path) -> str:
-    code, stdout, stderr = sim(*args, cwd=cwd)
-    assert code == 0, f"exit code {code}, stderr:\n{stderr}"
-    return stdout
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` (relative path -> bytes)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
-
-
-def entries(folder: Path) -> list[str]:
-    """Names in `folder`, hidden ones included (temporary folders start with a dot)."""
-    return sorted(p.name for p in folder.iterdir())
-
-
-def assert_one_line_error(code: int, stderr: str, *fragments: str) -> str:
-    assert code == EXIT_BAD_INPUT, f"exit code {code}, stderr:\n{stderr}"
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
-    for fragment in fragments:
-        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-SMALL = ("--patients", "200", "--psa-iterations", "20")
+    """`baclofen-sim ARGS` in this process, which must succeed; its stdout."""
+    ran = cli_in_process(*args, cwd=cwd)
+    assert ran.code == 0, f"exit code {ran.code}, stderr:\n{ran.err}"
+    return ran.out
 
 
 def write_variant(folder: Path, file_name: str, name: str, patients: int) -> Path:
@@ -119,16 +74,6 @@ def write_variant(folder: Path, file_name: str, name: str, patients: int) -> Pat
         encoding="utf-8",
     )
     return path
-
-
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """OUT of one `run scenarios/base.yaml --patients 200 --psa-iterations 20`, shared by
-    the tests below."""
-    work = tmp_path_factory.mktemp("base-run")
-    out = work / "out"
-    run_ok("run", BASE, *SMALL, "--out", out, "--quiet", cwd=work)
-    return out
 
 
 # ------------------------------------------------------------------------------ run
@@ -148,36 +93,30 @@ def test_run_writes_exactly_the_result_files_and_no_temporary_folder(base_run: P
 
 
 def test_rerun_is_byte_identical_and_another_seed_changes_summary(
-    base_run: Path, tmp_path: Path
+    base_run: Path, reseeded_run: Path, tmp_path: Path
 ) -> None:
+    """The rerun in this process; `reseeded_run` is the console script's run with
+    ``--seed 7``, made beside `base_run`."""
     again = tmp_path / "again"
-    other_seed = tmp_path / "other-seed"
-    # Both runs side by side, to keep the file fast.
-    args = ["run", str(BASE), *SMALL, "--quiet", "--out"]
-    procs = [
-        _start([*args, str(again)], tmp_path),
-        _start([*args, str(other_seed), "--seed", "7"], tmp_path),
-    ]
-    for proc in procs:
-        code, _, stderr = _finish(proc)
-        assert code == 0, f"exit code {code}, stderr:\n{stderr}"
+    run_ok("run", BASE, *SMALL_RUN, "--quiet", "--out", again, cwd=tmp_path)
     first, second = base_run / BASE_NAME, again / BASE_NAME
     for name in TABLES:
         assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} differs"
-    reseeded = other_seed / BASE_NAME / "summary.csv"
-    assert reseeded.read_bytes() != (first / "summary.csv").read_bytes()
+    manifest = json.loads((reseeded_run / BASE_NAME / "manifest.json").read_text("utf-8"))
+    assert manifest["seed"] == int(OTHER_SEED)
+    summary = reseeded_run / BASE_NAME / "summary.csv"
+    assert summary.read_bytes() != (first / "summary.csv").read_bytes()
 
 
 def test_report_rebuilds_the_same_bytes_from_the_tables(base_run: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "copy"
-    shutil.copytree(base_run / BASE_NAME, copy)
+    copy = copy_result(base_run / BASE_NAME, tmp_path)
     (copy / "report.html").unlink()
     (copy / "results.xlsx").unlink()
     run_ok("report", copy, cwd=tmp_path)
     for name in ("report.html", "results.xlsx"):
         assert (copy / name).read_bytes() == (base_run / BASE_NAME / name).read_bytes(), name
-    code, _, stderr = sim("report", tmp_path, cwd=tmp_path)
-    assert_one_line_error(code, stderr, str(tmp_path), "not a result folder")
+    ran = cli_in_process("report", tmp_path, cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, str(tmp_path), "not a result folder")
 
 
 # ---------------------------------------------------------------------------- batch
@@ -204,9 +143,9 @@ def test_batch_with_duplicate_names_is_refused_before_anything_runs(tmp_path: Pa
     first = write_variant(folder, "a.yaml", "twin", 20)
     second = write_variant(folder, "b.yaml", "twin", 20)
     out = tmp_path / "out"
-    code, stdout, stderr = sim("batch", folder, "--out", out, "--quiet", cwd=tmp_path)
-    assert_one_line_error(code, stderr, str(second), "'twin'", str(first))
-    assert stdout == ""
+    ran = cli_in_process("batch", folder, "--out", out, "--quiet", cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, str(second), "'twin'", str(first))
+    assert ran.out == ""
     assert not out.exists() or entries(out) == [], "nothing may be written to OUT"
     assert entries(tmp_path) == ["scenarios"], "nothing may be written beside OUT"
 
@@ -218,18 +157,18 @@ def test_validate_mixed_files_reports_each_and_exits_2(tmp_path: Path) -> None:
     good = write_variant(tmp_path, "good.yaml", "good", 10)
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"extends: {BASE}\nname: bad\npatients: many\n", encoding="utf-8")
-    code, stdout, stderr = sim("validate", good, bad, cwd=tmp_path)
-    assert_one_line_error(code, stderr, f"{bad}: patients: ")
-    assert stdout.splitlines() == [f"{good}: ok (good, 3 strategies)"]
+    ran = cli_in_process("validate", good, bad, cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, f"{bad}: patients: ")
+    assert ran.out.splitlines() == [f"{good}: ok (good, 3 strategies)"]
 
 
 def test_validate_good_files_exits_0_with_one_ok_line_each(tmp_path: Path) -> None:
     good = write_variant(tmp_path, "good.yaml", "good", 10)
-    code, stdout, stderr = sim("validate", BASE, good, cwd=tmp_path)
-    assert code == 0, f"exit code {code}, stderr:\n{stderr}"
-    assert stderr == ""
-    lines = stdout.splitlines()
-    assert len(lines) == 2, stdout
+    ran = cli_in_process("validate", BASE, good, cwd=tmp_path)
+    assert ran.code == 0, f"exit code {ran.code}, stderr:\n{ran.err}"
+    assert ran.err == ""
+    lines = ran.out.splitlines()
+    assert len(lines) == 2, ran.out
     assert lines[0].startswith(f"{BASE}: ok"), lines[0]
     assert lines[1].startswith(f"{good}: ok"), lines[1]
 
@@ -252,7 +191,9 @@ def test_trace_prints_a_table(tmp_path: Path) -> None:
         assert column in table, f"column {column!r} missing:\n{table}"
     # Every event of the CSV trace is a row of the table (names shown with spaces).
     listing = run_ok("trace", BASE, "--strategy", "itb", "--patient", "3", "--csv", cwd=tmp_path)
-    for row in list(csv.reader(io.StringIO(listing)))[1:]:
+    rows = list(csv.reader(io.StringIO(listing)))[1:]
+    assert rows, "the trace has no event: the check below would be vacuous"
+    for row in rows:
         assert row[2].replace("_", " ") in table, f"event {row[2]!r} not in the table"
 
 
@@ -280,9 +221,9 @@ def test_trace_csv_is_a_well_formed_history(tmp_path: Path) -> None:
 
 
 def test_trace_unknown_strategy_names_the_allowed_ones(tmp_path: Path) -> None:
-    code, stdout, stderr = sim("trace", BASE, "--strategy", "nope", "--patient", "3", cwd=tmp_path)
-    assert_one_line_error(code, stderr, "'nope'", "allowed: none, oral, itb")
-    assert stdout == ""
+    ran = cli_in_process("trace", BASE, "--strategy", "nope", "--patient", "3", cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, "'nope'", "allowed: none, oral, itb")
+    assert ran.out == ""
 
 
 # ---------------------------------------------------------------------- interruption
@@ -292,40 +233,30 @@ def test_trace_unknown_strategy_names_the_allowed_ones(tmp_path: Path) -> None:
     ("signum", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
 def test_interrupted_run_keeps_the_earlier_result_and_leaves_no_temporary_folder(
-    signum: signal.Signals, expected: int, tmp_path: Path
+    signum: signal.Signals, expected: int, base_run: Path, tmp_path: Path
 ) -> None:
+    """A real signal to a fresh interpreter: its handlers, its exit status."""
     out = tmp_path / "out"
-    run_ok(
-        "run",
-        BASE,
-        "--patients",
-        "50",
-        "--psa-iterations",
-        "5",
-        "--out",
-        out,
-        "--quiet",
-        cwd=tmp_path,
-    )
-    before = snapshot(out / BASE_NAME)
+    out.mkdir()
+    before = snapshot(copy_result(base_run / BASE_NAME, out))  # an earlier complete result
     assert sorted(before) == RESULT_FILES
     # 20,000 patients per strategy take tens of seconds with the SimPy engine.
-    proc = _start(
-        ["run", str(BASE), "--patients", "20000", "--engine", "des", "--out", str(out), "--quiet"],
-        tmp_path,
+    proc = console_start(
+        "run", BASE, "--patients", "20000", "--engine", "des", "--out", out, "--quiet", cwd=tmp_path
     )
     try:
-        time.sleep(1.5)
+        wait_for_signal_handlers(proc)
+        time.sleep(0.5)  # into the run
         assert proc.poll() is None, "the run ended before the signal: the test would be vacuous"
         proc.send_signal(signum)
-        code, _, stderr = _finish(proc, timeout=30)
+        ran = console_finish(proc, timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert code == expected, f"exit code {code}, stderr:\n{stderr}"
-    assert "Traceback" not in stderr, stderr
-    assert "interrupted" in stderr
+    assert ran.code == expected, f"exit code {ran.code}, stderr:\n{ran.err}"
+    assert "Traceback" not in ran.err, ran.err
+    assert "interrupted" in ran.err
     assert entries(out) == [BASE_NAME], "a temporary folder was left in OUT"
     assert snapshot(out / BASE_NAME) == before, "the earlier result folder changed"
 
@@ -345,7 +276,7 @@ def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    code, _, stderr = sim("run", path, "--patients", "10", "--out", out, "--quiet", cwd=tmp_path)
-    line = assert_one_line_error(code, stderr, str(path), "strategies.itb.utility")
+    ran = cli_in_process("run", path, "--patients", "10", "--out", out, "--quiet", cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err, str(path), "strategies.itb.utility")
     assert "uncertain value strategies.itb.utility = " in line
     assert not out.exists() or entries(out) == []

@@ -11,11 +11,22 @@ from scipy import stats
 
 from sim.scenario import Uncertain, params
 
-N = 4000  # PSA-like sample for the statistical checks below
-
 
 def entry(**kw) -> Uncertain:
     return Uncertain(**kw)
+
+
+def _moment_matched(dist: str, mean: float, se: float):
+    """The scipy distribution of that family with that mean and standard deviation."""
+    if dist == "beta":
+        common = mean * (1 - mean) / se**2 - 1
+        return stats.beta(mean * common, (1 - mean) * common)
+    if dist == "gamma":
+        return stats.gamma((mean / se) ** 2, scale=se**2 / mean)
+    if dist == "lognormal":
+        sdlog = math.sqrt(math.log(1 + (se / mean) ** 2))
+        return stats.lognorm(sdlog, scale=mean * math.exp(-(sdlog**2) / 2))
+    return stats.norm(mean, se)
 
 
 @pytest.mark.parametrize(
@@ -33,12 +44,13 @@ def test_method_of_moments_reproduces_mean_and_se(dist: str, mean: float, se: fl
     fitted = params.fit(entry(dist=dist, mean=mean, se=se))
     assert fitted.mean() == pytest.approx(mean, rel=1e-12)
     assert fitted.sd() == pytest.approx(se, rel=1e-12)
-    # and the quantile function is that distribution's: the median of the draws and
-    # the sample moments agree (tolerance: 4 Monte Carlo standard errors)
-    u = (np.arange(N) + 0.5) / N
-    x = np.array([fitted.ppf(float(v)) for v in u])
-    assert abs(x.mean() - mean) < 4 * se / math.sqrt(N)
-    assert x.std() == pytest.approx(se, rel=0.05)
+    # and the quantile function is that distribution's: scipy's distribution with that
+    # mean and standard deviation (its own moment formulas), quantile for quantile
+    reference = _moment_matched(dist, mean, se)
+    assert reference.mean() == pytest.approx(mean, rel=1e-12)
+    assert reference.std() == pytest.approx(se, rel=1e-9)
+    for u in (0.001, 0.025, 0.3, 0.5, 0.9, 0.975, 0.999):
+        assert fitted.ppf(u) == pytest.approx(reference.ppf(u), rel=1e-9), u
 
 
 def test_own_parameters_match_scipy() -> None:

@@ -17,27 +17,33 @@ from __future__ import annotations
 import copy
 import os
 import re
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import (
+    BASE,
+    BASE_NAME,
+    SCENARIOS,
+    assert_nothing_written,
+    assert_one_line_error,
+    base_document,
+    cli_in_process,
+    console,
+    console_finish,
+    console_start,
+    copy_result,
+    snapshot,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / "scenarios" / "base.yaml"
-CASES_DIR = Path(__file__).resolve().with_name("bad_input")
-EXIT_BAD_INPUT = 2
+CASES_DIR = Path(__file__).resolve().parent
+#: A narrow terminal must not wrap the one line either.
+NARROW = {"COLUMNS": "40"}
 
 
 # ------------------------------------------------------------ building a case's files
-
-
-def base_document() -> dict[str, Any]:
-    return yaml.safe_load(BASE.read_text(encoding="utf-8"))
 
 
 def _steps(path: str) -> list[str | int]:
@@ -213,74 +219,8 @@ CASE = {c.id: c for c in CASES}
 # --------------------------------------------------------------------------- running
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    # A narrow terminal width must not wrap the one line either.
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "40"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "sim", *args],
-        cwd=cwd,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    return proc.returncode, stdout, stderr
-
-
-def assert_one_line_error(
-    code: int, stderr: str, *fragments: str, exit_code: int = EXIT_BAD_INPUT
-) -> str:
-    assert code == exit_code, f"exit code {code}, stderr:\n{stderr}"
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
-    line = lines[0]
-    for fragment in fragments:
-        assert fragment in line, f"{fragment!r} not in {line!r}"
-    return line
-
-
-def assert_nothing_written(results: Path) -> None:
-    if results.exists():
-        left = sorted(p.name for p in results.iterdir())
-        assert left == [], f"results folder not empty: {left}"
-    assert not list(results.parent.glob(".*.tmp-*")), "temporary folder left beside results"
-
-
-def _in_process(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
-    """`baclofen-sim ARGS` through `cli.main` in this process: the same code path as the
-    console script, without paying 1.8 s of interpreter start-up per case."""
-    from sim import cli
-
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", ["baclofen-sim", *args])
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    capsys.readouterr()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_scenario_is_one_line_exit_2_and_writes_nothing(
-    case: Case, tmp_path: Path, monkeypatch, capsys
-) -> None:
+def test_bad_scenario_is_one_line_exit_2_and_writes_nothing(case: Case, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     scenario_file = case.make(work)
@@ -290,10 +230,10 @@ def test_bad_scenario_is_one_line_exit_2_and_writes_nothing(
         ["validate", str(scenario_file)],
         ["run", str(scenario_file), "--patients", "20", "--out", str(results), "--quiet"],
     ):
-        code, stdout, stderr = _in_process(command, work, monkeypatch, capsys)
-        line = assert_one_line_error(code, stderr)
+        ran = cli_in_process(*command, cwd=work)
+        line = assert_one_line_error(ran.code, ran.err)
         assert line == (f"error: {expected}" if command[0] == "run" else expected)
-        assert stdout == "", f"{command[0]} printed on stdout: {stdout!r}"
+        assert ran.out == "", f"{command[0]} printed on stdout: {ran.out!r}"
     assert_nothing_written(results)
     assert not (work / "PWNED").exists()
 
@@ -317,18 +257,15 @@ def test_bad_scenario_through_the_console_script(case_id: str, tmp_path: Path) -
     work.mkdir()
     scenario_file = case.make(work)
     results = tmp_path / "results"
-    run = _start(
-        ["run", str(scenario_file), "--patients", "20", "--out", str(results), "--quiet"], work
+    run = console_start(
+        "run", scenario_file, "--patients", "20", "--out", results, "--quiet", cwd=work, env=NARROW
     )
-    check = _start(["validate", str(scenario_file)], work)
+    check = console_start("validate", scenario_file, cwd=work, env=NARROW)
     expected = case.expected(scenario_file, work)
-    for command, (code, stdout, stderr) in {
-        "run": _finish(run),
-        "validate": _finish(check),
-    }.items():
-        line = assert_one_line_error(code, stderr)
+    for command, ran in {"run": console_finish(run), "validate": console_finish(check)}.items():
+        line = assert_one_line_error(ran.code, ran.err)
         assert line == (f"error: {expected}" if command == "run" else expected)
-        assert stdout == ""
+        assert ran.out == ""
     assert_nothing_written(results)
     assert not (work / "PWNED").exists()
 
@@ -373,15 +310,15 @@ def test_an_edit_of_what_base_yaml_lacks_is_refused(
         Case("edit", {"expect": "x", **spec}).make(tmp_path)
 
 
-def test_python_tag_executes_nothing_in_any_command(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_python_tag_executes_nothing_in_any_command(tmp_path: Path) -> None:
     scenario_file = CASE["python-tag"].make(tmp_path)
     for args in (
         ["run", str(scenario_file), "--out", str(tmp_path / "results"), "--quiet"],
         ["validate", str(scenario_file)],
         ["trace", str(scenario_file), "--strategy", "itb"],
     ):
-        code, _, stderr = _in_process(args, tmp_path, monkeypatch, capsys)
-        assert_one_line_error(code, stderr, f"{scenario_file}: ", "YAML tag not allowed")
+        ran = cli_in_process(*args, cwd=tmp_path)
+        assert_one_line_error(ran.code, ran.err, f"{scenario_file}: ", "YAML tag not allowed")
     assert not (tmp_path / "PWNED").exists()
     assert_nothing_written(tmp_path / "results")
 
@@ -450,7 +387,7 @@ CLI_CASES = [
 
 
 def _places(items: list[str] | tuple[str, ...], tmp: Path) -> list[str]:
-    places = {"BASE": str(BASE), "SCENARIOS": str(ROOT / "scenarios"), "TMP": str(tmp)}
+    places = {"BASE": str(BASE), "SCENARIOS": str(SCENARIOS), "TMP": str(tmp)}
     filled = []
     for item in items:
         for placeholder, value in places.items():
@@ -463,7 +400,7 @@ def _places(items: list[str] | tuple[str, ...], tmp: Path) -> list[str]:
     ("args", "says"), [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES]
 )
 def test_bad_command_line_is_one_line_exit_2(
-    args: list[str], says: tuple[str, ...], tmp_path: Path, monkeypatch, capsys
+    args: list[str], says: tuple[str, ...], tmp_path: Path
 ) -> None:
     """In-process: parsing the command line is the same code with or without a fresh
     interpreter, and the console script's exit status is proved by the cases above."""
@@ -476,9 +413,9 @@ def test_bad_command_line_is_one_line_exit_2(
         command += ["--out", str(results)]
     if command[0] in ("run", "batch"):
         command += ["--quiet"]
-    code, stdout, stderr = _in_process(command, work, monkeypatch, capsys)
-    assert_one_line_error(code, stderr, *_places(says, work))
-    assert stdout == ""
+    ran = cli_in_process(*command, cwd=work)
+    assert_one_line_error(ran.code, ran.err, *_places(says, work))
+    assert ran.out == ""
     assert_nothing_written(results)
     assert sorted(p.name for p in work.iterdir()) == ["file.txt"]
 
@@ -486,38 +423,30 @@ def test_bad_command_line_is_one_line_exit_2(
 # ------------------------------------------------------------------------ safe writes
 
 
-def test_an_unwritable_results_folder_is_refused_before_the_run(
-    tmp_path: Path, monkeypatch, capsys
-) -> None:
+def test_an_unwritable_results_folder_is_refused_before_the_run(tmp_path: Path) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder\n", encoding="utf-8")
     out = blocker / "results"
-    code, stdout, stderr = _in_process(
-        ["run", str(BASE), "--patients", "20", "--out", str(out), "--quiet"],
-        tmp_path,
-        monkeypatch,
-        capsys,
-    )
-    line = assert_one_line_error(code, stderr)
+    ran = cli_in_process("run", BASE, "--patients", "20", "--out", out, "--quiet", cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err)
     assert (
         line == f"error: --out {out}: cannot write there (Not a directory); give a folder "
         "you can write to"
     )
-    assert stdout == ""
+    assert ran.out == ""
 
 
 def test_a_full_disk_is_one_line_exit_74_and_keeps_the_earlier_results(
-    tmp_path: Path, monkeypatch, capsys
+    base_run: Path, tmp_path: Path, monkeypatch
 ) -> None:
     import errno
 
     from sim.output import tables
 
     out = tmp_path / "out"
-    args = ["run", str(BASE), "--patients", "20", "--psa-iterations", "0", "--out", str(out)]
-    code, _, stderr = _in_process([*args, "--quiet"], tmp_path, monkeypatch, capsys)
-    assert code == 0, stderr
-    before = {p.name: p.read_bytes() for p in (out / "base").iterdir()}
+    out.mkdir()
+    before = snapshot(copy_result(base_run / BASE_NAME, out))  # an earlier complete result
+    args = ["run", BASE, "--patients", "20", "--psa-iterations", "0", "--out", out]
     real_write = tables.write_csv
 
     def full_disk(frame, path: Path) -> None:
@@ -526,13 +455,13 @@ def test_a_full_disk_is_one_line_exit_74_and_keeps_the_earlier_results(
         real_write(frame, path)
 
     monkeypatch.setattr(tables, "write_csv", full_disk)
-    code, _, stderr = _in_process([*args, "--seed", "7", "--quiet"], tmp_path, monkeypatch, capsys)
-    line = assert_one_line_error(code, stderr, exit_code=74)
+    ran = cli_in_process(*args, "--seed", "7", "--quiet", cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err, exit_code=74)
     assert line == (
         f"error: {out / 'base'}: cannot write the results (No space left on device writing "
         "events.csv); the earlier results there are untouched"
     )
-    assert {p.name: p.read_bytes() for p in (out / "base").iterdir()} == before
+    assert snapshot(out / BASE_NAME) == before
     assert sorted(p.name for p in out.iterdir()) == ["base"], "a temporary folder was left"
 
 
@@ -558,14 +487,14 @@ def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]
 
 
-def test_debug_shows_the_traceback_the_default_hides(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_debug_shows_the_traceback_the_default_hides(tmp_path: Path) -> None:
     """The default in-process; --debug in a fresh interpreter, which prints the traceback
     of the exception that `cli.main` lets through."""
     scenario_file = CASE["probability-1.3"].make(tmp_path)
     args = ["run", str(scenario_file), "--out", str(tmp_path / "results"), "--quiet"]
-    code, _, stderr = _in_process(args, tmp_path, monkeypatch, capsys)
-    assert_one_line_error(code, stderr, "1.3: input should be less than or equal to 1")
-    code, _, stderr = _finish(_start(["--debug", *args], tmp_path))
-    assert code != 0
-    assert "Traceback (most recent call last)" in stderr
-    assert "ScenarioError" in stderr and "response_probability" in stderr
+    ran = cli_in_process(*args, cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, "1.3: input should be less than or equal to 1")
+    ran = console("--debug", *args, cwd=tmp_path, env=NARROW)
+    assert ran.code != 0
+    assert "Traceback (most recent call last)" in ran.err
+    assert "ScenarioError" in ran.err and "response_probability" in ran.err
