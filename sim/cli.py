@@ -451,13 +451,14 @@ def validation_command(
         int, typer.Option(min=100, max=scenario.MAX_PATIENTS, help="Patients per check.")
     ] = 20_000,
 ) -> None:
-    """Internal, and external checks of the model; writes OUT/validation/ (a table and a
-    page). Exit code 1 when an internal check fails (a bug), 0 otherwise."""
+    """Internal, external and cross-model checks of the model, and its calibration targets
+    (never counted as validation); writes OUT/validation/ (tables and a page). Exit code 1
+    when an internal check fails (a bug), 0 otherwise."""
     from sim.validation import page
 
     _check_out(out_dir)
     checks, target = page.write(scenarios, out_dir, patients)
-    for kind in ("internal", "external", "cross-model"):
+    for kind in ("internal", "external", "cross-model", "calibration"):
         mine = [c for c in checks if c.kind == kind]
         out.print(
             f"{kind}: {sum(c.passed for c in mine)} of {len(mine)} checks pass", highlight=False

@@ -68,8 +68,15 @@ def base_document() -> dict[str, Any]:
 
 
 def silent_document() -> dict[str, Any]:
-    """Base scenario with no death and every event off: one process at a time goes on."""
-    return setups.silent(base_document())
+    """Base scenario with no death and every event off, over 20 years (the base case's
+    lifetime would run to the life table's last age): one process at a time goes on."""
+    doc = setups.silent(base_document())
+    doc["horizon_years"] = SILENT_HORIZON
+    return doc
+
+
+#: The horizon of the silent document (years), which the closed forms use.
+SILENT_HORIZON = 20.0
 
 
 def build(doc: dict[str, Any]) -> scenario.Scenario:
@@ -141,6 +148,7 @@ def perturbed(draw: st.DrawFn) -> dict[str, Any]:
     changes["horizon_years"] = draw(st.sampled_from([0.25, 3.0, 20.0, "lifetime"]))
     doc = with_values(doc, **changes)
     keep = draw(st.sampled_from([("oral",), ("none", "oral", "itb"), ("oral", "itb")]))
+    doc["strategies"].setdefault("none", {"type": "untreated"})
     doc["strategies"] = {k: v for k, v in doc["strategies"].items() if k in keep}
     doc["comparator"] = "oral"
     doc["seed"] = draw(st.integers(0, 2**40))

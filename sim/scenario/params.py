@@ -120,7 +120,10 @@ def apply(
     try:
         return sc.validate(doc, file)
     except sc.ScenarioError as exc:
-        culprits = {p: v for p, v in values.items() if exc.path.startswith(p)} or values
+        # the drawn values at the key path, or named by the message (a cross-check)
+        culprits = {
+            p: v for p, v in values.items() if exc.path.startswith(p) or p in exc.message
+        } or values
         named = ", ".join(f"{p} = {v:.6g}" for p, v in culprits.items())
         raise sc.ScenarioError(
             file, exc.path, f"{exc.message} (with the uncertain value {named})"

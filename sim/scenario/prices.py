@@ -11,6 +11,7 @@ prices and inflated like the base value; the report lists every inflated cost.
 
 from __future__ import annotations
 
+import copy
 import csv
 import functools
 from dataclasses import dataclass
@@ -128,8 +129,18 @@ def check(document: dict[str, Any], index: PriceIndex, file: str | Path) -> None
 
 
 def _outside(year: object, index: PriceIndex) -> str:
-    years = sorted(index.values)
-    return f"{year}: the price index {index.name} covers {years[0]}-{years[-1]}"
+    return f"{year}: the price index {index.name} has no value for it; it has {_spans(index)}"
+
+
+def _spans(index: PriceIndex) -> str:
+    """The index's years as runs ("1999-2020, 2023-2024"): a gap is visible."""
+    runs: list[list[int]] = []
+    for year in sorted(index.values):
+        if runs and year == runs[-1][1] + 1:
+            runs[-1][1] = year
+        else:
+            runs.append([year, year])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in runs)
 
 
 @dataclass(frozen=True)
@@ -160,8 +171,6 @@ def inflation(document: dict[str, Any], index: PriceIndex) -> list[Inflated]:
 
 def priced_document(document: dict[str, Any], index: PriceIndex) -> dict[str, Any]:
     """The document with every cost in the price year's prices (and no cost years left)."""
-    import copy
-
     doc = copy.deepcopy(document)
     for row in inflation(document, index):
         *parents, leaf = row.path.split(".")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.scenario import prices
 from sim.scenario.marginals import fit
 from sim.scenario.messages import MISSING, ScenarioError, short
 from sim.scenario.schema import Scenario, Uncertain, UncertainShares
@@ -54,19 +55,19 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
                         "counts proportional to the shares",
                     )
             continue
-        if isinstance(target, bool) or not isinstance(target, (int, float)):
-            raise ScenarioError(
-                file,
-                f"uncertainty.{key}",
-                f"the parameter is {short(target)}, not a number: only numeric parameters "
-                "can be uncertain",
-            )
         if key in RUN_SETTINGS:
             raise ScenarioError(
                 file,
                 f"uncertainty.{key}",
                 f"{key} is a run setting, not a model parameter: it cannot be uncertain "
                 "(run the scenario again with another value instead)",
+            )
+        if isinstance(target, bool) or not isinstance(target, (int, float)):
+            raise ScenarioError(
+                file,
+                f"uncertainty.{key}",
+                f"the parameter is {short(target)}, not a number: only numeric parameters "
+                "can be uncertain",
             )
         leaf = key.rsplit(".", 1)[-1]
         bounded = (
@@ -85,10 +86,26 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
             raise ScenarioError(
                 file, f"uncertainty.{key}", f"{entry.dist} needs a non-negative parameter"
             )
+        if entry.relative_se is not None and target == 0:
+            raise ScenarioError(
+                file,
+                f"uncertainty.{key}.relative_se",
+                "the parameter is 0, so a standard error relative to it is 0 too: give "
+                "mean and se (or the distribution's own parameters), or remove the entry "
+                "(null in a variant)",
+            )
         _centred(entry, float(target), f"uncertainty.{key}", file)
+    costs = [path for path, _ in prices.cost_paths(data)]
     for key in scenario.cost_years:
         if lookup(data, key) is MISSING:
             raise ScenarioError(file, f"cost_years.{key}", "names no key of the scenario")
+        if not any(path == key or path.startswith(key + ".") for path in costs):
+            raise ScenarioError(
+                file,
+                f"cost_years.{key}",
+                "names no cost: give a cost (a key with 'cost' in its name) or a block "
+                "that holds costs",
+            )
 
 
 def _centred(entry: Uncertain, base: float, where: str, file: str | Path) -> None:

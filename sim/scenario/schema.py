@@ -476,18 +476,22 @@ class Scenario(Strict):
                             "allowed": ", ".join(orals) or "(no oral strategy in the scenario)",
                         },
                     )
-        best = max(ind.baseline_utility for _, ind in self.cohort.indications.present())
+        best, top = max(
+            (ind.baseline_utility, name) for name, ind in self.cohort.indications.present()
+        )
         for name, strategy in self.strategies.items():
             for key in _UTILITY_CHANGES[strategy.type]:
                 change = getattr(strategy, key)
                 if best + change > 1.0 + 1e-12:
                     raise PydanticCustomError(
                         "bad_reference",
-                        "{value}: with the highest baseline utility {best} it gives a utility "
+                        "{value}: with the highest baseline utility {best} "
+                        "(cohort.indications.{top}.baseline_utility) it gives a utility "
                         "above 1 (full health); allowed: at most {limit}",
                         {
                             "value": f"{change:g}",
                             "best": f"{best:g}",
+                            "top": top,
                             "limit": f"{1.0 - best:g}",
                             "field": f"strategies.{name}.{key}",
                         },

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import yaml
 from scipy import special
 
@@ -55,7 +54,7 @@ Z_INTERNAL = 4.0
 
 @dataclass(frozen=True)
 class Check:
-    kind: str  # internal | external | cross-model
+    kind: str  # internal | external | cross-model | calibration (never counted as validation)
     check: str
     reference: float
     reference_source: str
@@ -148,7 +147,7 @@ class Validator:
             scenario.load(base_file).cohort.life_table, base_file.resolve().parent
         )
 
-    def _tally(self, doc: dict[str, Any]) -> tuple[scenario.Scenario, Tally]:
+    def simulate(self, doc: dict[str, Any]) -> tuple[scenario.Scenario, Tally]:
         sc = scenario.validate(doc, self.base_file)
         return sc, runner.simulate(sc, self.table)
 
@@ -166,7 +165,7 @@ class Validator:
                     cohort__age_years=float(age),
                     cohort__male_share=male,
                 )
-                _, tally = self._tally(doc)
+                _, tally = self.simulate(doc)
                 model, low, high = _mean_interval(tally, 0, "life_years")
                 reference = self.table.life_expectancy(int(male), age)
                 checks.append(
@@ -199,7 +198,7 @@ class Validator:
             doc["cost_years"] = {"cohort.care_cost_per_year": doc["price_year"]}
             for indication in doc["cohort"]["indications"].values():
                 indication["baseline_utility"] = utility
-            _, tally = self._tally(doc)
+            _, tally = self.simulate(doc)
             annuity = horizon if rate == 0 else (1 - (1 + rate) ** -horizon) / math.log(1 + rate)
             for outcome, per_year in (("cost", cost), ("qaly", utility)):
                 model, _, _ = _mean_interval(tally, 0, outcome)
@@ -234,7 +233,7 @@ class Validator:
         )
         for name, rate in rates.items():
             doc["strategies"]["oral"]["side_effects"]["events"][name]["rate_per_year"] = rate
-        _, tally = self._tally(doc)
+        _, tally = self.simulate(doc)
         checks = []
         for name, rate in rates.items():
             model, low, high = _count_interval(tally, 0, name)
@@ -266,7 +265,7 @@ class Validator:
             catheter__time_to_failure_years={"dist": "weibull", "shape": shape, "scale": scale}
         )
         doc["horizon_years"] = horizon
-        _, tally = self._tally(doc)
+        _, tally = self.simulate(doc)
         model, low, high = _count_interval(tally, 0, "catheter_revision")
         fine, coarse = (weibull_renewals(shape, scale, horizon, s) for s in (2000, 1000))
         error = abs(fine - coarse)
@@ -299,7 +298,7 @@ class Validator:
         usable = (pump["reservoir_ml"] - pump["alarm_volume_ml"]) * pump["concentration_mcg_per_ml"]
         days = max(min(math.floor(usable / dose), pump["stability_days"]), 1)
         visits = math.ceil(horizon * DAYS_PER_YEAR / days) - 1  # k * days < T, k >= 1
-        _, tally = self._tally(doc)
+        _, tally = self.simulate(doc)
         model, _, _ = _count_interval(tally, 0, "refill_visit")
         checks = [
             Check(
@@ -326,7 +325,7 @@ class Validator:
                 pump__replacement_delay_days=delay,
             )
             doc["horizon_years"] = horizon
-            _, tally = self._tally(doc)
+            _, tally = self.simulate(doc)
             model, _, _ = _count_interval(tally, 0, event)
             kind = "elective, before depletion" if delay < 90 else "urgent, after depletion"
             checks.append(
@@ -664,35 +663,3 @@ def _external(
         bool(low <= ref_high and high >= ref_low),
         note,
     )
-
-
-def run(
-    base_file: Path,
-    folder: Path,
-    patients: int,
-    progress: Callable[[str], None] | None = None,
-) -> list[Check]:
-    validator = Validator(base_file, patients, progress)
-    return [*validator.internal(), *validator.external(folder), *validator.cross_model(folder)]
-
-
-def table(checks: list[Check]) -> pd.DataFrame:
-    rows = []
-    for c in checks:
-        row = asdict(c)
-        row["difference"] = c.difference
-        rows.append(row)
-    columns = [
-        "kind",
-        "check",
-        "reference",
-        "model",
-        "model_low",
-        "model_high",
-        "difference",
-        "passed",
-        "tolerance",
-        "reference_source",
-        "note",
-    ]
-    return pd.DataFrame(rows)[columns]

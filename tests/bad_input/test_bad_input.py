@@ -60,7 +60,10 @@ def _parent(doc: dict[str, Any], path: str) -> tuple[Any, str | int]:
     *steps, last = _steps(path)
     node: Any = doc
     for step in steps:
-        node = node[step]
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            raise AssertionError(f"base.yaml has no {path}: the case would test nothing") from None
     return node, last
 
 
@@ -297,10 +300,23 @@ def test_a_misshapen_case_file_is_refused(tmp_path: Path) -> None:
         ({"set": {"strategies.itb.pump.volume_ml": 3}}, "base.yaml has no"),
         ({"rename": {"seeds": "seed"}}, "base.yaml has no seeds to rename"),
         ({"delete": ["cohort.sexes"]}, "base.yaml has no cohort.sexes to delete"),
-        ({"set": {"analysis.correlations[1]": {}}}, "base.yaml has no analysis.correlations[1]"),
+        ({"set": {"wtp[3]": 1}}, "base.yaml has no wtp[3]"),
+        ({"set": {"strategies.none.type": "x"}}, "base.yaml has no strategies.none.type"),
+        (
+            {"set": {"analysis.correlations[0].rho": 1}},
+            "base.yaml has no analysis.correlations[0].rho",
+        ),
         ({"life_table": {"50,male,0.02": None}}, "the valid table has no line"),
     ],
-    ids=["set", "rename", "delete", "set-list-item", "life-table"],
+    ids=[
+        "set",
+        "rename",
+        "delete",
+        "set-list-item",
+        "set-under-missing-key",
+        "set-in-missing-list",
+        "life-table",
+    ],
 )
 def test_an_edit_of_what_base_yaml_lacks_is_refused(
     spec: dict[str, Any], says: str, tmp_path: Path

@@ -32,6 +32,7 @@ def test_run_gives_what_the_command_line_writes(base_run: Path, tmp_path: Path) 
     assert list(results.tables) == [
         "summary",
         "events",
+        "cost_breakdown",
         "cumulative_incidence",
         "convergence",
         "psa",

@@ -28,6 +28,7 @@ from conftest import (
     OTHER_SEED,
     SMALL_RUN,
     assert_one_line_error,
+    base_document,
     cli_in_process,
     console_finish,
     console_start,
@@ -38,10 +39,11 @@ from conftest import (
 )
 
 from sim.model.events import DEATHS, EVENT_ID
+from sim.numerics import lifetable
 
-BASE_HORIZON = 20.0  # `horizon_years:` of scenarios/base.yaml
 BASE_FILES = [
     "convergence.csv",
+    "cost_breakdown.csv",
     "cumulative_incidence.csv",
     "events.csv",
     "manifest.json",
@@ -89,7 +91,7 @@ def test_run_writes_exactly_the_result_files_and_no_temporary_folder(base_run: P
     assert manifest["patients_per_strategy"] == 200
     assert manifest["psa_iterations"] == 20
     psa = (folder / "psa.csv").read_text(encoding="utf-8").splitlines()
-    assert len(psa) == 1 + 20 * 3, "one row per iteration and strategy"
+    assert len(psa) == 1 + 20 * 2, "one row per iteration and strategy (oral, itb)"
 
 
 def test_rerun_is_byte_identical_and_another_seed_changes_summary(
@@ -159,7 +161,7 @@ def test_validate_mixed_files_reports_each_and_exits_2(tmp_path: Path) -> None:
     bad.write_text(f"extends: {BASE}\nname: bad\npatients: many\n", encoding="utf-8")
     ran = cli_in_process("validate", good, bad, cwd=tmp_path)
     assert_one_line_error(ran.code, ran.err, f"{bad}: patients: ")
-    assert ran.out.splitlines() == [f"{good}: ok (good, 3 strategies)"]
+    assert ran.out.splitlines() == [f"{good}: ok (good, 2 strategies)"]
 
 
 def test_validate_good_files_exits_0_with_one_ok_line_each(tmp_path: Path) -> None:
@@ -206,7 +208,9 @@ def test_trace_csv_is_a_well_formed_history(tmp_path: Path) -> None:
         assert len(row) == 6, f"row with {len(row)} fields: {row}"
     times = [float(row[0]) for row in rows]
     assert times == sorted(times), "times must not decrease"
-    assert times[0] >= 0.0 and times[-1] <= BASE_HORIZON
+    ages = [float(row[1]) for row in rows]
+    assert base_document()["horizon_years"] == "lifetime"
+    assert times[0] >= 0.0 and ages[-1] <= lifetable.MAX_AGE
     for row in rows:
         for value in (row[1], row[4], row[5]):
             float(value)  # a number, not text
@@ -216,13 +220,13 @@ def test_trace_csv_is_a_well_formed_history(tmp_path: Path) -> None:
         assert name not in DEATHS, f"{name!r} is not the last event"
     last = names[-1]
     assert last in DEATHS or last == END_OF_FOLLOW_UP, f"history ends with {last!r}"
-    if last == END_OF_FOLLOW_UP:
-        assert times[-1] == BASE_HORIZON
+    if last == END_OF_FOLLOW_UP:  # a lifetime ends at the life table's last age
+        assert ages[-1] == pytest.approx(lifetable.MAX_AGE)
 
 
 def test_trace_unknown_strategy_names_the_allowed_ones(tmp_path: Path) -> None:
     ran = cli_in_process("trace", BASE, "--strategy", "nope", "--patient", "3", cwd=tmp_path)
-    assert_one_line_error(ran.code, ran.err, "'nope'", "allowed: none, oral, itb")
+    assert_one_line_error(ran.code, ran.err, "'nope'", "allowed: oral, itb")
     assert ran.out == ""
 
 
@@ -270,13 +274,14 @@ def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
     """A normal distribution on a utility can draw above 1: the run stops with the key
     path, the value drawn and what is allowed, before any result folder exists."""
     path = tmp_path / "wide.yaml"
+    key = "cohort.indications.spinal_cord_injury.baseline_utility"
     path.write_text(
         f"extends: {BASE}\nname: wide\npsa_iterations: 200\n"
-        "uncertainty:\n  strategies.itb.utility: {dist: normal, mean: 0.65, se: 0.5}\n",
+        f"uncertainty:\n  {key}: {{dist: normal, relative_se: 1.5}}\n",
         encoding="utf-8",
     )
     out = tmp_path / "out"
     ran = cli_in_process("run", path, "--patients", "10", "--out", out, "--quiet", cwd=tmp_path)
-    line = assert_one_line_error(ran.code, ran.err, str(path), "strategies.itb.utility")
-    assert "uncertain value strategies.itb.utility = " in line
+    line = assert_one_line_error(ran.code, ran.err, str(path), key)
+    assert f"uncertain value {key} = " in line
     assert not out.exists() or entries(out) == []

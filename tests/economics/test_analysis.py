@@ -16,6 +16,7 @@ from sim.engines.tally import OUTCOMES
 from sim.execution import runner
 from sim.numerics import lifetable
 from sim.scenario import params
+from sim.validation.setups import only
 
 
 def small(patients: int = 300, iterations: int = 12, **changes):
@@ -47,7 +48,7 @@ def test_psa_tables_have_one_row_per_iteration_and_strategy(table) -> None:
     sc = small()
     result = analysis_psa.psa(sc, table, "base.yaml")
     frame = analysis_psa.psa_table(result)
-    assert len(frame) == 12 * 3
+    assert len(frame) == 12 * len(sc.strategies)
     assert list(frame.columns[:6]) == ["iteration", "strategy", *OUTCOMES]
     assert set(result.parameters) <= set(frame.columns)
     ceac = analysis_psa.ceac_table(sc, result)
@@ -57,7 +58,7 @@ def test_psa_tables_have_one_row_per_iteration_and_strategy(table) -> None:
     assert set(sc.wtp) <= set(ceac["wtp"])
     summary = analysis_psa.psa_summary_columns(sc, result)
     itb = summary.set_index("strategy").loc["itb"]
-    costs = result.costs[:, 2]
+    costs = result.costs[:, sc.strategy_names().index("itb")]
     assert itb["psa_cost_mean"] == pytest.approx(costs.mean())
     assert itb["psa_cost_p2_5"] == pytest.approx(np.percentile(costs, 2.5))
 
@@ -66,24 +67,28 @@ def test_one_way_uses_the_base_case_patients(table) -> None:
     """With common random numbers a parameter of the ITB strategy cannot move 'none'
     against 'oral' at all: its swing is exactly 0. A parameter the comparator uses moves
     both, and the base value reproduces the base case exactly."""
-    sc = small(iterations=0)
+    doc = only(base_document(), "oral", "none", "itb")
+    doc.update(patients=300, psa_iterations=0)
+    sc = build(doc)
     base = runner.simulate(sc, table, 0)
     result = one_way(sc, table, base, "base.yaml")
     tornado = result.tornado
     none = tornado[tornado.strategy == "none"].set_index("parameter")
-    assert none.loc["strategies.itb.care_cost_per_year", "swing"] == 0.0
-    assert none.loc["strategies.itb.utility", "swing"] == 0.0
-    assert none.loc["strategies.oral.care_cost_per_year", "swing"] > 0.0
+    assert none.loc["strategies.itb.care_cost_multiplier", "swing"] == 0.0
+    assert none.loc["strategies.itb.utility_change", "swing"] == 0.0
+    assert none.loc["strategies.oral.drug_cost_per_mg", "swing"] > 0.0
     itb = tornado[tornado.strategy == "itb"]
     assert list(itb.swing) == sorted(itb.swing, reverse=True)
     assert (itb.base_incremental_nmb == itb.base_incremental_nmb.iloc[0]).all()
 
 
 def test_threshold_of_a_cost_is_where_the_linear_nmb_crosses_zero(table) -> None:
-    """ITB care cost enters incremental NMB linearly (it changes no trajectory), so the
-    threshold is base + INMB(base) / slope, the slope read off the two ends."""
-    path = "strategies.itb.care_cost_per_year"
-    sc = small(iterations=0, analysis={"thresholds": {path: {"low": 20000, "high": 200000}}})
+    """ITB's multiplier of background care enters incremental NMB linearly (it changes no
+    trajectory), so the threshold is base + INMB(base) / slope, the slope read off the two
+    ends."""
+    path = "strategies.itb.care_cost_multiplier"
+    low, high = 0.3, 2.0
+    sc = small(iterations=0, analysis={"thresholds": {path: {"low": low, "high": high}}})
     base = runner.simulate(sc, table, 0)
     row = one_way(sc, table, base, "base.yaml").threshold
     row = row[row.strategy == "itb"].iloc[0]
@@ -92,9 +97,10 @@ def test_threshold_of_a_cost_is_where_the_linear_nmb_crosses_zero(table) -> None
         changed = params.apply(sc, {path: x}, "t")
         return one_way_module._incremental(changed, runner.simulate(changed, table, 0))["itb"][0]
 
-    slope = (inmb(200000.0) - inmb(20000.0)) / 180000.0
-    expected = 50000.0 - inmb(50000.0) / slope
-    assert 20000 < expected < 200000
+    slope = (inmb(high) - inmb(low)) / (high - low)
+    at = params.value_at(sc, path)
+    expected = at - inmb(at) / slope
+    assert low < expected < high
     assert row.threshold == pytest.approx(expected, rel=1e-6)
 
 
@@ -105,7 +111,7 @@ def test_noise_warning_when_patients_are_too_few_for_the_parameter_uncertainty(t
     noisy = small(patients=40, iterations=30, uncertainty=narrow, analysis={})
     warnings = convergence.noise_warnings(noisy, analysis_psa.psa(noisy, table, "t"))
     assert any("itb vs oral" in w and "raise `patients`" in w for w in warnings), warnings
-    wide = {"strategies.itb.care_cost_per_year": {"dist": "gamma", "mean": 50000, "se": 10000}}
+    wide = {"strategies.itb.care_cost_multiplier": {"dist": "gamma", "relative_se": 0.3}}
     calm = small(patients=400, iterations=30, uncertainty=wide, analysis={})
     assert not [
         w
@@ -123,8 +129,9 @@ def test_convergence_ends_at_the_reported_means(table) -> None:
     patients = frame[(frame.axis == "patients") & (frame.quantity == "cost")]
     assert sorted(set(patients.n)) == [runner.BLOCK_SIZE, 5000]
     last = patients[(patients.n == 5000) & (patients.strategy == "itb")].iloc[0]
-    assert last.running_mean == pytest.approx(base.means()[2, 0], rel=1e-12)
+    itb, oral = sc.strategy_names().index("itb"), sc.strategy_names().index("oral")
+    assert last.running_mean == pytest.approx(base.means()[itb, 0], rel=1e-12)
     iterations = frame[(frame.axis == "iterations") & (frame.quantity == "qaly")]
     last = iterations[(iterations.n == 10) & (iterations.strategy == "oral")].iloc[0]
-    assert last.running_mean == pytest.approx(result.qalys[:, 1].mean(), rel=1e-12)
+    assert last.running_mean == pytest.approx(result.qalys[:, oral].mean(), rel=1e-12)
     assert math.isfinite(last.mcse) and last.mcse > 0

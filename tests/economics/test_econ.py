@@ -259,8 +259,8 @@ def test_paired_risk_hand_worked():
     out = econ.paired_risk(50, 12, 8, 5)
     assert out["rr"] == 1.5
     assert out["rd"] == pytest.approx(0.08)
-    assert out["nnh"] == pytest.approx(12.5)
-    assert math.isnan(out["nnt"])
+    # the interval of RD includes 0 (below): no number needed to harm is claimed
+    assert math.isnan(out["nnh"]) and math.isnan(out["nnt"])
     # Variance of the difference of dependent proportions (Agresti 2013, eq. 11.2):
     # [p1+(1-p1+) + p+1(1-p+1) - 2(p11 p22 - p12 p21)] / n = 0.1936 / 50 = 0.003872.
     p11, p12, p21, p22 = 5 / 50, 7 / 50, 3 / 50, 35 / 50
@@ -277,13 +277,29 @@ def test_paired_risk_hand_worked():
     assert (out["rr_low"], out["rr_high"]) == pytest.approx(
         (1.5 * math.exp(-econ.Z95 * se), 1.5 * math.exp(econ.Z95 * se))
     )
+    # ten times the patients, the same shares: the interval of RD, 0.08 +- 1.96
+    # sqrt(0.003872 / 10), excludes 0, so NNH = 12.5 with the interval of 1 / RD
+    out = econ.paired_risk(500, 120, 80, 50)
+    half = econ.Z95 * math.sqrt(var_rd / 10)
+    assert out["rd_low"] == pytest.approx(0.08 - half) and out["rd_low"] > 0
+    assert out["nnh"] == pytest.approx(12.5)
+    assert (out["nnh_low"], out["nnh_high"]) == pytest.approx(
+        (1 / (0.08 + half), 1 / (0.08 - half))
+    )
+    assert math.isnan(out["nnt"]) and math.isnan(out["nnt_low"])
 
 
 def test_paired_risk_edge_cases():
-    out = econ.paired_risk(40, 2, 6, 1)  # fewer under A: number needed to treat
+    out = econ.paired_risk(400, 20, 60, 10)  # fewer under A: number needed to treat
     assert out["rd"] == pytest.approx(-0.1)
+    assert out["rd_high"] < 0
     assert out["nnt"] == pytest.approx(10.0)
+    assert out["nnt_low"] == pytest.approx(-1 / out["rd_low"])
+    assert out["nnt_high"] == pytest.approx(-1 / out["rd_high"])
     assert math.isnan(out["nnh"])
+    out = econ.paired_risk(40, 2, 6, 1)  # the same shares in 40: the interval holds 0
+    assert out["rd"] == pytest.approx(-0.1) and out["rd_low"] < 0 < out["rd_high"]
+    assert math.isnan(out["nnt"]) and math.isnan(out["nnh"])
     out = econ.paired_risk(40, 3, 3, 1)  # no difference: neither
     assert out["rd"] == 0.0
     assert math.isnan(out["nnh"]) and math.isnan(out["nnt"])

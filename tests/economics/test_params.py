@@ -41,7 +41,7 @@ def _moment_matched(dist: str, mean: float, se: float):
     ],
 )
 def test_method_of_moments_reproduces_mean_and_se(dist: str, mean: float, se: float) -> None:
-    fitted = params.fit(entry(dist=dist, mean=mean, se=se))
+    fitted = params.fit(entry(dist=dist, mean=mean, se=se), mean)
     assert fitted.mean() == pytest.approx(mean, rel=1e-12)
     assert fitted.sd() == pytest.approx(se, rel=1e-12)
     # and the quantile function is that distribution's: scipy's distribution with that
@@ -62,7 +62,7 @@ def test_own_parameters_match_scipy() -> None:
         (entry(dist="triangular", low=1.0, mode=2.0, high=4.0), stats.triang(1 / 3, 1.0, 3.0)),
     ]
     for e, reference in cases:
-        fitted = params.fit(e)
+        fitted = params.fit(e, reference.mean())
         for u in (0.001, 0.025, 0.3, 0.5, 0.9, 0.975):
             assert fitted.ppf(u) == pytest.approx(reference.ppf(u), rel=1e-9), e.dist
         assert fitted.mean() == pytest.approx(reference.mean(), rel=1e-12)
@@ -71,10 +71,23 @@ def test_own_parameters_match_scipy() -> None:
 
 def test_dsa_range_is_explicit_or_the_central_95_percent() -> None:
     explicit = entry(dist="beta", mean=0.6, se=0.05, low=0.5, high=0.7)
-    assert params.dsa_range(explicit) == (0.5, 0.7, "explicit")
-    low, high, source = params.dsa_range(entry(dist="normal", mean=10.0, se=2.0))
+    assert params.dsa_range(explicit, 0.6) == (0.5, 0.7, "explicit")
+    low, high, source = params.dsa_range(entry(dist="normal", mean=10.0, se=2.0), 10.0)
     assert source == "percentiles"
     assert (low, high) == pytest.approx((10 - 1.959963984540054 * 2, 10 + 1.959963984540054 * 2))
+    # relative to the base value: a gamma with mean 400 and sd 0.25 x 400
+    low, high, _ = params.dsa_range(entry(dist="gamma", relative_se=0.25), 400.0)
+    reference = stats.gamma(16.0, scale=25.0)
+    assert (low, high) == pytest.approx((reference.ppf(0.025), reference.ppf(0.975)), rel=1e-9)
+
+
+def test_a_relative_se_centres_the_distribution_on_the_base_value() -> None:
+    for dist in ("beta", "gamma", "lognormal", "normal"):
+        fitted = params.fit(entry(dist=dist, relative_se=0.2), 0.35)
+        assert fitted.mean() == pytest.approx(0.35, rel=1e-12), dist
+        assert fitted.sd() == pytest.approx(0.07, rel=1e-12), dist
+    # a negative base value keeps a positive standard error
+    assert params.fit(entry(dist="normal", relative_se=0.5), -0.1).sd() == pytest.approx(0.05)
 
 
 def base():
@@ -89,10 +102,10 @@ def test_draws_are_keyed_by_seed_and_iteration() -> None:
     assert first[0] != first[1]
     # dropping one uncertain parameter leaves the draws of the others as they were
     doc = base_document()
-    del doc["uncertainty"]["strategies.itb.utility"]
+    del doc["uncertainty"]["strategies.itb.utility_change"]
     fewer = params.draw(build(doc), 2)
     assert all(fewer[k] == v for k, v in first[1].items() if k in fewer)
-    assert "strategies.itb.utility" not in fewer
+    assert "strategies.itb.utility_change" not in fewer
     # another seed, other values
     doc = base_document()
     doc["seed"] = 7
@@ -119,18 +132,22 @@ def test_drawn_values_make_a_valid_scenario() -> None:
     sc = base()
     values = params.draw(sc, 3)
     drawn = params.apply(sc, values, "base.yaml")
-    assert drawn.strategies["itb"].utility == values["strategies.itb.utility"]
+    assert drawn.strategies["itb"].utility_change == values["strategies.itb.utility_change"]
     assert (
         drawn.cohort.indications.brain_injury.share
         == (values["cohort.indications.brain_injury.share"])
     )
     # the base scenario is untouched
-    assert sc.strategies["itb"].utility == 0.65
+    assert (
+        sc.strategies["itb"].utility_change
+        == base_document()["strategies"]["itb"]["utility_change"]
+    )
 
 
 def test_gaussian_copula_gives_the_rank_correlation_asked_for() -> None:
     doc = base_document()
-    a, b = "strategies.oral.utility_controlled", "strategies.oral.utility_uncontrolled"
+    a = "cohort.indications.cerebral_palsy.baseline_utility"
+    b = "cohort.indications.multiple_sclerosis.baseline_utility"
     doc["analysis"] = {"correlations": [{"parameters": [a, b], "rho": 0.8}]}
     sc = build(doc)
     draws = [params.draw(sc, k) for k in range(1, 1001)]
@@ -141,8 +158,8 @@ def test_gaussian_copula_gives_the_rank_correlation_asked_for() -> None:
     expected = 6 / math.pi * math.asin(0.4)
     assert abs(stats.spearmanr(x, y).statistic - expected) < 4 * 0.011
     # the marginals are unchanged by the copula
-    fitted = params.fit(sc.uncertainty[a])
+    fitted = params.fit(sc.uncertainty[a], params.value_at(sc, a))
     assert abs(x.mean() - fitted.mean()) < 4 * fitted.sd() / math.sqrt(len(x))
     # and uncorrelated parameters stay uncorrelated
-    z = np.array([d["strategies.itb.utility"] for d in draws])
+    z = np.array([d["strategies.itb.utility_change"] for d in draws])
     assert abs(stats.spearmanr(x, z).statistic) < 4 / math.sqrt(len(x))

@@ -18,7 +18,13 @@ from sim.engines.fast import kernel, layout
 from sim.model import clocks, events, streams
 
 
-@given(st.lists(st.sampled_from([0.5, 1.0, 2.0, math.inf]), min_size=14, max_size=14))
+@given(
+    st.lists(
+        st.sampled_from([0.5, 1.0, 2.0, math.inf]),
+        min_size=clocks.N_CLOCKS,
+        max_size=clocks.N_CLOCKS,
+    )
+)
 def test_the_compiled_scan_takes_the_earliest_clock_and_breaks_ties_in_catalogue_order(times):
     clock = np.array(times)
     t, k = kernel.earliest(clock)
@@ -53,7 +59,12 @@ def test_streams_have_distinct_keys_and_positions():
 
 
 def test_the_parameter_row_holds_every_field_once_at_its_own_place():
-    specs = (*layout.UNTREATED_FIELDS, *layout.ORAL_FIELDS, *layout.ITB_FIELDS)
+    specs = (
+        *layout.COHORT_FIELDS,
+        *layout.UNTREATED_FIELDS,
+        *layout.ORAL_FIELDS,
+        *layout.ITB_FIELDS,
+    )
     taken = np.zeros(layout.ROW_WIDTH, dtype=int)
     taken[layout.ROW.kind] += 1
     for spec in specs:
@@ -70,10 +81,13 @@ def test_packing_reads_each_field_from_its_strategy():
     itb, oral = names.index("itb"), names.index("oral")
     row = model.row
     assert row[itb, layout.ROW.kind] == layout.ITB and row[oral, layout.ROW.kind] == layout.ORAL
-    assert row[itb, layout.ROW.itb_utility] == sc.strategies["itb"].utility
+    assert row[itb, layout.ROW.itb_utility_change] == sc.strategies["itb"].utility_change
+    # background care is the cohort's, in every strategy's row
+    assert (row[:, layout.ROW.care_cost_per_year] == sc.cohort.care_cost_per_year).all()
     # an ITB strategy carries its fallback's tablet fields
     fallback = sc.strategies[sc.strategies["itb"].fallback]
-    assert row[itb, layout.ROW.oral_care_cost_per_year] == fallback.care_cost_per_year
+    change = fallback.untreated_care_cost_multiplier
+    assert row[itb, layout.ROW.oral_untreated_care_cost_multiplier] == change
     assert row[itb, layout.ROW.oral_response_probability] == fallback.response_probability
     cost = sc.strategies["itb"].surgery.catheter_revision.cost
     revision = layout.SURGERY.catheter_revision

@@ -31,6 +31,7 @@ from sim.model.events import (
 )
 from sim.numerics import lifetable
 from sim.output import tables
+from sim.validation.setups import with_values
 
 PATIENTS_TRACED = 20
 PATIENTS_TALLIED = 300
@@ -134,7 +135,7 @@ def test_histories_and_tallies_keep_the_invariants(doc: dict[str, Any]) -> None:
 
 def test_the_rules_catch_a_broken_history() -> None:
     """Each rule can fail: a history edited to break it is caught."""
-    sc = build(base_document())
+    sc = build(with_values(base_document(), horizon_years=20.0))
     rows = [
         des.TraceRow(0.0, 40.0, "implant", "", 100.0, 0.0),
         des.TraceRow(
@@ -178,7 +179,7 @@ def test_the_rules_catch_a_broken_tally() -> None:
     assert tally_problems(sc, tally) == []
     tally.count[1, GROUP_ID["any_death"]] += 1
     tally.first_month[0, 0, 5] -= 1_000
-    tally.sum_v[tally.index(2, "cost")] = -1.0
+    tally.sum_v[tally.index(1, "cost")] = -1.0
     problems = " | ".join(tally_problems(sc, tally))
     for rule in ("deaths in", "is not the sum", "not in [0, 1] rising", "total cost -1.0"):
         assert rule in problems, rule

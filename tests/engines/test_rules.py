@@ -20,9 +20,17 @@ def test_refill_interval_is_whole_days_to_the_alarm_capped_by_stability():
     assert rules.refill_interval_days(0.0, 36_000.0, 180.0) == 180.0
 
 
-def test_a_visit_costs_the_visit_and_the_drug_it_replaces_at_most_a_reservoir():
-    assert rules.visit_cost(400.0, 90.0, 40_000.0, 400.0, 50.0) == pytest.approx(400 + 36 * 50)
+def test_a_refill_replaces_the_drug_used_at_most_a_reservoir():
+    # 400 mcg/day for 90 days = 36 mg at $50/mg; the visit's own fee is costed apart
+    assert rules.drug_cost(400.0, 90.0, 40_000.0, 50.0) == pytest.approx(36 * 50)
     assert rules.drug_used_mg(400.0, 200.0, 40_000.0) == 40.0  # the reservoir was empty
+
+
+def test_the_reserve_after_a_missed_visit_is_what_is_left_at_the_dose():
+    # 40 mg reservoir, 400 mcg/day, missed on day 90: 4 mg left, 10 days
+    assert rules.reserve_years(400.0, 90.0, 40_000.0) == pytest.approx(10 / 365.25)
+    assert rules.reserve_years(400.0, 120.0, 40_000.0) == 0.0  # already empty
+    assert rules.reserve_years(0.0, 90.0, 40_000.0) == math.inf
 
 
 def test_dose_grows_for_its_years_then_stays():
@@ -55,16 +63,14 @@ def test_severity_and_side_effect_choice_follow_the_shares():
     assert rules.pick_side_effect(table, total, 1.0) == 2  # rounding at the top
 
 
-def test_a_run_of_visits_is_the_sum_of_its_discounted_visits():
+def test_a_run_of_visits_is_the_sum_of_its_discount_factors():
     delta = math.log1p(0.035)
-    m, cost = rules.settle_run(1.0, 0.25, 10.0, 2.3, 500.0, delta)
+    m, factor = rules.settle_run(1.0, 0.25, 10.0, 2.3, delta)
     assert m == 5  # 1.25, 1.5, 1.75, 2.0, 2.25 (before 2.3)
-    assert cost == pytest.approx(
-        sum(500 * discount.factor(0.035, 1 + 0.25 * k) for k in range(1, 6))
-    )
-    assert rules.settle_run(1.0, 0.25, 10.0, 2.25, 500.0, delta)[0] == 4  # not at the end
-    assert rules.settle_run(1.0, 0.25, 2.0, 9.0, 500.0, delta)[0] == 2  # the run's own end
-    assert rules.settle_run(1.0, 0.25, 10.0, 1.0, 500.0, delta) == (0, 0.0)
+    assert factor == pytest.approx(sum(discount.factor(0.035, 1 + 0.25 * k) for k in range(1, 6)))
+    assert rules.settle_run(1.0, 0.25, 10.0, 2.25, delta)[0] == 4  # not at the end
+    assert rules.settle_run(1.0, 0.25, 2.0, 9.0, delta)[0] == 2  # the run's own end
+    assert rules.settle_run(1.0, 0.25, 10.0, 1.0, delta) == (0, 0.0)
 
 
 def test_a_rescaled_waiting_time_keeps_the_hazard_left():

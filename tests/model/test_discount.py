@@ -7,6 +7,7 @@ from sim.analysis import econ
 from sim.engines import des
 from sim.engines.cohort import Patient
 from sim.numerics import discount
+from sim.validation.setups import only
 
 
 def test_factor_and_flow_closed_forms():
@@ -34,7 +35,12 @@ def test_the_log_forms_give_the_rate_forms_to_the_bit(rate):
 
 
 def _patient(age=50.0):
-    return Patient(0, age, True, "multiple_sclerosis", 400.0, 60.0, 0.5, 0.5, math.inf, 0.5)
+    return Patient(
+        0, age, True, "multiple_sclerosis", 400.0, 60.0, 0.5, 0.5, math.inf, 0.5, BASELINE
+    )
+
+
+BASELINE = 0.25
 
 
 @pytest.mark.parametrize(
@@ -43,14 +49,15 @@ def _patient(age=50.0):
 )
 def test_constant_state_matches_closed_form(rate_costs, rate_effects, horizon):
     doc = with_values(
-        silent_document(),
+        only(silent_document(), "none", "oral"),
         discount={"costs": rate_costs, "effects": rate_effects},
         horizon_years=horizon,
     )
+    doc["strategies"]["none"].update(utility_change=-0.05, care_cost_multiplier=1.2)
     scenario = build(doc)
     out = des.simulate(scenario, "none", _patient())
-    u = scenario.strategies["none"].utility
-    c = scenario.strategies["none"].care_cost_per_year
+    u = BASELINE - 0.05  # the patient's baseline utility and the strategy's change
+    c = scenario.cohort.care_cost_per_year * 1.2
 
     def pv(r):
         return horizon if r == 0 else (1 - (1 + r) ** -horizon) / math.log1p(r)

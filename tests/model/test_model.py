@@ -27,6 +27,7 @@ from conftest import (
 from sim.engines import cohort, des
 from sim.execution import runner
 from sim.model.events import COUNTERS, ORAL_SIDE_EFFECTS
+from sim.model.units import DAYS_PER_YEAR
 from sim.numerics import lifetable
 from sim.validation.setups import one_indication, only
 
@@ -209,7 +210,7 @@ def test_refill_visits_follow_the_reservoir_arithmetic_exactly():
     for person in people:
         out = des.simulate(scenario, "itb", person)
         days = max(min(math.floor(usable / person.itb_dose_mcg_per_day), pump["stability_days"]), 1)
-        visits = math.ceil(20.0 * des.DAYS_PER_YEAR / days) - 1  # k * days < T, k >= 1
+        visits = math.ceil(20.0 * DAYS_PER_YEAR / days) - 1  # k * days < T, k >= 1
         assert out.counts[COUNTERS.index("refill_visit")] == visits, person
         assert out.refill_interval_days == pytest.approx(visits * days, rel=1e-9)
 
@@ -339,7 +340,7 @@ def test_itb_side_effects_rescale_with_dose_growth():
 
 
 def test_common_random_numbers_across_strategies():
-    doc = base_document()
+    doc = with_values(only(base_document(), "oral", "none", "itb"), horizon_years=20.0)
 
     def no_event_death(node):
         if isinstance(node, dict):
@@ -357,7 +358,7 @@ def test_common_random_numbers_across_strategies():
 
 
 def test_changing_one_strategy_leaves_the_others_untouched():
-    doc = base_document()
+    doc = only(base_document(), "oral", "none", "itb")
     changed = with_values(doc, strategies__itb__pump__failure_rate_per_year=0.5)
     scenario_a, people = _patients(doc, 30)
     scenario_b, _ = _patients(changed, 30)

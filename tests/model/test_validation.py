@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import BASE, ROOT, cli_in_process, console_finish, console_start
 
+from sim.model.events import COST_CATEGORIES
+from sim.validation import calibration
 from sim.validation import checks as validation
 
 FOLDER = ROOT / "scenarios" / "validation"
@@ -81,6 +83,9 @@ def test_external_and_cross_model_checks_state_reference_and_reason() -> None:
         assert c.passed or c.note, f"{c.check} differs without a reason"
 
 
+TABLES = ("costs_after_implant.csv", "validation.csv", "validation.html")
+
+
 def test_validation_command_writes_the_same_bytes_twice(tmp_path: Path) -> None:
     """Once in a fresh interpreter, once in this process beside it: the same bytes."""
     args = ["validation", "--patients", "1000", "--out"]
@@ -95,11 +100,34 @@ def test_validation_command_writes_the_same_bytes_twice(tmp_path: Path) -> None:
         assert "internal: 17 of 17 checks pass" in ran.out
         folder = out / "validation"
         assert sorted(p.name for p in folder.iterdir()) == [
+            "costs_after_implant.csv",
             "manifest.json",
             "validation.csv",
             "validation.html",
         ]
-        outputs.append(
-            {n: (folder / n).read_bytes() for n in ("validation.csv", "validation.html")}
-        )
+        outputs.append({n: (folder / n).read_bytes() for n in TABLES})
     assert outputs[0] == outputs[1]
+
+
+def test_the_calibration_target_is_shown_apart_with_every_cost_item() -> None:
+    """The care multiplier was calibrated to the cost ratio of years 2-3: the check says so
+    (kind calibration, never validation), and its table holds care and each explicit item
+    per patient-year, adding up to the total the ratio is made of."""
+    check, costs = calibration.costs_after_implant(validation.Validator(BASE, 2000))
+    assert check.kind == "calibration" and "calibration target" in check.note
+    items = costs[~costs.component.isin(["total", "cited"])].set_index("component")
+    assert list(items.index) == list(COST_CATEGORIES)
+    total = costs.set_index("component").loc["total"]
+    assert items.itb_per_patient_year.sum() == pytest.approx(total.itb_per_patient_year)
+    assert check.model == pytest.approx(total.itb_per_patient_year / total.cmm_per_patient_year)
+    # every patient implanted: no screening in years 2-3, refills and drug in the ITB arm only
+    assert items.loc["screening"].tolist()[:2] == [0.0, 0.0]
+    for item in ("drug_intrathecal", "refill_visits"):
+        assert (
+            items.loc[item, "itb_per_patient_year"] > 0 == items.loc[item, "cmm_per_patient_year"]
+        )
+    # the ITB arm's care is the comparator's at the multiplier (nobody explanted or dying)
+    multiplier = validation.scenario.load(BASE).strategies["itb"].care_cost_multiplier
+    ratio = items.loc["care", "itb_per_patient_year"] / items.loc["care", "cmm_per_patient_year"]
+    assert ratio == pytest.approx(multiplier, abs=0.02)  # infection explants: a few on tablets
+    assert (costs.component == "cited").sum() >= 3

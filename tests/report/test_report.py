@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.model.events import COST_CATEGORIES
 from sim.output import report
 
 FLOAT_FORMAT = "%.10g"
@@ -42,9 +43,9 @@ EVENTS = {
 }
 GROUPS = ("any_device_failure", "any_serious_adverse_event", "withdrawal", "death")
 PARAMETERS = (
-    "strategies.itb.utility",
-    "strategies.itb.care_cost_per_year",
-    "strategies.oral.utility_controlled",
+    "strategies.itb.utility_change",
+    "strategies.itb.care_cost_multiplier",
+    "cohort.care_cost_per_year",
     "strategies.itb.pump.failure_rate_per_year",
     "strategies.itb.surgery.implant.cost",
 )
@@ -174,14 +175,44 @@ def make_results(
                         "cumulative_incidence": 1 - math.exp(-hazard * month),
                     }
                 )
-    tables = {"summary": summary, "events": events, "cumulative_incidence": pd.DataFrame(ci_rows)}
+    breakdown_rows = []
+    for s in names:
+        weights = np.arange(1.0, len(COST_CATEGORIES) + 1.0)
+        for category, w in zip(COST_CATEGORIES, weights / weights.sum(), strict=True):
+            breakdown_rows.append(
+                {
+                    "strategy": s,
+                    "component": category,
+                    "kind": "cost",
+                    "discounted": cost[s] * w,
+                    "undiscounted": cost[s] * w * 1.3,
+                    "share_of_discounted": w,
+                }
+            )
+        for component, value in (("qaly_of_states", qaly[s] + 0.1), ("qaly_lost_to_events", -0.1)):
+            breakdown_rows.append(
+                {
+                    "strategy": s,
+                    "component": component,
+                    "kind": "qaly",
+                    "discounted": value,
+                    "undiscounted": math.nan,
+                    "share_of_discounted": math.nan,
+                }
+            )
+    tables = {
+        "summary": summary,
+        "events": events,
+        "cost_breakdown": pd.DataFrame(breakdown_rows),
+        "cumulative_incidence": pd.DataFrame(ci_rows),
+    }
 
     uncertainty: dict[str, Any] = {}
     if uncertain:
         uncertainty = {
-            "strategies.itb.utility": {"dist": "beta", "mean": 0.65, "se": 0.05},
-            "strategies.itb.care_cost_per_year": {"dist": "gamma", "mean": 50000, "se": 1e4},
-            "strategies.oral.utility_controlled": {"dist": "beta", "mean": 0.6, "se": 0.05},
+            "strategies.itb.utility_change": {"dist": "normal", "relative_se": 0.7},
+            "strategies.itb.care_cost_multiplier": {"dist": "gamma", "relative_se": 0.17},
+            "cohort.care_cost_per_year": {"dist": "gamma", "mean": 54900, "se": 1e4},
             "strategies.itb.pump.failure_rate_per_year": {"dist": "gamma", "mean": 0.009},
             "strategies.itb.surgery.implant.cost": {"dist": "uniform", "low": 2e4, "high": 4e4},
             "cohort.indications": {"dist": "dirichlet", "counts": {"cerebral_palsy": 131}},
@@ -487,8 +518,8 @@ def test_minimal_report_says_not_run(minimal: Path) -> None:
     assert 'id="warnings"' not in page and 'class="error"' not in page
     assert "No probabilistic sensitivity analysis" in section(page, "methods")
     with zipfile.ZipFile(minimal / "results.xlsx") as book:
-        assert "xl/worksheets/sheet4.xml" in book.namelist()  # 3 tables + manifest
-        assert "xl/worksheets/sheet5.xml" not in book.namelist()
+        assert "xl/worksheets/sheet5.xml" in book.namelist()  # 4 tables + manifest
+        assert "xl/worksheets/sheet6.xml" not in book.namelist()
 
 
 def test_rebuild_is_byte_identical(full: Path, tmp_path: Path) -> None:
@@ -522,7 +553,7 @@ def test_xlsx_has_one_sheet_per_table(full: Path) -> None:
     from openpyxl import load_workbook
 
     stems = [n for n in report.TABLES if (full / f"{n}.csv").exists()]
-    assert len(stems) == 9
+    assert len(stems) == 10
     book = load_workbook(full / "results.xlsx", read_only=True)
     try:
         assert book.sheetnames == [*stems, "manifest"]
