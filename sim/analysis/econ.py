@@ -76,11 +76,12 @@ def frontier(costs: list[float], effects: list[float]) -> list[FrontierRow]:
 
 
 def icer(delta_cost: float, delta_effect: float) -> tuple[float, str]:
-    """ICER against a comparator, with the quadrant when a ratio would mislead."""
+    """ICER against a comparator, with the quadrant; no ratio where one would mislead (a
+    negative ratio of a dominant strategy ranks nothing: the note says "dominant")."""
     if delta_effect > 0:
-        return delta_cost / delta_effect, "more costly, more effective" if delta_cost > 0 else (
-            "dominant"
-        )
+        if delta_cost > 0:
+            return delta_cost / delta_effect, "more costly, more effective"
+        return math.nan, "dominant"
     if delta_effect < 0:
         if delta_cost < 0:
             return delta_cost / delta_effect, "less costly, less effective"

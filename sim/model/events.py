@@ -126,14 +126,17 @@ def _catalogue() -> tuple[Event, ...]:
     ]
     events += [Event(f"withdrawal_{s}", f"Withdrawal, {s}", adverse=True) for s in SEVERITIES]
     events += [Event(f"overdose_{s}", f"Overdose, {s}", "needs", adverse=True) for s in SEVERITIES]
-    events += [Event("tablets_stopped", "Tablets stopped for intolerance", adverse=True)]
+    # a switch of treatment (as a failed screening is), not a harm: the side effects are
+    events += [Event("tablets_stopped", "Tablets stopped for intolerance")]
     events += [
         Event(name, name.replace("_", " ").capitalize(), adverse=True) for name in SIDE_EFFECTS
     ]
     by_name = {e.name: e for e in events}
     events += [
         Event(
-            on_fallback(name), f"{by_name[name].label} (ITB arm, on fallback tablets)", adverse=True
+            on_fallback(name),
+            f"{by_name[name].label} (ITB arm, on fallback tablets)",
+            adverse=by_name[name].adverse,
         )
         for name in TABLET_EVENTS
     ]
@@ -191,6 +194,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "any_pump_replacement": ("pump_replacement_elective", "pump_replacement_urgent"),
     "any_death": DEATHS,
+    # A tablet event with its fallback twin: the ITB arm's whole experience of it (on the
+    # pump and in its periods on tablets) against the comparator's, like with like.
+    **{f"any_{name}": (name, on_fallback(name)) for name in TABLET_EVENTS},
+}
+#: Counters reported apart by period (a tablet event and its fallback twin): compared
+#: between strategies only through their any_ group, which holds both.
+SPLIT_BY_PERIOD: frozenset[str] = frozenset(TABLET_EVENTS) | {
+    on_fallback(name) for name in TABLET_EVENTS
 }
 #: Counters that are about the pump (events that need, put in or take out a pump, and
 #: groups of only those): their rates are also reported per pump-year (DESIGN §5).
@@ -198,11 +209,14 @@ PUMP_COUNTERS: frozenset[str] = frozenset(
     [e.name for e in EVENTS if e.pump]
     + [g for g, names in GROUPS.items() if all(EVENTS[EVENT_ID[n]].pump for n in names)]
 )
-#: Counters that are harms (adverse events, and groups with any): numbers needed to harm
-#: or treat are reported for these only.
-ADVERSE_COUNTERS: frozenset[str] = frozenset(
-    [e.name for e in EVENTS if e.adverse]
-    + [g for g, names in GROUPS.items() if any(EVENTS[EVENT_ID[n]].adverse for n in names)]
+#: Counters that are harms (adverse events, and groups with any), but not those split by
+#: period: numbers needed to harm or treat are reported for these only.
+ADVERSE_COUNTERS: frozenset[str] = (
+    frozenset(
+        [e.name for e in EVENTS if e.adverse]
+        + [g for g, names in GROUPS.items() if any(EVENTS[EVENT_ID[n]].adverse for n in names)]
+    )
+    - SPLIT_BY_PERIOD
 )
 
 #: The groups whose cumulative incidence is reported (DESIGN §5), death competing.

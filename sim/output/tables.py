@@ -26,6 +26,7 @@ from sim.model.events import (
     CUMULATIVE_GROUPS,
     GROUP_ID,
     PUMP_COUNTERS,
+    SPLIT_BY_PERIOD,
     label,
 )
 from sim.model.units import MONTHS_PER_YEAR
@@ -147,7 +148,9 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             ref = float(tally.count[comparator, c])
             ref_years = tally.followup[comparator]
             rate_ratio = rr_low = rr_high = math.nan
-            if s != comparator and count > 0 and ref > 0:
+            # a counter split by period compares only through its any_ group (like with like)
+            compared = s != comparator and counter not in SPLIT_BY_PERIOD
+            if compared and count > 0 and ref > 0:
                 ref_phi = econ.dispersion(
                     n,
                     ref,
@@ -179,7 +182,7 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
                     int(tally.with_event[comparator, c]),
                     int(tally.with_event_and_comparator[s, c]),
                 )
-                if s != comparator
+                if compared
                 else dict.fromkeys(econ.PAIRED_RISK_KEYS, nan)
             )
             harm = counter in ADVERSE_COUNTERS

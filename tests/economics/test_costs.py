@@ -146,3 +146,13 @@ def test_tablet_events_of_the_itb_arm_on_fallback_are_counted_apart():
     for observed in (on_tablets, on_fallback_tablets):
         assert abs(observed - expected) < 4 * math.sqrt(expected), observed
     assert np.isfinite(tally.sum_v[tally.index(itb, OUTCOMES[0])])
+    # compared like with like only: the any_ group holds both periods; the split rows
+    # carry no ratio, difference or number needed
+    assert count(tally, itb, "any_drowsiness") == on_fallback_tablets
+    frame = tables.events(sc, tally).set_index(["strategy", "event"])
+    for event in ("drowsiness", on_fallback("drowsiness")):
+        row = frame.loc[("itb", event)]
+        assert math.isnan(row.rate_ratio) and math.isnan(row.risk_difference), event
+        assert math.isnan(row.number_needed_to_treat) and math.isnan(row.number_needed_to_harm)
+    group = frame.loc[("itb", "any_drowsiness")]
+    assert group.rate_ratio == pytest.approx(on_fallback_tablets / on_tablets, rel=1e-9)

@@ -139,8 +139,9 @@ def test_frontier_agrees_with_net_benefit_on_random_sets():
 
 def test_icer_quadrants():
     assert econ.icer(100.0, 2.0) == (50.0, "more costly, more effective")  # north-east
-    assert econ.icer(-100.0, 1.0) == (-100.0, "dominant")  # south-east
-    assert econ.icer(0.0, 1.0) == (0.0, "dominant")  # same cost, more effect
+    for cost in (-100.0, 0.0):  # south-east, or the same cost for more effect: no ratio
+        value, note = econ.icer(cost, 1.0)
+        assert math.isnan(value) and note == "dominant"
     assert econ.icer(-100.0, -4.0) == (25.0, "less costly, less effective")  # south-west
     nan_quadrants = {
         (100.0, -1.0): "dominated",  # north-west
