@@ -545,8 +545,9 @@ class Validator:
             sc, tally = self._run(path, horizon_years=float(year))
             by_year.append(self._incremental(sc, tally, "cost"))
         crossing = _crossing([m for m, _, _ in by_year])
-        crossing_low = _crossing([hi for _, _, hi in by_year])
-        crossing_high = _crossing([lo for _, lo, _ in by_year])
+        # the lower limit of the incremental cost falls below zero first
+        crossing_low = _crossing([lo for _, lo, _ in by_year])
+        crossing_high = _crossing([hi for _, _, hi in by_year])
         ref = published["saulino_break_even"]
         first, last = ref["range"]
         checks.append(
