@@ -117,18 +117,22 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
     n = tally.patients
     comparator = names.index(scenario.comparator)
     rows = []
+
+    def dispersion(s: int, c: int) -> float:
+        return econ.dispersion(
+            n,
+            float(tally.count[s, c]),
+            tally.count_sq[s, c],
+            tally.count_followup[s, c],
+            tally.followup[s],
+            tally.followup_sq[s],
+        )
+
     for s, name in enumerate(names):
         years = tally.followup[s]
         for c, counter in enumerate(COUNTERS):
             count = float(tally.count[s, c])
-            phi = econ.dispersion(
-                n,
-                count,
-                tally.count_sq[s, c],
-                tally.count_followup[s, c],
-                years,
-                tally.followup_sq[s],
-            )
+            phi = dispersion(s, c)
             low, high = econ.poisson_rate_ci(count, years, phi)
             rate = count / years if years > 0 else math.nan
             row = {
@@ -151,14 +155,7 @@ def events(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             # a counter split by period compares only through its any_ group (like with like)
             compared = s != comparator and counter not in SPLIT_BY_PERIOD
             if compared and count > 0 and ref > 0:
-                ref_phi = econ.dispersion(
-                    n,
-                    ref,
-                    tally.count_sq[comparator, c],
-                    tally.count_followup[comparator, c],
-                    ref_years,
-                    tally.followup_sq[comparator],
-                )
+                ref_phi = dispersion(comparator, c)
                 rate_ratio = rate / (ref / ref_years)
                 se = math.sqrt(phi / count + ref_phi / ref)
                 rr_low, rr_high = (

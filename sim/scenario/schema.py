@@ -67,12 +67,17 @@ MAX_PSA_ITERATIONS = 1_000_000
 # --------------------------------------------------------------------- event blocks
 
 
-class Consequence(Strict):
+class Loss(Strict):
     """What one occurrence costs and takes: QALY loss = utility_loss x duration_days / 365.25."""
 
     cost: Cost = 0.0
     utility_loss: UtilityLoss = 0.0
     duration_days: Days = 0.0
+
+
+class Consequence(Loss):
+    """A loss that may kill."""
+
     death_probability: Probability = 0.0
 
 
@@ -172,13 +177,10 @@ class Oral(Strict):
     side_effects: OralSideEffects = OralSideEffects()
 
 
-class AdverseEffect(Strict):
+class AdverseEffect(Loss):
     """An adverse effect that follows a procedure with a probability (no death)."""
 
     probability: Probability = 0.0
-    cost: Cost = 0.0
-    utility_loss: UtilityLoss = 0.0
-    duration_days: Days = 0.0
 
 
 class Screening(Strict):

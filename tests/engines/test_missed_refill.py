@@ -15,14 +15,20 @@ DOSE = 400.0  # mcg/day: 36,000 usable mcg last 90 days, the 4,000 left (2 mL) 1
 RESERVE_DAYS = 10.0
 
 
-def _history(delay_days: float) -> list[des.TraceRow]:
-    doc = with_values(
+def _missed_refills(delay_days: float, probability: float, horizon: float) -> dict:
+    """The silent set-up with missed refills alone: each visit missed with `probability`,
+    refilled `delay_days` late, a withdrawal with `probability` once the pump runs dry."""
+    return with_values(
         only(silent_document(), "oral", "itb"),
-        horizon_years=2.0,
-        strategies__itb__refill__missed_probability=1.0,
+        horizon_years=horizon,
+        strategies__itb__refill__missed_probability=probability,
         strategies__itb__refill__missed_delay_days=delay_days,
-        strategies__itb__refill__missed_withdrawal_probability=1.0,
+        strategies__itb__refill__missed_withdrawal_probability=probability,
     )
+
+
+def _history(delay_days: float) -> list[des.TraceRow]:
+    doc = _missed_refills(delay_days, 1.0, 2.0)
     for indication in doc["cohort"]["indications"].values():
         indication["itb_dose_mcg_per_day"] = DOSE
     sc = build(doc)
@@ -60,11 +66,4 @@ def test_the_engines_agree_on_missed_refills():
     from test_engines import assert_same_patients
 
     for delay in (RESERVE_DAYS - 3.0, RESERVE_DAYS + 0.5):
-        doc = with_values(
-            only(silent_document(), "oral", "itb"),
-            horizon_years=3.0,
-            strategies__itb__refill__missed_probability=0.5,
-            strategies__itb__refill__missed_delay_days=delay,
-            strategies__itb__refill__missed_withdrawal_probability=0.5,
-        )
-        assert_same_patients(build(doc), range(20))
+        assert_same_patients(build(_missed_refills(delay, 0.5, 3.0)), range(20))
