@@ -7,6 +7,7 @@ The Python API::
     results = sim.run(scenario)        # base case, PSA, one-way analyses, every table
     results.summary                    # pandas DataFrames: results.tables["events"], ...
     results.write("results")           # results/base/, as `baclofen-sim run` writes it
+    fit = sim.calibrate(sim.load("scenarios/calibration/mortality.yaml"))  # its calibrate:
 """
 
 from __future__ import annotations
@@ -17,10 +18,20 @@ from typing import TYPE_CHECKING, Any
 from sim import compile_cache
 
 if TYPE_CHECKING:
+    from sim.analysis.calibration import Fit, calibrate
     from sim.pipeline import Results, run
     from sim.scenario import Scenario, ScenarioError, load
 
-__all__ = ["Results", "Scenario", "ScenarioError", "__version__", "load", "run"]
+__all__ = [
+    "Fit",
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "calibrate",
+    "load",
+    "run",
+]
 
 try:
     __version__ = metadata.version("baclofen-sim")
@@ -37,6 +48,8 @@ _PUBLIC = {
     "ScenarioError": "sim.scenario",
     "run": "sim.pipeline",
     "Results": "sim.pipeline",
+    "calibrate": "sim.analysis.calibration",
+    "Fit": "sim.analysis.calibration",
 }
 
 

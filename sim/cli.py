@@ -451,29 +451,92 @@ def validation_command(
         int, typer.Option(min=100, max=scenario.MAX_PATIENTS, help="Patients per check.")
     ] = 20_000,
 ) -> None:
-    """Internal, external and cross-model checks of the model, and its calibration targets
-    (never counted as validation); writes OUT/validation/ (tables and a page). Exit code 1
-    when an internal check fails (a bug), 0 otherwise."""
+    """Internal and external checks of the model, published evaluations reproduced, and
+    its calibration targets (never counted as validation); writes OUT/validation/ (tables
+    and a page). Exit code 1 when an internal check fails (a bug), 0 otherwise."""
     from sim.validation import page
 
     _check_out(out_dir)
-    checks, target = page.write(scenarios, out_dir, patients)
-    for kind in ("internal", "external", "cross-model", "calibration"):
+    checks, figures, target = page.write(scenarios, out_dir, patients)
+
+    def differs(what: str, model: float, reference: float, note: str) -> None:
+        out.print(
+            f"  differs: {what}: model {page.plain(model)}, reference {page.plain(reference)}"
+            + (f" ({note})" if note else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    for kind in ("internal", "external"):
         mine = [c for c in checks if c.kind == kind]
         out.print(
             f"{kind}: {sum(c.passed for c in mine)} of {len(mine)} checks pass", highlight=False
         )
         for c in mine:
             if not c.passed:
-                out.print(
-                    f"  differs: {c.check}: model {c.model:.4g}, reference {c.reference:.4g}"
-                    + (f" ({c.note})" if c.note else ""),
-                    highlight=False,
-                    soft_wrap=True,
-                )
+                differs(c.check, c.model, c.reference, c.note)
+    compared = [f for f in figures if f.compared]
+    out.print(
+        f"published evaluations: {sum(f.passed for f in compared)} of {len(compared)} "
+        f"figures reproduced, {len(figures) - len(compared)} not compared",
+        highlight=False,
+    )
+    for f in compared:
+        if not f.passed:
+            explained = "; ".join(f"{w}: {page.plain(v)}" for w, v in f.explained)
+            differs(
+                f"{f.study}, {f.check}",
+                f.model,
+                f.reference,
+                explained and f"without it: {explained}",
+            )
+    mine = [c for c in checks if c.kind == "calibration"]
+    out.print(
+        f"calibration (not validation): {sum(c.passed for c in mine)} of {len(mine)} targets met",
+        highlight=False,
+    )
     out.print(f"-> {target}", highlight=False)
     if any(not c.passed for c in checks if c.kind == "internal"):
         raise typer.Exit(1)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    scenario_file: Annotated[
+        Path, typer.Argument(metavar="SCENARIO", help="A scenario with a calibrate: block.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+    patients: Annotated[
+        int | None,
+        typer.Option(min=1, max=scenario.MAX_PATIENTS, help="Patients per evaluation."),
+    ] = None,
+) -> None:
+    """Fit the parameters a scenario's calibrate: block names to its targets (common random
+    numbers: the same values on every run); writes OUT/calibration/NAME/ (calibration.csv,
+    fit.csv, NAME-calibrated.yaml: the variant scenario with the fitted values)."""
+    from sim.analysis.calibration import Calibration
+    from sim.output import files, tables
+
+    loaded = _load(scenario_file, patients)
+    if loaded.calibrate is None:
+        raise UsageError(f"{scenario_file}: has no calibrate: block (nothing to fit)")
+    _check_out(out_dir)
+    step = Calibration(loaded)
+    fit = step.fit()
+    target = out_dir / "calibration" / loaded.name
+    name, text = step.variant_file(fit, target)
+    with files.atomic_folder(target) as tmp:
+        tables.write_csv(fit.parameters, tmp / "calibration.csv")
+        tables.write_csv(fit.targets, tmp / "fit.csv")
+        (tmp / name).write_text(text, encoding="utf-8")
+    for r in fit.targets.itertuples():
+        out.print(
+            f"{r.target}: model {r.model:.4g}, target {r.value:.4g} (se {r.se:.3g}, z {r.z:+.2f})",
+            highlight=False,
+        )
+    for r in fit.parameters.itertuples():
+        out.print(f"{r.path}: {r.cited:.6g} -> {r.calibrated:.6g}", highlight=False)
+    out.print(f"{fit.evaluations} evaluations -> {target}", highlight=False)
 
 
 @app.command("report")

@@ -132,6 +132,8 @@ OTHERS: dict[str, Any] = {
     "strategies__itb__infection__reimplant_delay_days": st.sampled_from([0.0, 180.0]),
     "discount__costs": st.sampled_from([0.0, 0.03, 0.5]),
     "discount__effects": st.sampled_from([0.0, 0.015]),
+    "discount__cost_trend": st.sampled_from([[], [0.1, 0.085, 0.07, 0.055, 0.04], [-0.2]]),
+    "strategies__itb__care_cost_multiplier_early": st.sampled_from([[], [1.5, 0.9], [0.2] * 10]),
 }
 
 

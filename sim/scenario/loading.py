@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sim.numerics import lifetable
 from sim.scenario import prices
 from sim.scenario.messages import MISSING, ScenarioError, from_validation_error
-from sim.scenario.references import check_analysis, check_references, lookup
+from sim.scenario.references import check_analysis, check_calibration, check_references, lookup
 from sim.scenario.schema import Scenario
 
 # ---------------------------------------------------------------------------- loading
@@ -156,6 +156,7 @@ def load(path: str | Path, **overrides: Any) -> Scenario:
     scenario = validate(data, path)
     check_references(scenario, data, path)
     check_analysis(scenario, data, path)
+    check_calibration(scenario, data, path)
     try:
         lifetable.load(scenario.cohort.life_table, path.resolve().parent)
     except lifetable.LifeTableError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.model.events import COUNTERS
 from sim.scenario import prices
 from sim.scenario.marginals import fit
 from sim.scenario.messages import MISSING, ScenarioError, short
@@ -177,3 +178,60 @@ def lookup(data: Any, dotted: str) -> Any:
         else:
             return MISSING
     return node
+
+
+def expand(data: Any, dotted: str) -> list[str]:
+    """The paths a path with `*` (each key at its level) names, in the document's order."""
+    paths = [""]
+    for part in dotted.split("."):
+        grown = []
+        for prefix in paths:
+            node = lookup(data, prefix) if prefix else data
+            if not isinstance(node, dict):
+                continue
+            keys = [k for k, v in node.items() if v is not None] if part == "*" else [part]
+            grown += [f"{prefix}.{k}" if prefix else str(k) for k in keys if k in node]
+        paths = grown
+    return paths
+
+
+def check_calibration(scenario: Scenario, data: dict[str, Any], file: str | Path) -> None:
+    """A calibration names numeric parameters, strategies, event counters and set-up keys
+    that exist, and each target the outputs it needs."""
+    step = scenario.calibrate
+    if step is None:
+        return
+    for path, span in step.parameters.items():
+        where = f"calibrate.parameters.{path}"
+        found = expand(data, path)
+        if not found:
+            raise ScenarioError(file, where, "names no parameter of the scenario")
+        for p in found:
+            value = lookup(data, p)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ScenarioError(file, where, f"{p} is {short(value)}, not a number")
+        if "*" in path and not span.scale:
+            raise ScenarioError(file, where, "a path with * names several values: give scale: true")
+    for name, target in step.targets.items():
+        where = f"calibrate.targets.{name}"
+        if target.strategy not in scenario.strategies:
+            raise ScenarioError(
+                file,
+                f"{where}.strategy",
+                f"names no strategy; allowed: {', '.join(scenario.strategy_names())}",
+            )
+        for event in target.events:
+            if event not in COUNTERS:
+                raise ScenarioError(file, f"{where}.events", f"{event!r} is no event counter")
+        needs_events = target.output in ("events_per_pump_year", "event_free_share")
+        if needs_events and not target.events:
+            raise ScenarioError(file, f"{where}.events", f"{target.output} needs events")
+        if target.output == "cost_ratio" and (
+            target.years is None or not target.years[0] < target.years[1]
+        ):
+            raise ScenarioError(
+                file, f"{where}.years", "cost_ratio needs years [a, b] with a below b"
+            )
+    for path in step.set_up:
+        if lookup(data, path) is MISSING:
+            raise ScenarioError(file, f"calibrate.set_up.{path}", "names no key of the scenario")

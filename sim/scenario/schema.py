@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS
 from sim.model.units import DAYS_PER_YEAR
 from sim.numerics import lifetable
+from sim.numerics.discount import TREND_YEARS
 from sim.scenario.messages import did_you_mean
 from sim.scenario.types import (  # noqa: F401 - the scenario format's names, in one place
     CareMultiplier,
@@ -53,6 +54,7 @@ from sim.scenario.types import (  # noqa: F401 - the scenario format's names, in
 )
 from sim.scenario.uncertainty import (  # noqa: F401
     Analysis,
+    Calibrate,
     Correlation,
     ThresholdRange,
     Uncertain,
@@ -63,6 +65,8 @@ from sim.scenario.uncertainty import (  # noqa: F401
 INDICATIONS = ("cerebral_palsy", "multiple_sclerosis", "spinal_cord_injury", "brain_injury")
 MAX_PATIENTS = 100_000_000
 MAX_PSA_ITERATIONS = 1_000_000
+#: The most years after implant that may have care multipliers of their own.
+EARLY_CARE_YEARS = 10
 
 # --------------------------------------------------------------------- event blocks
 
@@ -292,6 +296,14 @@ class Itb(Strict):
     care_cost_multiplier: CareMultiplier = Field(
         1.0, description="multiplier on the cohort's background care cost while on the pump"
     )
+    care_cost_multiplier_early: Annotated[
+        list[CareMultiplier], Field(max_length=EARLY_CARE_YEARS)
+    ] = Field(
+        default_factory=list,
+        description="multipliers in place of care_cost_multiplier in years 1, 2, ... after "
+        "the first implant (costs that change with the time since implant); fixed values, "
+        "not varied by the PSA",
+    )
     surgery: Surgeries
     infection: Infection
     explant_rate_per_year: Rate = 0.0
@@ -374,6 +386,13 @@ class Cohort(Strict):
 class Discount(Strict):
     costs: Annotated[float, Field(ge=0.0, lt=1.0)]
     effects: Annotated[float, Field(ge=0.0, lt=1.0)]
+    cost_trend: Annotated[
+        list[Annotated[float, Field(gt=-0.5, le=0.5)]], Field(max_length=TREND_YEARS)
+    ] = Field(
+        default_factory=list,
+        description="yearly growth of every cost in years 1, 2, ... (a medical cost trend, "
+        "as actuarial projections use; the last rate continues); empty: constant prices",
+    )
 
 
 # ------------------------------------------------------------------------- scenario
@@ -418,6 +437,9 @@ class Scenario(Strict):
     strategies: Annotated[dict[str, Strategy], Field(min_length=1)]
     uncertainty: dict[str, UncertaintyEntry] = Field(default_factory=dict)
     analysis: Analysis = Analysis()
+    calibrate: Calibrate | None = Field(
+        None, description="an explicit calibration step: parameters, ranges and targets"
+    )
     sources: dict[str, str] = Field(default_factory=dict)
     _source: Path | None = PrivateAttr(default=None)
 

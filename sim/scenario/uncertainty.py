@@ -98,3 +98,53 @@ class Analysis(Strict):
     thresholds: dict[str, ThresholdRange] = Field(default_factory=dict)
     wtp_grid_max: Annotated[float, Field(gt=0.0, le=1e8)] | None = None
     wtp_grid_points: Annotated[int, Field(ge=2, le=1001)] = 41
+
+
+# ---------------------------------------------------------------------- calibration
+
+#: What a calibration target can match: a model output of one strategy's tally.
+CALIBRATION_OUTPUTS = (
+    "deaths_per_100_patient_years",  # every death, per 100 years of follow-up
+    "events_per_pump_year",  # the counters in `events`, per year on the pump
+    "event_free_share",  # share of patients with none of `events` by the horizon
+    "cost_ratio",  # undiscounted cost over `years` [a, b], against the comparator's
+)
+
+
+class CalibrationParameter(Strict):
+    """A parameter the fit may move, within [low, high]. With `scale`, the value is a
+    factor on every value the path names (a `*` stands for each key at its level), so
+    that one number moves a set of parameters together and keeps their ratios."""
+
+    low: float
+    high: float
+    scale: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CalibrationParameter:
+        if not self.low < self.high:
+            raise ValueError(f"low {self.low:g} must be below high {self.high:g}")
+        return self
+
+
+class CalibrationTarget(Strict):
+    """A published figure with its standard error, and the model output that matches it."""
+
+    output: Literal[CALIBRATION_OUTPUTS]  # type: ignore[valid-type]
+    strategy: str = "itb"
+    events: list[str] = Field(default_factory=list)
+    years: Annotated[list[NonNegative], Field(min_length=2, max_length=2)] | None = None
+    value: float
+    se: Positive
+    source: str
+
+
+class Calibrate(Strict):
+    """An explicit calibration step (`baclofen-sim calibrate`): the parameters it may move,
+    the targets it fits (least squares in standard errors, common random numbers), and
+    changes that make the runs like the targets' data (`set_up`: dotted path to value,
+    for the calibration runs only)."""
+
+    parameters: Annotated[dict[str, CalibrationParameter], Field(min_length=1, max_length=8)]
+    targets: Annotated[dict[str, CalibrationTarget], Field(min_length=1)]
+    set_up: dict[str, float | int | str] = Field(default_factory=dict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import time
 from pathlib import Path
 
@@ -12,53 +13,49 @@ import pandas as pd
 from sim import scenario
 from sim.output import files, tables
 from sim.output.report.methods import is_assumption
-from sim.validation.checks import SET_UPS, Check
+from sim.validation.checks import PUBLISHED, SET_UPS, Check
+from sim.validation.studies import Figure
 from sim.validation.suite import run, table
 
 
-def page(checks: list[Check], costs: pd.DataFrame, base: scenario.Scenario) -> str:
-    """A short self-contained HTML page: the checks, the ITB arm's costs after implant by
-    item beside the cited totals, then the assumptions."""
+def plain(x: float) -> str:
+    """A number as a reader writes it: thousands separated, no exponent."""
+    if x != x:
+        return ""
+    if math.isinf(x):
+        return "never" if x > 0 else "-inf"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
-    def fmt(x: float) -> str:
-        return "" if x != x else f"{x:.4g}"
 
+def _interval(model: float, low: float, high: float) -> str:
+    return plain(model) + (f" ({plain(low)} to {plain(high)})" if high > low else "")
+
+
+def page(
+    checks: list[Check],
+    figures: list[Figure],
+    costs: pd.DataFrame,
+    base: scenario.Scenario,
+) -> str:
+    """A short self-contained HTML page: the checks, the published evaluations study by
+    study, the ITB arm's costs after implant by item beside the cited totals, then the
+    assumptions."""
     sections = []
     for kind, title in (
         ("internal", "Internal (analytic)"),
         ("external", "External (published outcomes)"),
-        ("cross-model", "Cross-model (published economic evaluations)"),
-        ("calibration", "Calibration targets (a default derived from them; not validation)"),
     ):
-        rows = "".join(
-            "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td>{}</td></tr>".format(
-                "pass" if c.passed else "fail",
-                html.escape(c.check),
-                fmt(c.reference),
-                html.escape(c.reference_source),
-                fmt(c.model)
-                + (
-                    f" ({fmt(c.model_low)}-{fmt(c.model_high)})"
-                    if c.model_high > c.model_low
-                    else ""
-                ),
-                fmt(c.difference),
-                html.escape(c.tolerance),
-                "pass" if c.passed else "FAIL",
-                html.escape(c.note),
-            )
-            for c in checks
-            if c.kind == kind
+        sections.append(_checks_section(checks, kind, title))
+    sections.append(_studies_section(figures))
+    sections.append(
+        _checks_section(
+            checks,
+            "calibration",
+            "Calibration targets (a default derived from them; never counted as validation)",
         )
-        passed = sum(c.passed for c in checks if c.kind == kind)
-        total = sum(c.kind == kind for c in checks)
-        sections.append(
-            f"<h2>{title}: {passed} of {total} pass</h2><table><tr><th>check</th>"
-            "<th>reference</th><th>source</th><th>model (95% MC interval)</th>"
-            "<th>difference</th><th>tolerance</th><th>result</th><th>why it may differ</th>"
-            f"</tr>{rows}</table>"
-        )
+    )
     sections.append(_costs_section(costs, base))
     assumptions = "".join(
         f"<li><code>{html.escape(k)}</code>"
@@ -70,15 +67,18 @@ def page(checks: list[Check], costs: pd.DataFrame, base: scenario.Scenario) -> s
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;"
         "width:100%}td,th{border:1px solid #ccc;padding:4px;font-size:90%;vertical-align:top}"
-        "tr.fail td{background:#fde2e2}tr.pass td:nth-child(7){color:#1a7f37}"
+        "tr.fail td{background:#fde2e2}tr.pass td.result{color:#1a7f37}"
+        "tr.none td{background:#f3f3f3}"
     )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>baclofen-sim validation"
         f"</title><style>{style}</style></head><body><h1>Model validation</h1>"
         "<p>Internal checks compare the model with closed forms and must all pass. External "
-        "checks set the model beside published outcomes, and cross-model checks beside "
-        "published economic evaluations run with the base case's inputs. The shipped base "
-        "case is not tuned to them: a difference is reported with its likely reason. A "
+        "checks set the model beside published outcomes. Published economic evaluations "
+        "are run from set-ups built with each study's own inputs where they could be read; "
+        "where a figure is not reproduced, the study's structural difference is removed in "
+        "a run of its own, to show how much of the gap it explains (such a run explains; it "
+        "is not a validation). The shipped base case is not tuned to any of them. A "
         "calibration target is a figure a default was derived from: it shows the "
         "derivation holds and is never counted as a validation.</p>"
         + "".join(sections)
@@ -87,6 +87,78 @@ def page(checks: list[Check], costs: pd.DataFrame, base: scenario.Scenario) -> s
         "with the weakest evidence (PARAMETERS.md found no published figure for them).</p>"
         f"<ul>{assumptions}</ul></body></html>\n"
     )
+
+
+def _checks_section(checks: list[Check], kind: str, title: str) -> str:
+    rows = "".join(
+        "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td class='result'>{}</td><td>{}</td></tr>".format(
+            "pass" if c.passed else "fail",
+            html.escape(c.check),
+            plain(c.reference),
+            html.escape(c.reference_source),
+            _interval(c.model, c.model_low, c.model_high),
+            plain(c.difference),
+            html.escape(c.tolerance),
+            "pass" if c.passed else "FAIL",
+            html.escape(c.note),
+        )
+        for c in checks
+        if c.kind == kind
+    )
+    passed = sum(c.passed for c in checks if c.kind == kind)
+    total = sum(c.kind == kind for c in checks)
+    return (
+        f"<h2>{title}: {passed} of {total} pass</h2><table><tr><th>check</th>"
+        "<th>reference</th><th>source</th><th>model (95% MC interval)</th>"
+        "<th>difference</th><th>tolerance</th><th>result</th><th>why it may differ</th>"
+        f"</tr>{rows}</table>"
+    )
+
+
+def _studies_section(figures: list[Figure]) -> str:
+    """Per study: its set-up's inputs, each headline figure beside the model's, and the
+    runs without each structural difference."""
+    parts = []
+    compared = [f for f in figures if f.compared]
+    parts.append(
+        "<h2>Published evaluations reproduced: "
+        f"{sum(f.passed for f in compared)} of {len(compared)} figures</h2>"
+    )
+    for entry in PUBLISHED["cross_model"]:
+        mine = [f for f in figures if f.study == entry["study"]]
+        shown = [f for f in mine if f.compared]
+        rows = "".join(
+            "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td class='result'>{}</td><td>{}</td></tr>".format(
+                ("pass" if f.passed else "fail") if f.compared else "none",
+                html.escape(f.check),
+                plain(f.reference),
+                html.escape(f.reference_source),
+                _interval(f.model, f.model_low, f.model_high) if f.compared else "",
+                plain(f.difference) if f.compared else "",
+                html.escape(f.tolerance),
+                ("reproduced" if f.passed else "not reproduced") if f.compared else "",
+                "<br>".join(
+                    f"{html.escape(what)}: <b>{plain(value)}</b>" for what, value in f.explained
+                )
+                or html.escape(f.note if not f.compared else ""),
+            )
+            for f in mine
+        )
+        why = " ".join(entry.get("why", "").split())
+        parts.append(
+            f"<h3>{html.escape(entry['study'])}: {sum(f.passed for f in shown)} of "
+            f"{len(shown)} figures reproduced (set-up "
+            f"<code>scenarios/validation/{html.escape(entry['set_up'])}</code>)</h3>"
+            f"<p>Inputs: {html.escape(' '.join(entry['inputs'].split()))}.</p>"
+            + (f"<p>Why the model differs: {html.escape(why)}.</p>" if why else "")
+            + "<table><tr><th>figure</th><th>published</th><th>source</th>"
+            "<th>model (95% MC interval)</th><th>difference</th><th>tolerance</th>"
+            "<th>result</th><th>without the structural difference (a run each)</th></tr>"
+            f"{rows}</table>"
+        )
+    return "".join(parts)
 
 
 def _costs_section(costs: pd.DataFrame, base: scenario.Scenario) -> str:
@@ -121,7 +193,7 @@ def _costs_section(costs: pd.DataFrame, base: scenario.Scenario) -> str:
     )
 
 
-def write(scenarios: Path, out_dir: Path, patients: int) -> tuple[list[Check], Path]:
+def write(scenarios: Path, out_dir: Path, patients: int) -> tuple[list[Check], list[Figure], Path]:
     """Run every check on `scenarios`/base.yaml and the set-ups in `scenarios`/validation/,
     and write OUT/validation/ (validation.csv, validation.html, manifest.json) at once."""
     base_file, folder = Path(scenarios) / "base.yaml", Path(scenarios) / "validation"
@@ -129,12 +201,12 @@ def write(scenarios: Path, out_dir: Path, patients: int) -> tuple[list[Check], P
     for name in SET_UPS:
         scenario.load(folder / name)  # a bad set-up is reported before minutes of checks
     start = time.perf_counter()
-    checks, costs = run(base_file, folder, patients)
+    checks, figures, costs = run(base_file, folder, patients)
     target = Path(out_dir) / "validation"
     with files.atomic_folder(target) as tmp:
-        tables.write_csv(table(checks), tmp / "validation.csv")
+        tables.write_csv(table(checks, figures), tmp / "validation.csv")
         tables.write_csv(costs, tmp / "costs_after_implant.csv")
-        (tmp / "validation.html").write_text(page(checks, costs, base), encoding="utf-8")
+        (tmp / "validation.html").write_text(page(checks, figures, costs, base), encoding="utf-8")
         manifest = {
             "patients_per_check": patients,
             "base_scenario_sha256": scenario.sha256(base),
@@ -142,4 +214,4 @@ def write(scenarios: Path, out_dir: Path, patients: int) -> tuple[list[Check], P
             "versions": tables.versions(),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return checks, target
+    return checks, figures, target

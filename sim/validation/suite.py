@@ -1,5 +1,5 @@
-"""The whole validation: every check (internal, external, cross-model, calibration) and
-the tables `baclofen-sim validation` writes."""
+"""The whole validation: every check (internal, external, calibration), the published
+evaluations reproduced, and the tables `baclofen-sim validation` writes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.validation.calibration import costs_after_implant
-from sim.validation.checks import Check, Validator
+from sim.validation import calibration
+from sim.validation.checks import PUBLISHED, Check, Validator
+from sim.validation.studies import Figure, Studies
 
 
 def run(
@@ -18,36 +19,50 @@ def run(
     folder: Path,
     patients: int,
     progress: Callable[[str], None] | None = None,
-) -> tuple[list[Check], pd.DataFrame]:
-    """Every check, and the table of the ITB arm's costs after implant by component."""
+) -> tuple[list[Check], list[Figure], pd.DataFrame]:
+    """Every check, every study's figures, and the ITB arm's costs after implant by item."""
     validator = Validator(base_file, patients, progress)
-    calibration, costs = costs_after_implant(validator)
+    costs = calibration.costs_after_implant(validator)
     checks = [
         *validator.internal(),
         *validator.external(folder),
-        *validator.cross_model(folder),
-        calibration,
+        *calibration.targets(validator, folder.parent / "calibration"),
     ]
-    return checks, costs
+    studies = Studies(folder, patients, validator.table, validator.progress)
+    figures = [f for entry in PUBLISHED["cross_model"] for f in studies.study(entry)]
+    return checks, figures, costs
 
 
-def table(checks: list[Check]) -> pd.DataFrame:
+COLUMNS = [
+    "kind",
+    "study",
+    "check",
+    "reference",
+    "model",
+    "model_low",
+    "model_high",
+    "difference",
+    "passed",
+    "tolerance",
+    "reference_source",
+    "note",
+    "explained",
+]
+
+
+def table(checks: list[Check], figures: list[Figure]) -> pd.DataFrame:
+    """One row per check and per study figure (`explained`: each explanation's value)."""
     rows = []
     for c in checks:
         row = asdict(c)
-        row["difference"] = c.difference
+        row.update(difference=c.difference, study="", explained="")
         rows.append(row)
-    columns = [
-        "kind",
-        "check",
-        "reference",
-        "model",
-        "model_low",
-        "model_high",
-        "difference",
-        "passed",
-        "tolerance",
-        "reference_source",
-        "note",
-    ]
-    return pd.DataFrame(rows)[columns]
+    for f in figures:
+        row = asdict(f)
+        row.update(
+            kind="cross-model" if f.compared else "cross-model (not compared)",
+            difference=f.difference,
+            explained="; ".join(f"{what}: {value:.6g}" for what, value in f.explained),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)[COLUMNS]

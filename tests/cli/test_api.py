@@ -11,7 +11,16 @@ import sim
 
 
 def test_the_public_names_are_listed_and_the_version_comes_from_the_package():
-    assert set(dir(sim)) == {"Results", "Scenario", "ScenarioError", "__version__", "load", "run"}
+    assert set(dir(sim)) == {
+        "Fit",
+        "Results",
+        "Scenario",
+        "ScenarioError",
+        "__version__",
+        "calibrate",
+        "load",
+        "run",
+    }
     from importlib import metadata
 
     assert sim.__version__ == metadata.version("baclofen-sim")

@@ -60,7 +60,7 @@ def test_streams_have_distinct_keys_and_positions():
 
 def test_the_parameter_row_holds_every_field_once_at_its_own_place():
     specs = (
-        *layout.COHORT_FIELDS,
+        *layout.SCENARIO_FIELDS,
         *layout.UNTREATED_FIELDS,
         *layout.ORAL_FIELDS,
         *layout.ITB_FIELDS,

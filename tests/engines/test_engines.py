@@ -175,6 +175,17 @@ def test_perturbed_scenarios_patient_for_patient(doc: dict[str, Any]) -> None:
     assert_same_patients(sc, range(8))
 
 
+def test_a_cost_trend_and_early_care_patient_for_patient() -> None:
+    """Costs split at trend years and at implant anniversaries, in both engines alike."""
+    doc = with_values(
+        base_document(),
+        discount__cost_trend=[0.1, 0.085, 0.07, 0.055, 0.04],
+        strategies__itb__care_cost_multiplier_early=[0.95, 0.75, 0.55],
+        horizon_years=30,
+    )
+    assert_same_patients(build(doc), range(80))
+
+
 def test_zero_and_certain_everything() -> None:
     """Corners hypothesis may miss together: every probability 1, every rate large."""
     changes = {p: 1.0 for p in PROBABILITIES if "screening" not in p}

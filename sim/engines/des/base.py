@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
 from sim.engines import rules
@@ -106,6 +107,9 @@ class PatientBase:
         self.horizon = scenario.horizon
         self.rate_costs = scenario.discount.costs
         self.rate_effects = scenario.discount.effects
+        self.delta_costs = math.log1p(self.rate_costs)
+        self.trend = discount.trend_table(scenario.discount.cost_trend)
+        self.trend_years = len(scenario.discount.cost_trend)
         self.env = _Environment()
         self.out = Outcome()
         self.counter = [0] * len(STREAM)
@@ -196,7 +200,7 @@ class PatientBase:
         self.out.count(event_id, t)
         if cost != 0.0 or qaly_loss != 0.0:  # the compiled engine skips adding zeros too
             category = COST_CATEGORY_OF_EVENT[event_id]
-            self.out.add_cost(category, cost, cost * discount.factor(self.rate_costs, t))
+            self.out.add_cost(category, cost, cost * self.cost_factor(t))
             loss = qaly_loss * discount.factor(self.rate_effects, t)
             self.out.qaly -= loss
             self.out.qaly_lost += loss
@@ -232,18 +236,39 @@ class PatientBase:
         qalys = self.utility * discount.flow(self.rate_effects, a, t)
         out.qaly += qalys
         out.qaly_state += qalys
-        f = discount.flow(self.rate_costs, a, t)
+        f = discount.cost_flow(self.delta_costs, self.trend, self.trend_years, a, t)
         out.add_cost(CARE, self.care_rate * (t - a), self.care_rate * f)
         if self.drug_rate != 0.0:
             out.add_cost(DRUG_TABLETS, self.drug_rate * (t - a), self.drug_rate * f)
         self.flows_since = t
 
+    def cost_factor(self, t: float) -> float:
+        """The weight of a cost at t: discounting, and the cost trend if there is one."""
+        return discount.cost_factor(self.delta_costs, self.trend, self.trend_years, t)
+
     def accrue_drug(self, t: float) -> None:
+        """The drug route's dose since the last change, and on the pump the care of its
+        early years (when their care has multipliers of its own)."""
         a = self.drug_since
         if t <= a:
             return
         out = self.out
         if self.route == "itb":
+            early = self.strategy.care_cost_multiplier_early  # the route is the strategy's
+            if early:
+                undiscounted, discounted = rules.early_care(
+                    a,
+                    t,
+                    self.first_implant_time,
+                    self.scenario.cohort.care_cost_per_year,
+                    self.strategy.care_cost_multiplier,
+                    np.array(early),
+                    len(early),
+                    self.delta_costs,
+                    self.trend,
+                    self.trend_years,
+                )
+                out.add_cost(CARE, undiscounted, discounted)
             out.itb_dose_mcg_years += self.route_dose * (t - a)
             out.itb_years += t - a
         elif self.route == "oral":

@@ -21,7 +21,6 @@ from sim.model.events import (
     ITB_SIDE_EFFECTS,
 )
 from sim.model.units import DAYS_PER_YEAR
-from sim.numerics import discount
 from sim.numerics.distributions import quantile
 from sim.numerics.rng import exponential_time, visits_until
 from sim.scenario import (
@@ -156,8 +155,9 @@ class Pump(PatientBase):
         run, self.refill_run = self.refill_run, None
         if run is None:
             return
-        delta = math.log1p(self.rate_costs)
-        m, factor = rules.settle_run(run.start, run.step, run.visits, end, delta)
+        m, factor = rules.settle_run(
+            run.start, run.step, run.visits, end, self.delta_costs, self.trend, self.trend_years
+        )
         if m == 0:
             return
         for risk in self.visits_to:
@@ -327,9 +327,7 @@ class Pump(PatientBase):
         visit, drug = self.itb.refill.cost_visit, self.drug_cost(days)
         self.record("refill_visit", detail, visit, volume_left_ml=left_ml, shown_cost=visit + drug)
         if drug != 0.0:
-            self.out.add_cost(
-                DRUG_INTRATHECAL, drug, drug * discount.factor(self.rate_costs, self.now)
-            )
+            self.out.add_cost(DRUG_INTRATHECAL, drug, drug * self.cost_factor(self.now))
         if self.visit_brings("pocket_fill"):
             self.record("pocket_fill", "drug injected into the pocket")
             if not self.severity(self.itb.overdose, "overdose", "pocket fill"):

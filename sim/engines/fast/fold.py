@@ -28,6 +28,7 @@ from sim.engines.fast.kernel import (
     life,
     pointer,
 )
+from sim.engines.fast.layout import ROW, ROW_WIDTH
 from sim.model.clocks import N_CLOCKS
 from sim.model.events import COST_CATEGORIES, N_COUNTERS
 from sim.model.streams import N_STREAMS
@@ -168,6 +169,8 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
                 pointer(no_t, 0),
                 pointer(no_e, 0),
                 0,
+                pointer(rows, s * ROW_WIDTH + ROW.cost_trend),
+                int(rows[s, ROW.cost_trend_years]),
             )
             events += life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient)
         # ---- the fold (Tally.add_patient)
@@ -238,6 +241,8 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
         pointer(log_t, 0),
         pointer(log_e, 0),
         log_t.size,
+        pointer(rows, s * ROW_WIDTH + ROW.cost_trend),
+        int(rows[s, ROW.cost_trend_years]),
     )
     patient_values = (itb, oral, u_itb, u_oral, death, u_delay, people[7][ind])
     return life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient_values)

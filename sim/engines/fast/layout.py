@@ -20,8 +20,10 @@ import numpy as np
 from sim.engines.rules import qaly_loss, rate_sum
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
 from sim.model.units import DAYS_PER_YEAR
+from sim.numerics.discount import TREND_YEARS, trend_table
 from sim.numerics.distributions import prepared
 from sim.scenario import Consequence, Itb, Oral, Scenario, Severity, Untreated, distribution_params
+from sim.scenario.schema import EARLY_CARE_YEARS
 
 #: Strategy types, as the row's `kind`.
 UNTREATED, ORAL, ITB = 0, 1, 2
@@ -41,8 +43,16 @@ def _distribution(value: Any) -> tuple[float, ...]:
     return prepared(*distribution_params(value))
 
 
-#: Fields of the cohort that every strategy shares.
-COHORT_FIELDS: tuple[Field, ...] = (Field("care_cost_per_year", lambda c: c.care_cost_per_year),)
+def _padded(values: list[float], width: int) -> tuple[float, ...]:
+    return (*values, *([0.0] * (width - len(values))))
+
+
+#: Fields of the scenario that every strategy shares.
+SCENARIO_FIELDS: tuple[Field, ...] = (
+    Field("care_cost_per_year", lambda sc: sc.cohort.care_cost_per_year),
+    Field("cost_trend_years", lambda sc: len(sc.discount.cost_trend)),
+    Field("cost_trend", lambda sc: tuple(trend_table(sc.discount.cost_trend)), 2 * TREND_YEARS),
+)
 #: Fields of an untreated strategy.
 UNTREATED_FIELDS: tuple[Field, ...] = (
     Field("untreated_utility_change", lambda s: s.utility_change),
@@ -70,6 +80,12 @@ ITB_FIELDS: tuple[Field, ...] = (
     Field("screening_adverse_qaly_loss", lambda i: _qaly_loss(i.screening.adverse_effect)),
     Field("itb_utility_change", lambda i: i.utility_change),
     Field("itb_care_cost_multiplier", lambda i: i.care_cost_multiplier),
+    Field("itb_care_early_years", lambda i: len(i.care_cost_multiplier_early)),
+    Field(
+        "itb_care_early",
+        lambda i: _padded(i.care_cost_multiplier_early, EARLY_CARE_YEARS),
+        EARLY_CARE_YEARS,
+    ),
     Field("infection_window_years", lambda i: i.infection.window_days / DAYS_PER_YEAR),
     Field("infection_cost", lambda i: i.infection.cost),
     Field("infection_qaly_loss", lambda i: _qaly_loss(i.infection)),
@@ -125,7 +141,7 @@ ITB_FIELDS: tuple[Field, ...] = (
 
 def _offsets() -> tuple[tuple[str, ...], list[int], int]:
     names, starts, position = ["kind"], [0], 1
-    for spec in (*COHORT_FIELDS, *UNTREATED_FIELDS, *ORAL_FIELDS, *ITB_FIELDS):
+    for spec in (*SCENARIO_FIELDS, *UNTREATED_FIELDS, *ORAL_FIELDS, *ITB_FIELDS):
         names.append(spec.name)
         starts.append(position)
         position += spec.width
@@ -215,7 +231,7 @@ def pack(scenario: Scenario) -> Model:
     for i, name in enumerate(names):
         strategy = scenario.strategies[name]
         row = model.row[i]
-        _write(row, COHORT_FIELDS, scenario.cohort)
+        _write(row, SCENARIO_FIELDS, scenario)
         if isinstance(strategy, Untreated):
             row[ROW.kind] = UNTREATED
             _write(row, UNTREATED_FIELDS, strategy)
