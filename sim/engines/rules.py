@@ -13,7 +13,7 @@ import math
 from numba import njit
 
 from sim.model.units import DAYS_PER_YEAR
-from sim.numerics.discount import cost_flow, periodic_log, trended_periodic
+from sim.numerics.discount import cost_flow, cost_periodic
 from sim.numerics.rng import visits_before
 
 MCG_PER_MG = 1000.0
@@ -115,21 +115,20 @@ def rescaled_time(now: float, pending: float, old_rate: float, new_rate: float) 
 
 
 @njit(cache=True)
-def settle_run(start: float, step: float, visits: float, end: float, delta: float, trend, nt):
+def settle_run(start: float, step: float, visits: float, end: float, weights, segments):
     """The uneventful visits of a refill run (at start + k step, k = 1 .. visits) made
-    before `end`: their number and the sum of their discount factors at delta =
-    ln(1 + rate) (and the cost trend, nt > 0), in one geometric sum (a visit's cost times
-    it is the run's discounted cost). A visit at the very instant `end` is not made."""
+    before `end`: their number and the sum of their cost weights (discount.cost_weight:
+    discounting, and a cost trend if any), in one geometric sum per trend year (a visit's
+    cost times it is the run's discounted cost). A visit at the very instant `end` is not
+    made."""
     m = visits_before(start, step, visits, end)
     if m == 0:
         return 0, 0.0
-    if nt > 0:
-        return m, trended_periodic(delta, trend, nt, start + step, step, m)
-    return m, periodic_log(delta, start + step, step, m)
+    return m, cost_periodic(weights, segments, start + step, step, m)
 
 
 @njit(cache=True)
-def early_care(since, t, first_implant, care, steady, early, years, delta, trend, nt):
+def early_care(since, t, first_implant, care, steady, early, years, weights, segments):
     """The care cost above (or below) the pump's steady rate `care` x `steady` from
     `since` to `t` in the first `years` years after the first implant, when year k + 1
     has the multiplier early[k] (costs that depend on the time since implant, as claims
@@ -141,7 +140,7 @@ def early_care(since, t, first_implant, care, steady, early, years, delta, trend
         if b > a:
             extra = care * (early[k] - steady)
             undiscounted += extra * (b - a)
-            discounted += extra * cost_flow(delta, trend, nt, a, b)
+            discounted += extra * cost_flow(weights, segments, a, b)
         if first_implant + k + 1.0 >= t:
             break
     return undiscounted, discounted

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 
 @njit(cache=True)
@@ -57,91 +58,128 @@ def periodic_log(delta: float, first: float, step: float, n: int) -> float:
     return math.exp(-delta * first) * (math.expm1(-delta * step * n) / math.expm1(-delta * step))
 
 
-# ------------------------------------------------------------------ a cost trend
+# ------------------------------------------------------------------ cost weights
 #
 # A yearly cost trend (a medical trend, as actuarial projections use) makes an amount of
 # cost due at time t worth G(t) (1 + r)^-t, where G grows at g_k through year k + 1
 # (k = 0, 1, ...) and at the last rate given ever after: G(t) = G(k) (1 + g_k)^(t - k) for
-# t in [k, k + 1). Within one year the weight is one exponential, so the integrals above
-# hold year by year with the rate's log delta - ln(1 + g_k). A table holds, for each
-# year k, ln G(k) and ln(1 + g_k), flat: [lnG_0, l_0, lnG_1, l_1, ...].
+# t in [k, k + 1). Within one year the weight is one exponential, exp(A_k - d_k t) with
+# d_k = ln(1 + r) - ln(1 + g_k) and A_k = ln G(k) - k ln(1 + g_k), so the integrals above
+# hold year by year. A table of weights holds (A_k, d_k) for each year, flat; without a
+# trend it is one segment (0, ln(1 + r)): plain discounting, to the bit (0 - x is -x and
+# exp(0) x is x), so both engines take every cost through the same few lines.
 
 #: The most yearly trend rates a scenario may give (the last continues after them).
 TREND_YEARS = 30
 
 
-def trend_table(growth: list[float] | tuple[float, ...]) -> np.ndarray:
-    """The flat table of a trend's yearly rates (length 2 TREND_YEARS, zeros after)."""
-    table = np.zeros(2 * TREND_YEARS)
-    level = 0.0
-    for k, g in enumerate(growth):
-        table[2 * k] = level
-        table[2 * k + 1] = math.log1p(g)
-        level += math.log1p(g)
+def cost_weights(rate: float, trend: list[float] | tuple[float, ...] = ()) -> np.ndarray:
+    """The flat table [A_0, d_0, A_1, d_1, ...] of the cost discount `rate` with a trend
+    (one segment per trend year; one segment when there is none)."""
+    delta = math.log1p(rate)
+    if not trend:
+        return np.array([0.0, delta])
+    table = np.zeros(2 * len(trend))
+    level = 0.0  # ln G(k)
+    for k, g in enumerate(trend):
+        lk = math.log1p(g)
+        table[2 * k] = level - k * lk
+        table[2 * k + 1] = delta - lk
+        level += lk
     return table
 
 
 @njit(cache=True)
-def _segment(nt: int, t: float) -> int:
-    """The trend year t falls in: the last given rate holds after its year."""
-    return min(int(t), nt - 1) if t > 0.0 else 0
+def _segment(n: int, t: float) -> int:
+    """The segment t falls in: the last one holds after its year."""
+    return min(int(t), n - 1) if t > 0.0 else 0
 
 
 @njit(cache=True)
-def trended_factor(delta: float, trend, nt: int, t: float) -> float:
-    """G(t) (1 + r)^-t of an amount at t, delta = ln(1 + r)."""
-    k = _segment(nt, t)
-    return math.exp(trend[2 * k] + trend[2 * k + 1] * (t - k) - delta * t)
+def weight(table, n: int, t: float) -> float:
+    """The weight of a cost due at t (table of `n` segments, see cost_weights)."""
+    k = _segment(n, t) if n > 1 else 0
+    return math.exp(table[2 * k] - table[2 * k + 1] * t)
 
 
 @njit(cache=True)
-def trended_flow(delta: float, trend, nt: int, start: float, stop: float) -> float:
-    """Present value of a flow of 1 a year (in prices of time 0) from start to stop."""
+def weight_flow(table, n: int, start: float, stop: float) -> float:
+    """The weight of a flow of 1 a year (prices of time 0) from start to stop."""
     total = 0.0
     if stop <= start:
         return total
-    k = _segment(nt, start)
+    k = _segment(n, start)
     while True:
-        last = k == nt - 1
-        a = max(start, float(k))
+        last = k == n - 1
+        a = max(start, float(k)) if k > 0 else start
         b = stop if last else min(stop, k + 1.0)
         if b > a:
-            lg, lk = trend[2 * k], trend[2 * k + 1]
-            total += math.exp(lg - lk * k) * flow_log(delta - lk, a, b)
+            total += math.exp(table[2 * k]) * flow_log(table[2 * k + 1], a, b)
         if last or stop <= k + 1.0:
             return total
         k += 1
 
 
 @njit(cache=True)
-def trended_periodic(delta: float, trend, nt: int, first: float, step: float, n: int) -> float:
-    """Present value of n amounts of 1 (prices of time 0) at first + i step, i < n: the
-    visits of each trend year in one geometric sum."""
+def weight_periodic(table, n: int, first: float, step: float, m: int) -> float:
+    """The weight of m amounts of 1 (prices of time 0) at first + i step, i < m: the
+    amounts of each segment in one geometric sum."""
     total = 0.0
     i = 0
-    while i < n:
+    while i < m:
         t = first + i * step
-        k = _segment(nt, t)
-        j = n
-        if k < nt - 1 and step > 0.0:  # the visits before the year ends
-            j = min(n, i + max(1, math.ceil((k + 1.0 - t) / step)))
-        lg, lk = trend[2 * k], trend[2 * k + 1]
-        total += math.exp(lg - lk * k) * periodic_log(delta - lk, t, step, j - i)
+        k = _segment(n, t)
+        j = m
+        if k < n - 1 and step > 0.0:  # the amounts before the segment's year ends
+            j = min(m, i + max(1, math.ceil((k + 1.0 - t) / step)))
+        total += math.exp(table[2 * k]) * periodic_log(table[2 * k + 1], t, step, j - i)
         i = j
     return total
 
 
-@njit(cache=True)
-def cost_factor(delta: float, trend, nt: int, t: float) -> float:
-    """The weight of a cost at t: discounting, and the trend when there is one (nt > 0)."""
-    if nt == 0:
-        return math.exp(-delta * t)
-    return trended_factor(delta, trend, nt, t)
+# The compiled engine's view of cost weights: a plain discount (the log of 1 + rate, a
+# float) or a table (cost_weights: an array, or a pointer into one). Each call below is
+# resolved by the type at compile time, so a scenario without a trend runs the very
+# code of plain discounting, and the table's code is compiled only where it is used.
 
 
-@njit(cache=True)
-def cost_flow(delta: float, trend, nt: int, start: float, stop: float) -> float:
-    """The weight of a cost flow of 1 a year from start to stop (see cost_factor)."""
-    if nt == 0:
-        return flow_log(delta, start, stop)
-    return trended_flow(delta, trend, nt, start, stop)
+def cost_weight(weights, n: int, t: float) -> float:
+    """The weight of a cost at t: exp(-weights t) for a float, else weight(...)."""
+    if isinstance(weights, float):
+        return math.exp(-weights * t)
+    return weight(weights, n, t)
+
+
+def cost_flow(weights, n: int, start: float, stop: float) -> float:
+    """The weight of a cost flow from start to stop (see cost_weight)."""
+    if isinstance(weights, float):
+        return flow_log(weights, start, stop)
+    return weight_flow(weights, n, start, stop)
+
+
+def cost_periodic(weights, n: int, first: float, step: float, m: int) -> float:
+    """The weight of m amounts at first + i step (see cost_weight)."""
+    if isinstance(weights, float):
+        return periodic_log(weights, first, step, m)
+    return weight_periodic(weights, n, first, step, m)
+
+
+@overload(cost_weight)
+def _cost_weight(weights, n, t):
+    if isinstance(weights, types.Float):
+        return lambda weights, n, t: math.exp(-weights * t)
+    return lambda weights, n, t: weight(weights, n, t)
+
+
+@overload(cost_flow)
+def _cost_flow(weights, n, start, stop):
+    if isinstance(weights, types.Float):
+        return lambda weights, n, start, stop: flow_log(weights, start, stop)
+    return lambda weights, n, start, stop: weight_flow(weights, n, start, stop)
+
+
+@overload(cost_periodic)
+def _cost_periodic(weights, n, first, step, m):
+    if isinstance(weights, types.Float):
+        return lambda weights, n, first, step, m: periodic_log(weights, first, step, m)
+    return lambda weights, n, first, step, m: weight_periodic(weights, n, first, step, m)

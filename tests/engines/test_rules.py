@@ -64,18 +64,17 @@ def test_severity_and_side_effect_choice_follow_the_shares():
 
 
 def test_a_run_of_visits_is_the_sum_of_its_discount_factors():
-    delta = math.log1p(0.035)
-    none = (discount.trend_table([]), 0)
-    m, factor = rules.settle_run(1.0, 0.25, 10.0, 2.3, delta, *none)
+    none = (discount.cost_weights(0.035), 1)
+    m, factor = rules.settle_run(1.0, 0.25, 10.0, 2.3, *none)
     assert m == 5  # 1.25, 1.5, 1.75, 2.0, 2.25 (before 2.3)
     assert factor == pytest.approx(sum(discount.factor(0.035, 1 + 0.25 * k) for k in range(1, 6)))
-    assert rules.settle_run(1.0, 0.25, 10.0, 2.25, delta, *none)[0] == 4  # not at the end
-    assert rules.settle_run(1.0, 0.25, 2.0, 9.0, delta, *none)[0] == 2  # the run's own end
-    assert rules.settle_run(1.0, 0.25, 10.0, 1.0, delta, *none) == (0, 0.0)
+    assert rules.settle_run(1.0, 0.25, 10.0, 2.25, *none)[0] == 4  # not at the end
+    assert rules.settle_run(1.0, 0.25, 2.0, 9.0, *none)[0] == 2  # the run's own end
+    assert rules.settle_run(1.0, 0.25, 10.0, 1.0, *none) == (0, 0.0)
     # with a cost trend, each visit's weight is its grown and discounted price
-    trend = (discount.trend_table([0.1, 0.04]), 2)
-    m, factor = rules.settle_run(0.5, 0.25, 10.0, 2.3, delta, *trend)
-    expected = sum(discount.trended_factor(delta, *trend, 0.5 + 0.25 * k) for k in range(1, 8))
+    trend = (discount.cost_weights(0.035, [0.1, 0.04]), 2)
+    m, factor = rules.settle_run(0.5, 0.25, 10.0, 2.3, *trend)
+    expected = sum(discount.weight(*trend, 0.5 + 0.25 * k) for k in range(1, 8))
     assert m == 7 and factor == pytest.approx(expected, rel=1e-13)
 
 

@@ -107,9 +107,9 @@ class PatientBase:
         self.horizon = scenario.horizon
         self.rate_costs = scenario.discount.costs
         self.rate_effects = scenario.discount.effects
-        self.delta_costs = math.log1p(self.rate_costs)
-        self.trend = discount.trend_table(scenario.discount.cost_trend)
-        self.trend_years = len(scenario.discount.cost_trend)
+        # discounting and the cost trend, one segment per trend year
+        self.cost_weights = discount.cost_weights(self.rate_costs, scenario.discount.cost_trend)
+        self.segments = len(self.cost_weights) // 2
         self.env = _Environment()
         self.out = Outcome()
         self.counter = [0] * len(STREAM)
@@ -236,7 +236,7 @@ class PatientBase:
         qalys = self.utility * discount.flow(self.rate_effects, a, t)
         out.qaly += qalys
         out.qaly_state += qalys
-        f = discount.cost_flow(self.delta_costs, self.trend, self.trend_years, a, t)
+        f = discount.weight_flow(self.cost_weights, self.segments, a, t)
         out.add_cost(CARE, self.care_rate * (t - a), self.care_rate * f)
         if self.drug_rate != 0.0:
             out.add_cost(DRUG_TABLETS, self.drug_rate * (t - a), self.drug_rate * f)
@@ -244,7 +244,7 @@ class PatientBase:
 
     def cost_factor(self, t: float) -> float:
         """The weight of a cost at t: discounting, and the cost trend if there is one."""
-        return discount.cost_factor(self.delta_costs, self.trend, self.trend_years, t)
+        return discount.weight(self.cost_weights, self.segments, t)
 
     def accrue_drug(self, t: float) -> None:
         """The drug route's dose since the last change, and on the pump the care of its
@@ -264,9 +264,8 @@ class PatientBase:
                     self.strategy.care_cost_multiplier,
                     np.array(early),
                     len(early),
-                    self.delta_costs,
-                    self.trend,
-                    self.trend_years,
+                    self.cost_weights,
+                    self.segments,
                 )
                 out.add_cost(CARE, undiscounted, discounted)
             out.itb_dose_mcg_years += self.route_dose * (t - a)

@@ -156,7 +156,7 @@ class Pump(PatientBase):
         if run is None:
             return
         m, factor = rules.settle_run(
-            run.start, run.step, run.visits, end, self.delta_costs, self.trend, self.trend_years
+            run.start, run.step, run.visits, end, self.cost_weights, self.segments
         )
         if m == 0:
             return

@@ -19,6 +19,7 @@ from sim.engines.fast.fold import FOLD_FIELDS, block, log_one
 from sim.engines.fast.kernel import ACCUMULATORS
 from sim.engines.fast.layout import pack
 from sim.engines.tally import Tally
+from sim.numerics import discount
 from sim.scenario import Scenario
 
 #: Blocks per call of `Run.blocks` from the runner: the progress bar moves once per call,
@@ -59,7 +60,14 @@ class Run:
         )
         self.parameter_sets = np.array(parameter_sets, dtype=np.int64)
         self.horizons = np.array([sc.horizon for sc in scenarios])
-        self.cost_rates = np.array([sc.discount.costs for sc in scenarios])
+        # the cost discount rate, or with a cost trend the table of its weights (the
+        # compiled loop is specialised on which)
+        self.cost_rates = [
+            discount.cost_weights(sc.discount.costs, sc.discount.cost_trend)
+            if sc.discount.cost_trend
+            else float(sc.discount.costs)
+            for sc in scenarios
+        ]
         self.effect_rates = np.array([sc.discount.effects for sc in scenarios])
 
     @classmethod
@@ -141,7 +149,7 @@ class Run:
             (self.people[0][0], float(self.people[1][0]), *(a[0] for a in self.people[2:])),
             tuple(a[0] for a in self.model),
             float(self.horizons[0]),
-            float(self.cost_rates[0]),
+            self.cost_rates[0],
             float(self.effect_rates[0]),
             acc,
             log_t,

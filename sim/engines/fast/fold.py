@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
-from numba.extending import intrinsic
+from numba import njit, types
+from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
 from sim.engines.cohort import _draw as draw_patient
@@ -28,7 +28,6 @@ from sim.engines.fast.kernel import (
     life,
     pointer,
 )
-from sim.engines.fast.layout import ROW, ROW_WIDTH
 from sim.model.clocks import N_CLOCKS
 from sim.model.events import COST_CATEGORIES, N_COUNTERS
 from sim.model.streams import N_STREAMS
@@ -93,9 +92,32 @@ def _borrowed(typingctx, array):
     return array(array), codegen
 
 
+def _cost_weights(rc):
+    """(ln(1 + rate), the cost weights, their segments) of `rc`: the cost discount rate
+    (a float), or a table of discount.cost_weights (an array) when costs have a trend."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_cost_weights)
+def _cost_weights_of(rc):
+    if isinstance(rc, types.Float):
+
+        def plain(rc):
+            lc = math.log1p(rc)
+            return lc, lc, 1
+
+        return plain
+
+    def table(rc):  # the comparison lc == le then never shares a factor
+        return math.nan, pointer(rc, 0), len(rc) // 2
+
+    return table
+
+
 @njit(cache=True, nogil=True)
 def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, comparator, tallies):
-    """Patients start..stop-1 folded into block b's tally (index b of every array of
+    """(`rc`: the cost discount rate, or the table of its weights with a cost trend.)
+    Patients start..stop-1 folded into block b's tally (index b of every array of
     `tallies`, in FOLD_FIELDS order), in patient order. The fold is Tally.add_patient's
     arithmetic in the same order, so the sums agree to the bit (skipping only additions of
     0, and computing only one triangle of the symmetric outer products, mirrored by the
@@ -144,7 +166,8 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
     acc, counts, seen = _borrowed(acc_owned), _borrowed(counts_owned), _borrowed(seen_owned)
     first, ctr = _borrowed(first_owned), _borrowed(ctr_owned)
     v = _borrowed(v_owned)
-    lc, le = math.log1p(rc), math.log1p(re)
+    lc, cw, ncw = _cost_weights(rc)
+    le = math.log1p(re)
     events = 0
     for i in range(start, stop):
         key = patient_key(seed, parameter_set, i)
@@ -169,8 +192,8 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
                 pointer(no_t, 0),
                 pointer(no_e, 0),
                 0,
-                pointer(rows, s * ROW_WIDTH + ROW.cost_trend),
-                int(rows[s, ROW.cost_trend_years]),
+                cw,
+                ncw,
             )
             events += life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient)
         # ---- the fold (Tally.add_patient)
@@ -228,9 +251,10 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
     seen = np.zeros(N_COUNTERS + 1, dtype=np.int64)
     first = np.full(N_CURVES, INF)
     clock = np.empty(N_CLOCKS)
+    lc, cw, ncw = _cost_weights(rc)
     w = Work(
         key,
-        math.log1p(rc),
+        lc,
         math.log1p(re),
         pointer(ctr, 0),
         pointer(acc, 0),
@@ -241,8 +265,8 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
         pointer(log_t, 0),
         pointer(log_e, 0),
         log_t.size,
-        pointer(rows, s * ROW_WIDTH + ROW.cost_trend),
-        int(rows[s, ROW.cost_trend_years]),
+        cw,
+        ncw,
     )
     patient_values = (itb, oral, u_itb, u_oral, death, u_delay, people[7][ind])
     return life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient_values)

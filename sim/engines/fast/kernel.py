@@ -55,7 +55,7 @@ from sim.model.events import (
 from sim.model.streams import STREAM_ID as S
 from sim.model.streams import STREAM_KEY
 from sim.model.units import DAYS_PER_YEAR
-from sim.numerics.discount import flow_log, trended_factor, trended_flow
+from sim.numerics.discount import cost_flow, cost_weight, flow_log
 from sim.numerics.distributions import quantile_prepared
 from sim.numerics.rng import exponential_time, uniform_at, visits_until
 
@@ -123,7 +123,9 @@ N_CURVES = len(CUMULATIVE_GROUPS)
 #: counters, the accumulators (ACC), the event counts, the counters set so far (`seen`:
 #: their number first, so that the fold visits only those), the first time of each
 #: cumulative group, the clocks, the event log (times and ids, `log_size` of each; 0
-#: when none is kept), and the cost trend's table with its number of years (0: none).
+#: when none is kept), and the cost weights with their number of segments: ln(1 + rate)
+#: (the log of discounting alone), or a pointer to a table of discount.cost_weights (a
+#: cost trend, one segment per year); the compiled code is specialised on which.
 Work = namedtuple(
     "Work",
     (
@@ -139,8 +141,8 @@ Work = namedtuple(
         "log_t",
         "log_e",
         "log_size",
-        "trend",
-        "nt",
+        "cw",
+        "ncw",
     ),
 )
 
@@ -204,9 +206,9 @@ def _record(w, ev, t, cost, qaly_loss, n):
     exp(-log1p(rate) t), its log taken once per block). Returns the number of events."""
     _count(w, ev, t, 1)
     if cost != 0.0 or qaly_loss != 0.0:  # adding 0 changes no sum
-        f = _cost_factor(w, t)
+        f = cost_weight(w.cw, w.ncw, t)
         _cost(w, COST_CATEGORY[ev], cost, cost * f)
-        if w.le != w.lc or w.nt > 0:  # the usual equal rates share one exp
+        if w.le != w.lc or w.ncw > 1:  # the usual equal rates share one exp
             f = math.exp(-w.le * t)
         w.acc[ACC.qaly] -= qaly_loss * f
         w.acc[ACC.qaly_lost] += qaly_loss * f
@@ -214,14 +216,6 @@ def _record(w, ev, t, cost, qaly_loss, n):
         w.log_t[n] = t
         w.log_e[n] = ev
     return n + 1
-
-
-@njit(cache=True)
-def _cost_factor(w, t):
-    """The weight of a cost at t: exp(-log1p(rate) t), times the trend if there is one."""
-    if w.nt == 0:
-        return math.exp(-w.lc * t)
-    return trended_factor(w.lc, w.trend, w.nt, t)
 
 
 @njit(cache=True)
@@ -290,7 +284,7 @@ def _settle(w, start, step, days, visit, drug, visits, end, n):
     """The uneventful visits of a refill run made before `end` (DES: end_refill_run):
     counted and costed in one geometric sum (`visit` and `drug`: one visit's cost of the
     visit and of the drug it replaces). Returns (visits made, events)."""
-    m, factor = settle_run(start, step, visits, end, w.lc, w.trend, w.nt)
+    m, factor = settle_run(start, step, visits, end, w.cw, w.ncw)
     if m == 0:
         return 0, n
     w.acc[ACC.refill_days] += m * days
@@ -313,34 +307,35 @@ def _accrue_flows(w, since, t, utility, care_per_year, drug_per_year):
     f = flow_log(w.le, since, t)
     w.acc[ACC.qaly] += utility * f
     w.acc[ACC.qaly_state] += utility * f
-    if w.nt > 0:
-        f = trended_flow(w.lc, w.trend, w.nt, since, t)
-    elif w.lc != w.le:  # the usual equal rates share one factor
-        f = flow_log(w.lc, since, t)
+    if w.lc != w.le or w.ncw > 1:  # the usual equal rates share one factor
+        f = cost_flow(w.cw, w.ncw, since, t)
     _cost(w, C.care, care_per_year * (t - since), care_per_year * f)
     if drug_per_year != 0.0:
         _cost(w, C.drug_tablets, drug_per_year * (t - since), drug_per_year * f)
 
 
 @njit(cache=True)
-def _accrue_drug(w, p, since, t, route, dose, first_implant):
-    """The drug route's dose over time, and on the pump the care of its early years."""
+def _accrue_early_care(w, p, since, t, first_implant, years):
+    """On the pump, the care of its early years above (or below) the steady rate (only
+    when the strategy gives early multipliers: `p` passed in the rare case alone, an
+    array argument costs reference counting on every call)."""
+    undiscounted, discounted = early_care(
+        since,
+        t,
+        first_implant,
+        p[ROW.care_cost_per_year],
+        p[ROW.itb_care_cost_multiplier],
+        pointer(p, ROW.itb_care_early),
+        years,
+        w.cw,
+        w.ncw,
+    )
+    _cost(w, C.care, undiscounted, discounted)
+
+
+@njit(cache=True)
+def _accrue_drug(w, since, t, route, dose):
     if route == ON_ITB:
-        years = int(p[ROW.itb_care_early_years])
-        if years > 0:
-            undiscounted, discounted = early_care(
-                since,
-                t,
-                first_implant,
-                p[ROW.care_cost_per_year],
-                p[ROW.itb_care_cost_multiplier],
-                pointer(p, ROW.itb_care_early),
-                years,
-                w.lc,
-                w.trend,
-                w.nt,
-            )
-            _cost(w, C.care, undiscounted, discounted)
         w.acc[ACC.itb_dose] += dose * (t - since)
         w.acc[ACC.itb_years] += t - since
     elif route == ON_TABLETS:
@@ -411,6 +406,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
             p[ROW.oral_side_effect_rate_sum],
         )
     # ITB state
+    early_years = int(p[ROW.itb_care_early_years])  # years with care multipliers of their own
     first_implant = math.nan
     dose = 0.0
     fill_time = 0.0
@@ -577,7 +573,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                 n = _record(w, E.refill_visit, now, p[ROW.refill_cost_visit], 0.0, n)
                 drug = drug_cost(dose, days, p[ROW.reservoir_mcg], p[ROW.refill_drug_cost_per_mg])
                 if drug != 0.0:
-                    _cost(w, C.drug_intrathecal, drug, drug * _cost_factor(w, now))
+                    _cost(w, C.drug_intrathecal, drug, drug * cost_weight(w.cw, w.ncw, now))
                 visits_to_pocket_fill -= 1.0
                 if not visits_to_pocket_fill > 0.0:
                     visits_to_pocket_fill = visits_until(
@@ -766,7 +762,9 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
                     flows_since = now
                 utility, care_rate, drug_rate = new_utility, new_care, new_drug
             if now > drug_since:
-                _accrue_drug(w, p, drug_since, now, route, route_dose, first_implant)
+                if route == ON_ITB and early_years > 0:
+                    _accrue_early_care(w, p, drug_since, now, first_implant, early_years)
+                _accrue_drug(w, drug_since, now, route, route_dose)
                 drug_since = now
             route, route_dose = new_route, new_dose
             if go_fill:
@@ -834,7 +832,9 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
     if t_end > flows_since:
         _accrue_flows(w, flows_since, t_end, utility, care_rate, drug_rate)
     if t_end > drug_since:
-        _accrue_drug(w, p, drug_since, t_end, route, route_dose, first_implant)
+        if route == ON_ITB and early_years > 0:
+            _accrue_early_care(w, p, drug_since, t_end, first_implant, early_years)
+        _accrue_drug(w, drug_since, t_end, route, route_dose)
     acc[ACC.followup] = t_end
     acc[ACC.life_years] = t_end
     acc[ACC.life_years_discounted] = flow_log(w.le, 0.0, t_end)

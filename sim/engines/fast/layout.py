@@ -20,7 +20,6 @@ import numpy as np
 from sim.engines.rules import qaly_loss, rate_sum
 from sim.model.events import ITB_SIDE_EFFECTS, ORAL_SIDE_EFFECTS, SEVERITIES
 from sim.model.units import DAYS_PER_YEAR
-from sim.numerics.discount import TREND_YEARS, trend_table
 from sim.numerics.distributions import prepared
 from sim.scenario import Consequence, Itb, Oral, Scenario, Severity, Untreated, distribution_params
 from sim.scenario.schema import EARLY_CARE_YEARS
@@ -50,8 +49,6 @@ def _padded(values: list[float], width: int) -> tuple[float, ...]:
 #: Fields of the scenario that every strategy shares.
 SCENARIO_FIELDS: tuple[Field, ...] = (
     Field("care_cost_per_year", lambda sc: sc.cohort.care_cost_per_year),
-    Field("cost_trend_years", lambda sc: len(sc.discount.cost_trend)),
-    Field("cost_trend", lambda sc: tuple(trend_table(sc.discount.cost_trend)), 2 * TREND_YEARS),
 )
 #: Fields of an untreated strategy.
 UNTREATED_FIELDS: tuple[Field, ...] = (
