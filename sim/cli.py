@@ -32,8 +32,10 @@ from rich.table import Table
 from rich.text import Text
 
 from sim import scenario
+from sim.execution import interrupts
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.numerics.lifetable import LifeTableError
+from sim.output import files
 
 app = typer.Typer(
     add_completion=False,
@@ -86,8 +88,9 @@ def _load(
     return scenario.load(path, **{k: v for k, v in given.items() if v is not None})
 
 
-def _check_out(out_dir: Path) -> None:
-    """Refuse a results folder that cannot be one before minutes of simulation."""
+def _check_out(out_dir: Path, *names: str) -> None:
+    """Refuse a results folder that cannot be one, or result folders (`names` in it) that
+    would replace what this tool did not write, before minutes of simulation."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: exists and is not a folder; give a results folder")
     try:
@@ -99,6 +102,8 @@ def _check_out(out_dir: Path) -> None:
             f"--out {out_dir}: cannot write there ({exc.strerror or exc}); give a folder you "
             "can write to"
         ) from None
+    for name in names:
+        files.check_replaceable(out_dir / name)
 
 
 def _check_engine(engine: str) -> None:
@@ -288,7 +293,7 @@ def run(
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations)
-    _check_out(out_dir)
+    _check_out(out_dir, loaded.name)
     _check_engine(engine)
     _say_if_compiling(engine, quiet)
     with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
@@ -325,10 +330,10 @@ def batch(
     skipped, so an interrupted batch resumes where it stopped."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder of scenario files")
-    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
-    if not files:
+    paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not paths:
         raise UsageError(f"{folder}: no *.yaml scenario files")
-    loaded = [(path, _load(path, patients, psa_iterations=psa_iterations)) for path in files]
+    loaded = [(path, _load(path, patients, psa_iterations=psa_iterations)) for path in paths]
     seen: dict[str, Path] = {}
     for path, item in loaded:
         if item.name in seen:
@@ -338,7 +343,7 @@ def batch(
                 f"{item.name!r} is also the name of {seen[item.name]}: results would collide",
             )
         seen[item.name] = path
-    _check_out(out_dir)
+    _check_out(out_dir, *seen)
     _check_engine(engine)
     from sim.output import tables
 
@@ -456,7 +461,7 @@ def validation_command(
     and a page). Exit code 1 when an internal check fails (a bug), 0 otherwise."""
     from sim.validation import page
 
-    _check_out(out_dir)
+    _check_out(out_dir, "validation")
     checks, figures, target = page.write(scenarios, out_dir, patients)
 
     def differs(what: str, model: float, reference: float, note: str) -> None:
@@ -521,6 +526,7 @@ def calibrate_command(
     if loaded.calibrate is None:
         raise UsageError(f"{scenario_file}: has no calibrate: block (nothing to fit)")
     _check_out(out_dir)
+    files.check_replaceable(out_dir / "calibration" / loaded.name)
     step = Calibration(loaded)
     fit = step.fit()
     target = out_dir / "calibration" / loaded.name
@@ -529,6 +535,9 @@ def calibrate_command(
         tables.write_csv(fit.parameters, tmp / "calibration.csv")
         tables.write_csv(fit.targets, tmp / "fit.csv")
         (tmp / name).write_text(text, encoding="utf-8")
+        manifest = {"scenario": loaded.name, "evaluations": fit.evaluations}
+        manifest["versions"] = tables.versions()
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     for r in fit.targets.itertuples():
         out.print(
             f"{r.target}: model {r.model:.4g}, target {r.value:.4g} (se {r.se:.3g}, z {r.z:+.2f})",
@@ -557,25 +566,16 @@ def report_command(
     out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM. Not a KeyboardInterrupt: Typer would turn that into a bare exit
-    130, losing which signal it was and the message."""
-
-
-def _interrupt(signum: int, _frame: object) -> None:
-    raise Interrupted(signum)
-
-
 def main() -> None:
     """Entry point: maps failures to exit codes (2 bad input, 130/143 interrupted)."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    interrupts.install()
     debug = "--debug" in sys.argv[1:]
     try:
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit
+        interrupts.check()  # a signal whose exception was swallowed still stops the run
         if isinstance(code, int) and code:
             sys.exit(code)
-    except (scenario.ScenarioError, UsageError, LifeTableError) as exc:
+    except (scenario.ScenarioError, UsageError, LifeTableError, files.NotOurs) as exc:
         if debug:
             raise
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
@@ -585,7 +585,7 @@ def main() -> None:
             raise
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_CANNOT_WRITE)
-    except Interrupted as exc:
+    except interrupts.Interrupted as exc:
         if debug:
             raise
         sigterm = exc.args == (signal.SIGTERM,)

@@ -12,9 +12,11 @@ import math
 
 from numba import njit
 
+from sim.model.clocks import MAX_FIRINGS, Clock
 from sim.model.units import DAYS_PER_YEAR
 from sim.numerics.discount import cost_flow, cost_periodic
 from sim.numerics.rng import visits_before
+from sim.scenario import Scenario, ScenarioError
 
 MCG_PER_MG = 1000.0
 
@@ -155,3 +157,22 @@ def reserve_years(dose_mcg_per_day: float, days_since_fill: float, reservoir_mcg
         return math.inf
     left_mcg = max(reservoir_mcg - dose_mcg_per_day * days_since_fill, 0.0)
     return left_mcg / dose_mcg_per_day / DAYS_PER_YEAR
+
+
+def endless_life(
+    scenario: Scenario,
+    strategy: str,
+    patient: int,
+    parameter_set: int,
+    clock: Clock,
+    budget: int = MAX_FIRINGS,
+) -> ScenarioError:
+    """The error of a life beyond MAX_FIRINGS firings, the same from both engines."""
+    where = f" in PSA iteration {parameter_set}" if parameter_set else ""
+    return ScenarioError(
+        scenario.source or scenario.name,
+        f"strategies.{strategy}",
+        f"patient {patient}{where} took more than {budget:,} events in one lifetime, "
+        f"the last a {clock.name.replace('_', ' ')}: events repeat without time advancing "
+        f"or at rates no patient has; check {clock.driven_by}",
+    )

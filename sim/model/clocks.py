@@ -23,25 +23,26 @@ from dataclasses import dataclass
 class Clock:
     name: str
     ends_with: str  # "pump", "tablets" or "" (runs for the whole life)
+    driven_by: str = ""  # the strategy's keys that set when it fires (for messages)
 
 
 #: Every clock, in tie-break order.
 CLOCKS: tuple[Clock, ...] = (
-    Clock("background_death", ""),
-    Clock("infection", "pump"),
-    Clock("catheter_failure", "pump"),
-    Clock("pump_failure", "pump"),
-    Clock("battery_depletion", "pump"),
-    Clock("battery_alarm", "pump"),
-    Clock("elective_replacement", "pump"),
-    Clock("reimplant", ""),  # set by an explant after infection: it outlives the pump
-    Clock("explant", "pump"),
-    Clock("reservoir_empty", "pump"),  # a missed refill's reserve runs out before the visit
-    Clock("refill", "pump"),
-    Clock("itb_side_effect", "pump"),
-    Clock("tablets_stopped", "tablets"),
-    Clock("oral_withdrawal", "tablets"),
-    Clock("oral_side_effect", "tablets"),
+    Clock("background_death", "", "cohort life table and mortality multipliers"),
+    Clock("infection", "pump", "surgery infection probabilities, infection"),
+    Clock("catheter_failure", "pump", "catheter.time_to_failure_years"),
+    Clock("pump_failure", "pump", "pump.failure_rate_per_year"),
+    Clock("battery_depletion", "pump", "pump.battery_life_years, battery_cap_years"),
+    Clock("battery_alarm", "pump", "pump.battery_alarm_lead_days"),
+    Clock("elective_replacement", "pump", "pump.replacement_delay_days"),
+    Clock("reimplant", "", "infection.reimplant_delay_days"),  # it outlives the pump
+    Clock("explant", "pump", "explant_rate_per_year"),
+    Clock("reservoir_empty", "pump", "refill.missed_delay_days, pump"),  # the reserve runs out
+    Clock("refill", "pump", "pump reservoir, concentration and stability, the dose"),
+    Clock("itb_side_effect", "pump", "side_effects rates and dose_exponent"),
+    Clock("tablets_stopped", "tablets", "discontinuation_rate_per_year"),
+    Clock("oral_withdrawal", "tablets", "withdrawal_rate_per_year"),
+    Clock("oral_side_effect", "tablets", "side_effects rates and dose_exponent"),
 )
 CLOCK_NAMES: tuple[str, ...] = tuple(c.name for c in CLOCKS)
 N_CLOCKS = len(CLOCKS)
@@ -55,3 +56,9 @@ PUMP_CLOCKS: tuple[str, ...] = tuple(c.name for c in CLOCKS if c.ends_with == "p
 TABLET_CLOCKS: tuple[str, ...] = tuple(c.name for c in CLOCKS if c.ends_with == "tablets")
 PUMP_CLOCK_IDS: tuple[int, ...] = tuple(getattr(CLOCK, n) for n in PUMP_CLOCKS)
 TABLET_CLOCK_IDS: tuple[int, ...] = tuple(getattr(CLOCK, n) for n in TABLET_CLOCKS)
+
+#: The most clock firings one patient's life under one strategy may take (about a
+#: hundred is usual): a life beyond it is events repeating without time advancing (a
+#: time to failure of 0) or rates far beyond any patient's, and both engines stop it
+#: with an error that names the clock, rather than run for ever.
+MAX_FIRINGS = 200_000

@@ -283,6 +283,12 @@ class Catheter(Strict):
     @field_validator("time_to_failure_years")
     @classmethod
     def _positive(cls, value: PatientDistribution) -> PatientDistribution:
+        if distribution_support(value)[1] <= 0:
+            raise ValueError(
+                "time_to_failure_years is 0 for every catheter: each revised catheter would "
+                "fail again at the same instant, for ever; give a distribution with positive "
+                "times"
+            )
         return _non_negative(value, "time_to_failure_years")
 
 

@@ -487,6 +487,7 @@ def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch
     target = tmp_path / "base"
     target.mkdir()
     (target / "summary.csv").write_text("earlier\n", encoding="utf-8")
+    (target / "manifest.json").write_text('{"versions": {"baclofen-sim": "0"}}')  # ours
     real_rename = os.rename
     calls = []
 
@@ -501,6 +502,7 @@ def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch
         (tmp / "summary.csv").write_text("new\n", encoding="utf-8")
     assert (target / "summary.csv").read_text(encoding="utf-8") == "earlier\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json", "summary.csv"]
 
 
 def test_debug_shows_the_traceback_the_default_hides(tmp_path: Path) -> None:

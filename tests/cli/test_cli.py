@@ -26,6 +26,7 @@ from conftest import (
     BASE,
     BASE_NAME,
     OTHER_SEED,
+    ROOT,
     SMALL_RUN,
     assert_one_line_error,
     base_document,
@@ -285,3 +286,48 @@ def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
     line = assert_one_line_error(ran.code, ran.err, str(path), key)
     assert f"uncertain value {key} = " in line
     assert not out.exists() or entries(out) == []
+
+
+@pytest.mark.parametrize("what", ["folder", "file", "empty"])
+def test_run_never_replaces_what_the_tool_did_not_write(tmp_path: Path, what: str) -> None:
+    """OUT/<name> is replaced only when it is a result folder of this tool: a user's own
+    folder or file there is refused (exit 2, one line naming it) and left as it was."""
+    target = tmp_path / "out" / "base"
+    if what == "file":
+        target.parent.mkdir()
+        target.write_text("mine")
+    else:
+        target.mkdir(parents=True)
+        if what == "folder":
+            (target / "notes.txt").write_text("mine")
+            (target / "manifest.json").write_text('{"tool": "something else"}')
+    before = snapshot(tmp_path / "out")
+    ran = cli_in_process("run", BASE, "--patients", "20", "--out", tmp_path / "out", cwd=ROOT)
+    line = assert_one_line_error(ran.code, ran.err)
+    assert str(target) in line and "not a result folder of baclofen-sim" in line
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_a_result_folder_of_the_tool_is_replaced_and_stale_temporaries_go(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ("run", BASE, "--patients", "20", "--psa-iterations", "0", "--out", out, "--quiet")
+    assert cli_in_process(*args, cwd=ROOT).code == 0
+    # a killed run's temporary folder (its process gone) is cleaned by the next run
+    stale = out / ".base.tmp-999999999-abc"
+    stale.mkdir()
+    assert cli_in_process(*args, cwd=ROOT).code == 0
+    assert not stale.exists()
+    assert (out / "base" / "summary.csv").is_file()
+
+
+def test_a_swallowed_interrupt_still_stops_the_run(tmp_path: Path, monkeypatch) -> None:
+    """An interrupt whose exception was dropped (raised inside a garbage-collection
+    callback, say) is still on record: no result folder is put in place."""
+    from sim.execution import interrupts
+    from sim.output import files
+
+    monkeypatch.setattr(interrupts, "_SEEN", [2])
+    with pytest.raises(interrupts.Interrupted), files.atomic_folder(tmp_path / "r") as tmp:
+        (tmp / "x.csv").write_text("1")
+    assert not (tmp_path / "r").exists()
+    assert list(tmp_path.iterdir()) == []

@@ -70,6 +70,7 @@ def test_calibrate_writes_the_fit_and_a_variant_that_runs(tmp_path: Path) -> Non
         "calibration-itb-care-calibrated.yaml",
         "calibration.csv",
         "fit.csv",
+        "manifest.json",
     ]
     variant = scenario.load(folder / "calibration-itb-care-calibrated.yaml")
     fitted = float(variant.strategies["itb"].care_cost_multiplier)

@@ -195,3 +195,32 @@ def test_zero_and_certain_everything() -> None:
     sc = build(with_values(base_document(), **changes))
     assert_same_patients(sc, range(40))
     assert math.isfinite(_compiled(sc, _arrays(sc)).log("itb", 0)[2][fast.ACC.cost])
+
+
+ENDLESS = {
+    # a catheter failing 10,000 times a year, revised without infection or withdrawal: a
+    # file `validate` accepts whose lives would take millions of events
+    "strategies__itb__catheter__time_to_failure_years": {
+        "dist": "exponential",
+        "rate_per_year": 10000.0,
+    },
+    "strategies__itb__surgery__catheter_revision__infection_probability": 0.0,
+    "strategies__itb__catheter__withdrawal_probability": 0.0,
+    "horizon_years": 30,
+}
+
+
+def test_a_life_without_end_stops_with_an_error_naming_its_clock(monkeypatch) -> None:
+    """Both engines stop a life beyond the firing budget with the same one-line error
+    (bad input, exit 2 on the command line), instead of running for ever."""
+    sc = build(with_values(base_document(), **ENDLESS)).model_copy(update={"patients": 8})
+    with pytest.raises(scenario.ScenarioError) as fast_error:
+        runner.run(sc, ROOT / "scenarios", engine="fast")
+    message = str(fast_error.value)
+    assert "strategies.itb: patient 4 took more than 200,000 events" in message
+    assert "catheter failure" in message and "catheter.time_to_failure_years" in message
+    # the SimPy engine counts the same firings (a smaller budget here, to stay quick)
+    monkeypatch.setattr(des.base, "MAX_FIRINGS", 2000)
+    expected = "patient 1 took more than 2,000 events in one lifetime, the last a catheter"
+    with pytest.raises(scenario.ScenarioError, match=expected):
+        runner.run(sc, ROOT / "scenarios", engine="des")

@@ -14,7 +14,7 @@ import simpy
 from sim.engines import rules
 from sim.engines.cohort import Patient
 from sim.engines.tally import Outcome
-from sim.model.clocks import CLOCK_PRIORITY
+from sim.model.clocks import CLOCK_PRIORITY, CLOCKS, MAX_FIRINGS
 from sim.model.events import (
     COST_CATEGORIES,
     COST_CATEGORY_OF_EVENT,
@@ -101,6 +101,8 @@ class PatientBase:
     ) -> None:
         self.scenario = scenario
         self.strategy = scenario.strategies[strategy_name]
+        self.strategy_name = strategy_name
+        self.firings = 0  # clock firings so far (a life has at most MAX_FIRINGS)
         self.patient = patient
         self.key = (scenario.seed, parameter_set, patient.index)
         self.trace = trace
@@ -169,6 +171,16 @@ class PatientBase:
             if clock.live and not self.finished:
                 clock.live = False
                 del self.clocks[name]
+                self.firings += 1
+                if self.firings > MAX_FIRINGS:  # events repeating without end
+                    raise rules.endless_life(
+                        self.scenario,
+                        self.strategy_name,
+                        self.patient.index,
+                        self.key[1],
+                        CLOCKS[CLOCK_PRIORITY[name] - 1],
+                        MAX_FIRINGS,
+                    )
                 action()
 
         self.env.at(time, CLOCK_PRIORITY[name]).callbacks.append(fire)

@@ -18,7 +18,9 @@ from sim.engines.cohort import CohortArrays
 from sim.engines.fast.fold import FOLD_FIELDS, block, log_one
 from sim.engines.fast.kernel import ACCUMULATORS
 from sim.engines.fast.layout import pack
+from sim.engines.rules import endless_life
 from sim.engines.tally import Tally
+from sim.model.clocks import CLOCKS, N_CLOCKS
 from sim.numerics import discount
 from sim.scenario import Scenario
 
@@ -132,7 +134,18 @@ class Run:
             tally = self._tally()
             tally.load({name: value[u] for name, value in zip(FOLD_FIELDS, stacked, strict=True)})
             tallies.append(tally)
+        for u, made in enumerate(events):
+            if made < 0:
+                self._endless(units[u][0], -1 - made)
         return tallies, int(sum(events))
+
+    def _endless(self, i: int, code: int) -> None:
+        """A life that took more than MAX_FIRINGS firings (fold.block's code): say whose."""
+        clock = CLOCKS[code % N_CLOCKS]
+        patient, strategy = divmod(code // N_CLOCKS, len(self.names))
+        raise endless_life(
+            self.scenario, self.names[strategy], patient, int(self.parameter_sets[i]), clock
+        )
 
     def log(
         self, strategy: str, patient: int, capacity: int = 100_000
@@ -155,6 +168,10 @@ class Run:
             log_t,
             log_e,
         )
+        if n < 0:
+            raise endless_life(
+                self.scenario, strategy, patient, int(self.parameter_sets[0]), CLOCKS[-1 - n]
+            )
         if n > capacity:
             raise RuntimeError(f"patient {patient} has {n} events; raise the log capacity")
         order = np.argsort(log_t[:n], kind="stable")  # a refill run's visits join in

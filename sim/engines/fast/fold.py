@@ -195,7 +195,10 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
                 cw,
                 ncw,
             )
-            events += life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient)
+            made = life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient)
+            if made < 0:  # a life without end: -1 - (patient, strategy, clock), encoded
+                return -1 - ((i * n_s + s) * N_CLOCKS + (-1 - made))
+            events += made
         # ---- the fold (Tally.add_patient)
         t_patients[b] += 1
         for s in range(n_s):

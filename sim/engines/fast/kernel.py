@@ -40,7 +40,7 @@ from sim.engines.rules import (
     severity_level,
     side_effect_rate,
 )
-from sim.model.clocks import CLOCK, N_CLOCKS, PUMP_CLOCK_IDS, TABLET_CLOCK_IDS
+from sim.model.clocks import CLOCK, MAX_FIRINGS, N_CLOCKS, PUMP_CLOCK_IDS, TABLET_CLOCK_IDS
 from sim.model.events import (
     COST_CATEGORIES,
     COST_CATEGORY_OF_EVENT,
@@ -377,7 +377,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
     event tables; `patient` is (ITB dose need, oral dose, ITB response uniform, oral
     response uniform, background death time, replacement delay uniform, baseline
     utility). Returns the number of events (also the length of the log, when one is
-    kept)."""
+    kept), or -1 - the clock when the life took more than MAX_FIRINGS firings."""
     itb_dose_need, oral_dose, u_itb, u_oral, death_years, u_delay, baseline = patient
     clock, acc = w.clock, w.acc
     n = 0  # events recorded
@@ -433,6 +433,7 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
 
     died = -1  # the death event, once dead
     now = 0.0
+    firings = 0
     # The loop's first pass runs the start of the strategy (k = -1); every later pass runs
     # the earliest clock, cleared first. Actions shared by several handlers are flags, run
     # after the handler in this order: explant, surgery (implant, re-implant, catheter
@@ -822,6 +823,9 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
         if t == INF:
             break
         now = t
+        firings += 1
+        if firings > MAX_FIRINGS:  # events repeating without end: -1 - the clock
+            return -1 - k
 
     if died >= 0:  # recorded here, once: a death has no cost, and nothing follows it
         n = _record(w, died, now, 0.0, 0.0, n)

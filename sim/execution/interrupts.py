@@ -1,0 +1,43 @@
+"""SIGINT and SIGTERM, handled in one place (issue 18).
+
+The handler records the signal before it raises: an exception raised inside a callback
+that Python runs for its own purposes (a garbage-collection callback, a finaliser) is
+printed and dropped, and the run would go on to write its results and exit 0. Whatever
+happens to the exception, the record stays: a result folder is never put in place after
+an interrupt (:func:`check` runs before every swap), and the command line exits with the
+signal's code.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM: the run stops and writes nothing unfinished."""
+
+
+#: Signals seen by this process (a process-wide fact, as signals are).
+_SEEN: list[int] = []
+
+
+def _handler(signum: int, _frame: object) -> None:
+    _SEEN.append(signum)
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Route SIGINT and SIGTERM to the handler (the command line's main thread)."""
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+
+
+def seen() -> int | None:
+    """The first signal seen, if any."""
+    return _SEEN[0] if _SEEN else None
+
+
+def check() -> None:
+    """Raise Interrupted if a signal was seen, even one whose exception was swallowed."""
+    if _SEEN:
+        raise Interrupted(_SEEN[0])
