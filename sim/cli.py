@@ -63,6 +63,17 @@ SchedulerOption = Annotated[
 ]
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="Change one value of the scenario for this run (repeatable), e.g. --set "
+        "strategies.itb.care_cost_multiplier=0.8; the value is read as YAML.",
+    ),
+]
+
+
 class UsageError(Exception):
     """A bad command-line value: one line, exit code 2."""
 
@@ -83,9 +94,25 @@ def _load(
     patients: int | None = None,
     seed: int | None = None,
     psa_iterations: int | None = None,
+    sets: list[str] | None = None,
 ) -> scenario.Scenario:
     given = {"patients": patients, "psa_iterations": psa_iterations, "seed": seed}
-    return scenario.load(path, **{k: v for k, v in given.items() if v is not None})
+    changes = dict(_parsed_set(item) for item in sets or [])
+    return scenario.load(path, changes, **{k: v for k, v in given.items() if v is not None})
+
+
+def _parsed_set(item: str) -> tuple[str, object]:
+    """KEY.PATH=VALUE of --set, the value read as YAML (0.8, [0.9, 0.7], lifetime)."""
+    import yaml
+
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--set {item!r}: give KEY.PATH=VALUE, e.g. --set discount.costs=0.035")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise UsageError(f"--set {item!r}: the value is not valid YAML") from None
+    return key.strip(), value
 
 
 def _check_out(out_dir: Path, *names: str) -> None:
@@ -290,9 +317,10 @@ def run(
     backend: BackendOption = "serial",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
+    sets: SetOption = None,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
-    loaded = _load(scenario_file, patients, seed, psa_iterations)
+    loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
     _check_out(out_dir, loaded.name)
     _check_engine(engine)
     _say_if_compiling(engine, quiet)
@@ -324,6 +352,7 @@ def batch(
     force: Annotated[
         bool, typer.Option("--force", help="Rerun scenarios whose results are up to date.")
     ] = False,
+    sets: SetOption = None,
 ) -> None:
     """Run every scenario (*.yaml) in a folder; all are validated before any runs. A
     scenario whose complete results are already in OUT (same scenario, same versions) is
@@ -333,7 +362,9 @@ def batch(
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not paths:
         raise UsageError(f"{folder}: no *.yaml scenario files")
-    loaded = [(path, _load(path, patients, psa_iterations=psa_iterations)) for path in paths]
+    loaded = [
+        (path, _load(path, patients, psa_iterations=psa_iterations, sets=sets)) for path in paths
+    ]
     seen: dict[str, Path] = {}
     for path, item in loaded:
         if item.name in seen:
@@ -357,14 +388,42 @@ def batch(
             )
         else:
             todo.append((path, item))
-    if not todo:
-        return
-    _say_if_compiling(engine, quiet)
-    with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
-        whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
-        for _, item in todo:
-            _run_one(item, out_dir, engine, progress, pool)
-            progress.advance(whole)
+    if todo:
+        _say_if_compiling(engine, quiet)
+        with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
+            whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
+            for _, item in todo:
+                _run_one(item, out_dir, engine, progress, pool)
+                progress.advance(whole)
+    if len(loaded) > 1:
+        _compare([out_dir / item.name for _, item in loaded], out_dir)
+
+
+def _compare(folders: list[Path], out_dir: Path) -> None:
+    from sim.output import comparison
+
+    files.check_replaceable(out_dir / "comparison")
+    try:
+        frame = comparison.compare(folders)
+    except comparison.NotAResult as exc:
+        raise UsageError(str(exc)) from None
+    target = comparison.write(frame, out_dir)
+    out.print(f"{len(folders)} scenarios compared -> {target}", highlight=False)
+
+
+@app.command("compare")
+def compare_command(
+    results: Annotated[
+        list[Path], typer.Argument(metavar="RESULTS...", help="Result folders of runs.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
+) -> None:
+    """Scenarios side by side: one table of scenario x strategy x willingness to pay (cost,
+    QALYs, increments, ICER, incremental net monetary benefit, probability cost-effective)
+    as OUT/comparison/ (comparison.csv, comparison.xlsx, comparison.html). `batch` writes
+    it for its scenarios at the end."""
+    _check_out(out_dir, "comparison")
+    _compare(results, out_dir)
 
 
 @app.command("validate")

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from sim.numerics import lifetable
 from sim.scenario import prices
-from sim.scenario.messages import MISSING, ScenarioError, from_validation_error
+from sim.scenario.messages import MISSING, ScenarioError, did_you_mean, from_validation_error
 from sim.scenario.references import check_analysis, check_calibration, check_references, lookup
 from sim.scenario.schema import Scenario
 
@@ -123,6 +123,15 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not parent_path.is_file():
         raise ScenarioError(path, "extends", f"{parent!r}: no such file ({parent_path})")
     inherited = resolve(parent_path, (*_chain, real))
+    if "name" not in data and "name" in inherited:
+        # results go to OUT/<name>: an inherited name would replace the parent's results
+        raise ScenarioError(
+            path,
+            "name",
+            f"missing: a variant needs a name of its own (it would inherit "
+            f"{inherited['name']!r} from {parent}, and its results would replace that "
+            "scenario's); add name: to this file",
+        )
     merged = deep_merge(inherited, data)
     # Inherited citations, uncertainties and price years of keys this file removed go with
     # them, and so do inherited analyses of parameters that are no longer uncertain.
@@ -146,13 +155,17 @@ def validate(data: dict[str, Any], file: str | Path = "<scenario>") -> Scenario:
         raise from_validation_error(exc, data, file) from None
 
 
-def load(path: str | Path, **overrides: Any) -> Scenario:
+def load(path: str | Path, changes: dict[str, Any] | None = None, **overrides: Any) -> Scenario:
     """Read, merge, validate and cross-check a scenario file; `overrides` replace top-level
     keys after the file is read (``patients=3000, psa_iterations=0``) and are validated
-    like the file's own values. The scenario remembers its file (`Scenario.source`): a
-    relative life-table path and the results' manifest refer to it."""
+    like the file's own values; `changes` set values at dotted paths of the merged file
+    before any check (``{"strategies.itb.care_cost_multiplier": 0.8}``: the command
+    line's ``--set``). The scenario remembers its file (`Scenario.source`): a relative
+    life-table path and the results' manifest refer to it."""
     path = Path(path)
     data = resolve(path)
+    for dotted, value in (changes or {}).items():
+        change(data, dotted, value, path)
     scenario = validate(data, path)
     check_references(scenario, data, path)
     check_analysis(scenario, data, path)
@@ -190,3 +203,21 @@ def _prune_analysis(merged: dict[str, Any], own: dict[str, Any]) -> None:
         for path in list(thresholds):
             if path not in written and lookup(merged, path) is MISSING:
                 del thresholds[path]
+
+
+def change(data: dict[str, Any], dotted: str, value: Any, file: str | Path) -> None:
+    """Set `value` at a dotted path of a merged document: the key's mapping must exist."""
+    *parents, leaf = dotted.split(".")
+    node: Any = data
+    for i, part in enumerate(parents):
+        if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+            where = ".".join(parents[: i + 1])
+            raise ScenarioError(
+                file,
+                f"--set {dotted}",
+                f"{where} is not a block of the scenario{did_you_mean(part, list(node or {}))}",
+            )
+        node = node[part]
+    if not leaf:
+        raise ScenarioError(file, f"--set {dotted}", "give KEY.PATH=VALUE")
+    node[leaf] = value

@@ -132,7 +132,9 @@ def test_batch_writes_one_result_folder_per_scenario(tmp_path: Path) -> None:
     write_variant(folder, "b.yaml", "beta", 40)
     out = tmp_path / "out"
     run_ok("batch", folder, "--out", out, "--quiet", cwd=tmp_path)
-    assert entries(out) == ["alpha", "beta"]
+    assert entries(out) == ["alpha", "beta", "comparison"]  # and the two side by side
+    compared = (out / "comparison" / "comparison.csv").read_text(encoding="utf-8")
+    assert compared.count("\nalpha,") == compared.count("\nbeta,") > 0
     for name, patients in (("alpha", 60), ("beta", 40)):
         assert entries(out / name) == BASE_FILES
         manifest = json.loads((out / name / "manifest.json").read_text(encoding="utf-8"))
@@ -331,3 +333,34 @@ def test_a_swallowed_interrupt_still_stops_the_run(tmp_path: Path, monkeypatch) 
         (tmp / "x.csv").write_text("1")
     assert not (tmp_path / "r").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_set_changes_one_value_as_a_variant_file_would(tmp_path: Path) -> None:
+    """--set KEY.PATH=VALUE gives the results of a variant with that one change."""
+    variant = tmp_path / "variant.yaml"
+    variant.write_text(
+        f"extends: {BASE}\nname: base\nhorizon_years: 20\n"
+        "strategies:\n  itb:\n    care_cost_multiplier_early: [0.9, 0.8]\n",
+        encoding="utf-8",
+    )
+    common = ("--patients", "100", "--psa-iterations", "0", "--quiet")
+    by_file = cli_in_process("run", variant, *common, "--out", tmp_path / "a", cwd=ROOT)
+    by_set = cli_in_process(
+        "run",
+        BASE,
+        *common,
+        "--set",
+        "horizon_years=20",
+        "--set",
+        "strategies.itb.care_cost_multiplier_early=[0.9, 0.8]",
+        "--out",
+        tmp_path / "b",
+        cwd=ROOT,
+    )
+    assert by_file.code == by_set.code == 0, by_set.err
+    for table in ("summary.csv", "events.csv", "cost_breakdown.csv"):
+        a = (tmp_path / "a" / "base" / table).read_bytes()
+        assert a == (tmp_path / "b" / "base" / table).read_bytes(), table
+    bad = cli_in_process("run", BASE, "--set", "strategies.itbb.x=1", "--out", tmp_path, cwd=ROOT)
+    line = assert_one_line_error(bad.code, bad.err)
+    assert line.endswith("strategies.itbb is not a block of the scenario (did you mean 'itb'?)")
