@@ -207,6 +207,7 @@ def _tables(
         "events": output_tables.events(scenario, tally),
         "cost_breakdown": output_tables.cost_breakdown(scenario, tally),
         "cumulative_incidence": output_tables.cumulative_incidence(scenario, tally),
+        "state_occupancy": output_tables.state_occupancy(scenario, tally),
         "convergence": convergence.convergence_table(scenario, running, result_psa),
     }
     if result_psa is not None:

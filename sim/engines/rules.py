@@ -13,7 +13,7 @@ import math
 from numba import njit
 
 from sim.model.clocks import MAX_FIRINGS, Clock
-from sim.model.units import DAYS_PER_YEAR
+from sim.model.units import DAYS_PER_YEAR, MONTHS_PER_YEAR
 from sim.numerics.discount import cost_flow, cost_periodic
 from sim.numerics.rng import visits_before
 from sim.scenario import Scenario, ScenarioError
@@ -146,6 +146,16 @@ def early_care(since, t, first_implant, care, steady, early, years, weights, seg
         if first_implant + k + 1.0 >= t:
             break
     return undiscounted, discounted
+
+
+@njit(cache=True)
+def grid_months(since: float, t: float, months: int):
+    """The months m of the occupancy grid (time m / 12) with since <= m / 12 < t, as the
+    range [first, stop) clipped to the grid's `months`: a state held from `since` to `t`
+    is occupied at those grid points."""
+    first = min(math.ceil(since * MONTHS_PER_YEAR), months)
+    stop = min(math.ceil(t * MONTHS_PER_YEAR), months)
+    return first, stop
 
 
 @njit(cache=True)

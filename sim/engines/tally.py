@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.engines.rules import grid_months
 from sim.model.events import (
     COST_CATEGORIES,
     COUNTERS_OF_EVENT,
     CUMULATIVE_GROUPS,
     GROUP_ID,
     N_COUNTERS,
+    OCCUPANCY_STATES,
 )
 from sim.model.units import MONTHS_PER_YEAR
 
@@ -57,6 +59,8 @@ class Outcome:
     undiscounted_cost_by_category: np.ndarray = field(
         default_factory=lambda: np.zeros(N_COST_CATEGORIES)
     )
+    # the states held: (state of OCCUPANCY_STATES, from, to); dead from the death on
+    held: list[tuple[int, float, float]] = field(default_factory=list)
 
     def add_cost(self, category: int, undiscounted: float, discounted: float) -> None:
         """A cost in a category of COST_CATEGORIES: into the total and the category."""
@@ -98,6 +102,9 @@ class Tally:
         self.qaly_lost = np.zeros(s)
         self.cost_by_category = np.zeros((s, N_COST_CATEGORIES))
         self.undiscounted_cost_by_category = np.zeros((s, N_COST_CATEGORIES))
+        # state occupancy on the monthly grid, as differences: +1 at the first month of a
+        # stay, -1 after its last (`occupancy()` sums them up)
+        self.occupancy = np.zeros((s, len(OCCUPANCY_STATES), months), dtype=np.int64)
 
     def add_patient(self, outcomes: list[Outcome]) -> None:
         """Fold one patient's outcomes, one per strategy in scenario order."""
@@ -129,6 +136,12 @@ class Tally:
             self.qaly_lost[s] += o.qaly_lost
             self.cost_by_category[s] += o.cost_by_category
             self.undiscounted_cost_by_category[s] += o.undiscounted_cost_by_category
+            for state, since, until in o.held:
+                first, stop = grid_months(since, until, self.months)
+                if first < stop:
+                    self.occupancy[s, state, first] += 1
+                    if stop < self.months:
+                        self.occupancy[s, state, stop] -= 1
 
     def merge(self, other: Tally) -> None:
         """Add another block's tally (call in block order for byte-identical results)."""
@@ -144,6 +157,10 @@ class Tally:
                 self.patients = int(value)
             else:
                 getattr(self, name)[...] = value
+
+    def occupancy_counts(self) -> np.ndarray:
+        """(S, states, months): patients in each state at each month's start."""
+        return np.cumsum(self.occupancy, axis=2)
 
     def means(self) -> np.ndarray:
         """(S, 4) per-patient means of cost, QALYs, life-years, discounted life-years."""

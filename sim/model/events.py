@@ -54,6 +54,12 @@ COST_CATEGORIES: tuple[str, ...] = (
     "complications",
 )
 
+#: The states of the state-occupancy table (a Markov trace's picture): on the pump, on
+#: tablets, on no antispastic drug (tablets stopped, untreated, or between an explant and
+#: tablets), dead. The first three are the drug routes, in the compiled engine's order.
+OCCUPANCY_STATES: tuple[str, ...] = ("untreated", "on_pump", "on_tablets", "dead")
+DEAD_STATE = OCCUPANCY_STATES.index("dead")
+
 
 @dataclass(frozen=True)
 class Event:

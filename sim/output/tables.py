@@ -14,6 +14,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.analysis import econ
@@ -25,6 +26,7 @@ from sim.model.events import (
     COUNTERS,
     CUMULATIVE_GROUPS,
     GROUP_ID,
+    OCCUPANCY_STATES,
     PUMP_COUNTERS,
     SPLIT_BY_PERIOD,
     label,
@@ -270,6 +272,22 @@ def cumulative_incidence(scenario: Scenario, tally: Tally) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def state_occupancy(scenario: Scenario, tally: Tally) -> pd.DataFrame:
+    """Share of patients in each state (on the pump, on tablets, on no antispastic drug,
+    dead) at the start of each month: the picture of a Markov trace. The shares of a
+    month add up to 1 (a patient is in one state at a time)."""
+    counts = tally.occupancy_counts()
+    names = scenario.strategy_names()
+    months = np.arange(tally.months)
+    frames = []
+    for s, name in enumerate(names):
+        frame = pd.DataFrame({"strategy": name, "month": months, "years": months / MONTHS_PER_YEAR})
+        for k, state in enumerate(OCCUPANCY_STATES):
+            frame[state] = counts[s, k] / tally.patients
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -50,6 +50,7 @@ BASE_FILES = [
     "manifest.json",
     "report.html",
     "results.xlsx",
+    "state_occupancy.csv",
     "summary.csv",
     "threshold.csv",
     "tornado.csv",

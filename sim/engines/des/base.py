@@ -18,7 +18,9 @@ from sim.model.clocks import CLOCK_PRIORITY, CLOCKS, MAX_FIRINGS
 from sim.model.events import (
     COST_CATEGORIES,
     COST_CATEGORY_OF_EVENT,
+    DEAD_STATE,
     EVENT_ID,
+    OCCUPANCY_STATES,
     SEVERITIES,
 )
 from sim.model.streams import STREAM, STREAM_KEY
@@ -85,6 +87,14 @@ class _Clock:
 
     def __init__(self) -> None:
         self.live = True
+
+
+#: The occupancy state of each drug route.
+_STATE_OF_ROUTE = {
+    "": OCCUPANCY_STATES.index("untreated"),
+    "itb": OCCUPANCY_STATES.index("on_pump"),
+    "oral": OCCUPANCY_STATES.index("on_tablets"),
+}
 
 
 class PatientBase:
@@ -265,6 +275,7 @@ class PatientBase:
         if t <= a:
             return
         out = self.out
+        out.held.append((_STATE_OF_ROUTE[self.route], a, t))
         if self.route == "itb":
             early = self.strategy.care_cost_multiplier_early  # the route is the strategy's
             if early:
@@ -345,6 +356,8 @@ class PatientBase:
         self.accrue_flows(t_end)
         self.accrue_drug(t_end)
         out = self.out
+        if not self.alive:
+            out.held.append((DEAD_STATE, t_end, self.horizon + 1.0))  # to the grid's end
         out.followup_years = t_end
         out.life_years = t_end
         out.life_years_discounted = discount.flow(self.rate_effects, 0.0, t_end)

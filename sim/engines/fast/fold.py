@@ -29,13 +29,14 @@ from sim.engines.fast.kernel import (
     pointer,
 )
 from sim.model.clocks import N_CLOCKS
-from sim.model.events import COST_CATEGORIES, N_COUNTERS
+from sim.model.events import COST_CATEGORIES, N_COUNTERS, OCCUPANCY_STATES
 from sim.model.streams import N_STREAMS
 from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics.rng import patient_key
 
 INF = math.inf
 N_COST_CATEGORIES = len(COST_CATEGORIES)
+N_STATES = len(OCCUPANCY_STATES)
 #: The Tally sums the fold fills, in the order `block` takes them.
 FOLD_FIELDS: tuple[str, ...] = (
     "patients",
@@ -58,6 +59,7 @@ FOLD_FIELDS: tuple[str, ...] = (
     "qaly_lost",
     "cost_by_category",
     "undiscounted_cost_by_category",
+    "occupancy",
 )
 #: The per-patient outcomes whose sums and cross-products are kept (tally.OUTCOMES),
 #: as accumulators.
@@ -150,6 +152,7 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
         t_qaly_lost,
         t_cost_category,
         t_cost_category_undiscounted,
+        t_occupancy,
     ) = tallies
     months = t_first_month.shape[3]
     n_s = rows.shape[0]
@@ -194,6 +197,8 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
                 0,
                 cw,
                 ncw,
+                pointer(t_occupancy, ((b * n_s + s) * N_STATES) * months),
+                months,
             )
             made = life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient)
             if made < 0:  # a life without end: -1 - (patient, strategy, clock), encoded
@@ -254,6 +259,7 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
     seen = np.zeros(N_COUNTERS + 1, dtype=np.int64)
     first = np.full(N_CURVES, INF)
     clock = np.empty(N_CLOCKS)
+    occupancy = np.zeros(N_STATES, dtype=np.int64)  # a one-month grid: not compared here
     lc, cw, ncw = _cost_weights(rc)
     w = Work(
         key,
@@ -270,6 +276,8 @@ def log_one(patient, s, seed, parameter_set, people, model, horizon, rc, re, acc
         log_t.size,
         cw,
         ncw,
+        pointer(occupancy, 0),
+        1,
     )
     patient_values = (itb, oral, u_itb, u_oral, death, u_delay, people[7][ind])
     return life(rows[s], se_itb[s], se_oral[s], sev[s], surg[s], w, horizon, patient_values)

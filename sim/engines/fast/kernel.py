@@ -32,6 +32,7 @@ from sim.engines.rules import (
     dose_need,
     drug_cost,
     early_care,
+    grid_months,
     pick_side_effect,
     refill_interval_days,
     rescaled_time,
@@ -46,9 +47,11 @@ from sim.model.events import (
     COST_CATEGORY_OF_EVENT,
     COUNTERS_OF_EVENT,
     CUMULATIVE_GROUPS,
+    DEAD_STATE,
     EVENT_ID,
     GROUP_ID,
     ITB_SIDE_EFFECTS,
+    OCCUPANCY_STATES,
     ORAL_SIDE_EFFECTS,
     on_fallback,
 )
@@ -86,8 +89,10 @@ COST_AT = ACC.cost_care
 UNDISCOUNTED_COST_AT = ACC.undiscounted_cost_care
 C = namedtuple("CostCategories", COST_CATEGORIES)(*range(len(COST_CATEGORIES)))
 COST_CATEGORY = np.array(COST_CATEGORY_OF_EVENT)
-#: The drug route a patient is on.
-NO_DRUG, ON_ITB, ON_TABLETS = 0, 1, 2
+#: The drug route a patient is on: the first states of the occupancy table.
+NO_DRUG, ON_ITB, ON_TABLETS = (
+    OCCUPANCY_STATES.index(state) for state in ("untreated", "on_pump", "on_tablets")
+)
 #: First event (mild) and death event of each severity block of the layout.
 SEVERITY_FIRST_EVENT = np.array([E.withdrawal_mild, E.overdose_mild, E.withdrawal_mild])
 SEVERITY_DEATH_EVENT = np.array([E.death_withdrawal, E.death_overdose, E.death_withdrawal])
@@ -125,7 +130,8 @@ N_CURVES = len(CUMULATIVE_GROUPS)
 #: cumulative group, the clocks, the event log (times and ids, `log_size` of each; 0
 #: when none is kept), and the cost weights with their number of segments: ln(1 + rate)
 #: (the log of discounting alone), or a pointer to a table of discount.cost_weights (a
-#: cost trend, one segment per year); the compiled code is specialised on which.
+#: cost trend, one segment per year); the compiled code is specialised on which; then the
+#: block's state-occupancy differences of this strategy (OCCUPANCY_STATES x `months`).
 Work = namedtuple(
     "Work",
     (
@@ -143,6 +149,8 @@ Work = namedtuple(
         "log_size",
         "cw",
         "ncw",
+        "occ",
+        "months",
     ),
 )
 
@@ -334,7 +342,18 @@ def _accrue_early_care(w, p, since, t, first_implant, years):
 
 
 @njit(cache=True)
+def _occupy(w, state, since, t):
+    """A state held from `since` to `t`, into the occupancy differences (Tally.add_patient)."""
+    first, stop = grid_months(since, t, w.months)
+    if first < stop:
+        w.occ[state * w.months + first] += 1
+        if stop < w.months:
+            w.occ[state * w.months + stop] -= 1
+
+
+@njit(cache=True)
 def _accrue_drug(w, since, t, route, dose):
+    _occupy(w, route, since, t)  # the routes are the first occupancy states
     if route == ON_ITB:
         w.acc[ACC.itb_dose] += dose * (t - since)
         w.acc[ACC.itb_years] += t - since
@@ -839,6 +858,8 @@ def life(p, se_itb, se_oral, sev, surg, w, horizon, patient):
         if route == ON_ITB and early_years > 0:
             _accrue_early_care(w, p, drug_since, t_end, first_implant, early_years)
         _accrue_drug(w, drug_since, t_end, route, route_dose)
+    if died >= 0:
+        _occupy(w, DEAD_STATE, t_end, horizon + 1.0)  # to the grid's end
     acc[ACC.followup] = t_end
     acc[ACC.life_years] = t_end
     acc[ACC.life_years_discounted] = flow_log(w.le, 0.0, t_end)

@@ -470,6 +470,26 @@ def _cumulative(r: ResultFolder) -> str:
     return f.image("plot-cumulative-incidence", alt, plots.png(figure), caption)
 
 
+def _occupancy(r: ResultFolder) -> str:
+    """The state-occupancy trace: one stacked panel per strategy."""
+    table = r.table("state_occupancy")
+    states = ["on_pump", "on_tablets", "untreated", "dead"]
+    if table is None or not set(states) <= set(table.columns):
+        return f.absent("State occupancy", "state_occupancy.csv")
+    present = [s for s in r.strategies if s in set(table["strategy"])]
+    figure = plots.occupancy(r, table, present, states)
+    alt = (
+        f"Share of patients on the pump, on tablets, on no antispastic drug and dead, year "
+        f"by year, one panel per strategy ({f.names(present)})."
+    )
+    caption = (
+        "Where the patients are at the start of each month (state_occupancy.csv): the "
+        "picture of a Markov trace. On no drug: tablets stopped, an untreated strategy, or "
+        "after an explant without tablets."
+    )
+    return f.image("plot-state-occupancy", alt, plots.png(figure), caption)
+
+
 def _forest(r: ResultFolder) -> str:
     """Rate ratios against the comparator (log scale), events seen in both arms only."""
     events = r.table("events")
@@ -587,6 +607,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[ResultFolder], str]], ...] = (
     ("tornado", "One-way sensitivity analysis (tornado)", _tornado),
     ("threshold", "Threshold analysis", _threshold),
     ("cumulative-incidence", "Cumulative incidence", _cumulative),
+    ("state-occupancy", "State occupancy", _occupancy),
     ("forest", "Event rate ratios (forest plot)", _forest),
     ("events", "Event rates", _events_table),
     ("convergence", "Convergence", _convergence),

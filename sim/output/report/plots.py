@@ -297,6 +297,36 @@ def cumulative(r: ResultFolder, ci: pd.DataFrame, groups: list[str], present: li
     return figure
 
 
+def occupancy(r: ResultFolder, table: pd.DataFrame, present: list[str], states: list[str]):
+    """One panel per strategy: the shares of patients in each state, stacked, by year."""
+    from matplotlib.ticker import PercentFormatter
+
+    ncols = min(3, len(present))
+    nrows = math.ceil(len(present) / ncols)
+    figure = new_figure(11.0, 2.9 * nrows + 0.7)
+    axes = figure.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    colours = {"on_pump": "#1f77b4", "on_tablets": "#ff7f0e", "untreated": "#bbbbbb"}
+    colours["dead"] = "#444444"
+    for ax, name in zip(axes, present, strict=False):
+        part = table[table["strategy"] == name].sort_values("month", kind="mergesort")
+        ax.stackplot(
+            part["years"].to_numpy(float),
+            *(part[state].to_numpy(float) for state in states),
+            labels=[state.replace("_", " ") for state in states],
+            colors=[colours.get(state, "#999999") for state in states],
+            step="post",
+        )
+        ax.set_title(f.tex(name), fontsize=10)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("Years from start")
+    for ax in axes[len(present) :]:
+        ax.set_axis_off()
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(states))
+    return figure
+
+
 def forest(
     r: ResultFolder, events: pd.DataFrame, usable: pd.DataFrame, order: list[str], others: list[str]
 ) -> tuple[Figure, list[str]]:
