@@ -63,6 +63,13 @@ SchedulerOption = Annotated[
 ]
 
 
+OneWayOption = Annotated[
+    bool,
+    typer.Option(
+        "--one-way/--no-one-way",
+        help="Run the one-way (tornado) and threshold analyses the scenario asks for.",
+    ),
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -228,12 +235,19 @@ def _run_one(
     engine: str,
     progress: Progress,
     backend: Backend,
+    one_way: bool = True,
 ) -> Path:
     """Base case, then PSA and one-way analyses when the scenario asks for them; every
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
     from sim import pipeline  # here: bad input is reported first
 
-    results = pipeline.run(loaded, engine=engine, backend=backend, progress=_Stages(progress))
+    results = pipeline.run(
+        loaded,
+        engine=engine,
+        backend=backend,
+        progress=_Stages(progress),
+        one_way_analyses=one_way,
+    )
     target = out_dir / loaded.name
     try:
         results.write(out_dir)
@@ -306,7 +320,9 @@ def run(
     psa_iterations: Annotated[
         int | None,
         typer.Option(
-            min=0, max=scenario.MAX_PSA_ITERATIONS, help="PSA iterations (0: base case only)."
+            min=0,
+            max=scenario.MAX_PSA_ITERATIONS,
+            help="PSA iterations (0: no PSA; the one-way analyses still run, see --no-one-way).",
         ),
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")] = Path("results"),
@@ -318,6 +334,7 @@ def run(
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     sets: SetOption = None,
+    one_way: OneWayOption = True,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
@@ -325,7 +342,7 @@ def run(
     _check_engine(engine)
     _say_if_compiling(engine, quiet)
     with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
-        _run_one(loaded, out_dir, engine, progress, pool)
+        _run_one(loaded, out_dir, engine, progress, pool, one_way)
 
 
 @app.command()
@@ -353,6 +370,7 @@ def batch(
         bool, typer.Option("--force", help="Rerun scenarios whose results are up to date.")
     ] = False,
     sets: SetOption = None,
+    one_way: OneWayOption = True,
 ) -> None:
     """Run every scenario (*.yaml) in a folder; all are validated before any runs. A
     scenario whose complete results are already in OUT (same scenario, same versions) is
@@ -380,7 +398,7 @@ def batch(
 
     todo = []
     for path, item in loaded:
-        if not force and tables.up_to_date(out_dir / item.name, item):
+        if not force and tables.up_to_date(out_dir / item.name, item, one_way):
             out.print(
                 f"{item.name}: up to date in {out_dir / item.name} (same scenario and versions); "
                 "skipped (--force reruns)",
@@ -393,7 +411,7 @@ def batch(
         with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
             whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
             for _, item in todo:
-                _run_one(item, out_dir, engine, progress, pool)
+                _run_one(item, out_dir, engine, progress, pool, one_way)
                 progress.advance(whole)
     if len(loaded) > 1:
         _compare([out_dir / item.name for _, item in loaded], out_dir)

@@ -140,10 +140,12 @@ def run(
     engine: str = "fast",
     backend: Backend | None = None,
     progress: Progress | None = None,
+    one_way_analyses: bool = True,
 ) -> Results:
     """The base case, then the PSA and the one-way and threshold analyses when the scenario
-    asks for them, and every table. Relative paths of the scenario (a life table) are read
-    from its file's folder (`Scenario.base_dir`)."""
+    asks for them (`one_way_analyses=False` skips the latter), and every table. Relative
+    paths of the scenario (a life table) are read from its file's folder
+    (`Scenario.base_dir`)."""
     progress = progress or Silent()
     backend = backend or Backend()
     start = time.perf_counter()
@@ -170,7 +172,7 @@ def run(
         progress.end()
     result_one_way = None
     n_one_way = 2 * sum(isinstance(e, Uncertain) for e in scenario.uncertainty.values())
-    if n_one_way or scenario.analysis.thresholds:
+    if one_way_analyses and (n_one_way or scenario.analysis.thresholds):
         lifetimes = scenario.patients * strategies
         progress.begin(f"{scenario.name} one-way", None, "runs", lifetimes)
         result_one_way = one_way(scenario, table, tally, file, progress.advance, engine, backend)
@@ -188,6 +190,7 @@ def run(
         engine,
         backend.name,
         backend.workers,
+        {"one_way_analyses": one_way_analyses},
     )
 
 
@@ -207,6 +210,7 @@ def _tables(
         "events": output_tables.events(scenario, tally),
         "cost_breakdown": output_tables.cost_breakdown(scenario, tally),
         "cumulative_incidence": output_tables.cumulative_incidence(scenario, tally),
+        "subgroups": output_tables.subgroups(scenario, tally),
         "state_occupancy": output_tables.state_occupancy(scenario, tally),
         "convergence": convergence.convergence_table(scenario, running, result_psa),
     }

@@ -148,6 +148,24 @@ def early_care(since, t, first_implant, care, steady, early, years, weights, seg
     return undiscounted, discounted
 
 
+#: Subgroups of the results (hesim's `cea(grp=)`): the indication (its place among the
+#: scenario's indications), sex, and the age band at the start, as slots of one array.
+INDICATION_SLOTS = 4
+AGE_BAND_EDGES = (18.0, 45.0, 65.0)
+AGE_BANDS = ("under 18", "18-44", "45-64", "65 and over")
+N_SUBGROUPS = INDICATION_SLOTS + 2 + len(AGE_BANDS)
+
+
+@njit(cache=True)
+def subgroups(indication: int, male: bool, age: float):
+    """The three subgroup slots a patient belongs to: indication, sex, age band."""
+    band = 0
+    for edge in AGE_BAND_EDGES:
+        if age >= edge:
+            band += 1
+    return indication, INDICATION_SLOTS + (1 if male else 0), INDICATION_SLOTS + 2 + band
+
+
 @njit(cache=True)
 def grid_months(since: float, t: float, months: int):
     """The months m of the occupancy grid (time m / 12) with since <= m / 12 < t, as the

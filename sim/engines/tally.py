@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.engines.rules import grid_months
+from sim.engines.rules import N_SUBGROUPS, grid_months
 from sim.model.events import (
     COST_CATEGORIES,
     COUNTERS_OF_EVENT,
@@ -105,13 +105,23 @@ class Tally:
         # state occupancy on the monthly grid, as differences: +1 at the first month of a
         # stay, -1 after its last (`occupancy()` sums them up)
         self.occupancy = np.zeros((s, len(OCCUPANCY_STATES), months), dtype=np.int64)
+        # the per-patient vector's sums within each subgroup (rules.subgroups)
+        self.group_patients = np.zeros(N_SUBGROUPS, dtype=np.int64)
+        self.group_sum_v = np.zeros((N_SUBGROUPS, s * k))
+        self.group_sum_vv = np.zeros((N_SUBGROUPS, s * k, s * k))
 
-    def add_patient(self, outcomes: list[Outcome]) -> None:
-        """Fold one patient's outcomes, one per strategy in scenario order."""
+    def add_patient(self, outcomes: list[Outcome], groups: tuple[int, ...] = ()) -> None:
+        """Fold one patient's outcomes, one per strategy in scenario order (`groups`: the
+        patient's subgroup slots, rules.subgroups)."""
         self.patients += 1
         v = np.array([getattr(o, name) for o in outcomes for name in OUTCOMES])
         self.sum_v += v
-        self.sum_vv += np.outer(v, v)
+        vv = np.outer(v, v)
+        self.sum_vv += vv
+        for g in groups:
+            self.group_patients[g] += 1
+            self.group_sum_v[g] += v
+            self.group_sum_vv[g] += vv
         comparator_has = outcomes[self.comparator].counts > 0
         for s, o in enumerate(outcomes):
             t = o.followup_years

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.engines import cohort, des, fast
+from sim.engines import cohort, des, fast, rules
 from sim.engines.tally import Tally
 from sim.execution.backends import Backend
 from sim.model.units import MONTHS_PER_YEAR
@@ -91,7 +91,12 @@ def run_block(
     tally = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
     for index in range(start, stop):
         patient = cohort.draw(arrays, scenario.seed, parameter_set, index)
-        tally.add_patient([des.simulate(scenario, name, patient, parameter_set) for name in names])
+        tally.add_patient(
+            [des.simulate(scenario, name, patient, parameter_set) for name in names],
+            rules.subgroups(
+                arrays.indication_names.index(patient.indication), patient.male, patient.age_years
+            ),
+        )
     return tally
 
 

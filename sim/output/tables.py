@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim.analysis import econ
 from sim.analysis.econ import wtp_tag
+from sim.engines.rules import AGE_BANDS, INDICATION_SLOTS
 from sim.engines.tally import OUTCOMES, Tally
 from sim.model.events import (
     ADVERSE_COUNTERS,
@@ -274,6 +275,58 @@ def cumulative_incidence(scenario: Scenario, tally: Tally) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def subgroups(scenario: Scenario, tally: Tally) -> pd.DataFrame:
+    """The summary's cost-effectiveness figures within each subgroup (hesim's
+    `cea(grp=)`): by indication, sex and age band at the start, from the same run (the
+    same patients, their sums kept apart). Subgroups without patients are left out."""
+    names = scenario.strategy_names()
+    comparator = names.index(scenario.comparator)
+    indications = [n for n, _ in scenario.cohort.indications.present()]
+    labels = [("indication", n) for n in indications]
+    labels += [("indication", "")] * (INDICATION_SLOTS - len(indications))
+    labels += [("sex", "female"), ("sex", "male")]
+    labels += [("age_band", band) for band in AGE_BANDS]
+    rows: list[dict[str, Any]] = []
+    for g, (dimension, group) in enumerate(labels):
+        n = int(tally.group_patients[g])
+        if n == 0:
+            continue
+        part = Tally(len(names), comparator, 1)
+        part.patients = n
+        part.sum_v, part.sum_vv = tally.group_sum_v[g], tally.group_sum_vv[g]
+        for s, name in enumerate(names):
+            row: dict[str, Any] = {
+                "dimension": dimension,
+                "subgroup": group,
+                "patients": n,
+                "strategy": name,
+            }
+            for outcome in ("cost", "qaly", "life_years"):
+                k = part.index(s, outcome)
+                row[outcome] = part.sum_v[k] / n
+            for outcome in ("cost", "qaly"):
+                w = {part.index(s, outcome): 1.0, part.index(comparator, outcome): -1.0}
+                mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(part, w)
+                row[f"incremental_{outcome}"] = mean
+                row[f"incremental_{outcome}_ci_low"] = low
+                row[f"incremental_{outcome}_ci_high"] = high
+            if s == comparator:
+                row["icer"], row["icer_note"] = math.nan, "comparator"
+            else:
+                row["icer"], row["icer_note"] = econ.icer(
+                    row["incremental_cost"], row["incremental_qaly"]
+                )
+            for wtp in scenario.wtp:
+                tag = wtp_tag(wtp)
+                w = part.incremental_nmb_weights(s, wtp)
+                mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(part, w)
+                row[f"incremental_nmb_{tag}"] = mean
+                row[f"incremental_nmb_{tag}_ci_low"] = low
+                row[f"incremental_nmb_{tag}_ci_high"] = high
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def state_occupancy(scenario: Scenario, tally: Tally) -> pd.DataFrame:
     """Share of patients in each state (on the pump, on tablets, on no antispastic drug,
     dead) at the start of each month: the picture of a Markov trace. The shares of a
@@ -305,10 +358,11 @@ def versions() -> dict[str, str]:
     return found
 
 
-def up_to_date(target: Path, scenario: Scenario) -> bool:
+def up_to_date(target: Path, scenario: Scenario, one_way: bool = True) -> bool:
     """Whether `target` holds the complete results of this very scenario (same resolved
-    scenario, overrides included) made by the same versions: a batch can skip it. A result
-    folder only ever appears complete (atomic_folder), so its manifest vouches for it."""
+    scenario, overrides included) made by the same versions, with the one-way analyses if
+    they are asked for: a batch can skip it. A result folder only ever appears complete
+    (atomic_folder), so its manifest vouches for it."""
     try:
         made = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -317,6 +371,7 @@ def up_to_date(target: Path, scenario: Scenario) -> bool:
         isinstance(made, dict)
         and made.get("scenario_sha256") == sha256(scenario)
         and made.get("versions") == versions()
+        and (made.get("one_way_analyses", True) or not one_way)
     )
 
 

@@ -43,6 +43,7 @@ def test_run_gives_what_the_command_line_writes(base_run: Path, tmp_path: Path) 
         "events",
         "cost_breakdown",
         "cumulative_incidence",
+        "subgroups",
         "state_occupancy",
         "convergence",
         "psa",

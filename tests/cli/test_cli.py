@@ -51,6 +51,7 @@ BASE_FILES = [
     "report.html",
     "results.xlsx",
     "state_occupancy.csv",
+    "subgroups.csv",
     "summary.csv",
     "threshold.csv",
     "tornado.csv",
@@ -365,3 +366,22 @@ def test_set_changes_one_value_as_a_variant_file_would(tmp_path: Path) -> None:
     bad = cli_in_process("run", BASE, "--set", "strategies.itbb.x=1", "--out", tmp_path, cwd=ROOT)
     line = assert_one_line_error(bad.code, bad.err)
     assert line.endswith("strategies.itbb is not a block of the scenario (did you mean 'itb'?)")
+
+
+def test_no_one_way_skips_the_tornado_and_a_batch_knows_it(tmp_path: Path) -> None:
+    """--no-one-way runs the base case alone; the manifest says so, and a batch that asks
+    for the one-way analyses does not take that folder for up to date."""
+    out = tmp_path / "out"
+    args = ("--patients", "50", "--psa-iterations", "0", "--quiet", "--out", out)
+    assert cli_in_process("run", BASE, *args, "--no-one-way", cwd=ROOT).code == 0
+    made = sorted(p.name for p in (out / BASE_NAME).iterdir())
+    assert "tornado.csv" not in made and "threshold.csv" not in made
+    manifest = json.loads((out / BASE_NAME / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["one_way_analyses"] is False
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "base.yaml").write_bytes(BASE.read_bytes())
+    again = cli_in_process("batch", folder, *args, cwd=ROOT)
+    assert again.code == 0 and "up to date" not in again.out
+    assert (out / BASE_NAME / "tornado.csv").is_file()
+    assert "up to date" in cli_in_process("batch", folder, *args, cwd=ROOT).out

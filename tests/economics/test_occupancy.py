@@ -72,3 +72,22 @@ def test_shares_add_up_and_the_trace_sums_to_the_years_in_each_state():
         followup = tally.followup[s] / tally.patients
         assert alive.sum() / 12 == pytest.approx(followup, abs=0.1)
     assert math.isclose(table[table.month == 0].dead.sum(), 0.0)
+
+
+def test_subgroups_partition_the_cohort_and_add_up_to_the_whole():
+    """Each dimension (indication, sex, age band) splits the same patients: the subgroups'
+    patients add up to all, and their patient-weighted means to the summary's."""
+    from conftest import base_document
+
+    doc = with_values(base_document(), patients=3000, psa_iterations=0, horizon_years=20)
+    sc = build(doc)
+    tally = runner.run(sc, ROOT / "scenarios")
+    table = tables.subgroups(sc, tally)
+    summary = tables.summary(sc, tally).set_index("strategy")
+    for _dimension, part in table.groupby("dimension"):
+        for name, rows in part.groupby("strategy"):
+            assert rows.patients.sum() == tally.patients
+            for column in ("cost", "qaly", "incremental_cost", "incremental_nmb_50000"):
+                weighted = (rows[column] * rows.patients).sum() / tally.patients
+                assert weighted == pytest.approx(summary.loc[name, column], rel=1e-9, abs=1e-9)
+    assert set(table.dimension) == {"indication", "sex", "age_band"}

@@ -129,6 +129,8 @@ class Run:
         vv = stacked[FOLD_FIELDS.index("sum_vv")]
         lower = np.tril_indices(vv.shape[1], -1)
         vv[:, lower[0], lower[1]] = vv[:, lower[1], lower[0]]  # products commute: exact
+        group_vv = stacked[FOLD_FIELDS.index("group_sum_vv")]
+        group_vv[:, :, lower[0], lower[1]] = group_vv[:, :, lower[1], lower[0]]
         tallies = []
         for u in range(n):
             tally = self._tally()

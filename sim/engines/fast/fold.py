@@ -28,6 +28,7 @@ from sim.engines.fast.kernel import (
     life,
     pointer,
 )
+from sim.engines.rules import subgroups
 from sim.model.clocks import N_CLOCKS
 from sim.model.events import COST_CATEGORIES, N_COUNTERS, OCCUPANCY_STATES
 from sim.model.streams import N_STREAMS
@@ -60,6 +61,9 @@ FOLD_FIELDS: tuple[str, ...] = (
     "cost_by_category",
     "undiscounted_cost_by_category",
     "occupancy",
+    "group_patients",
+    "group_sum_v",
+    "group_sum_vv",
 )
 #: The per-patient outcomes whose sums and cross-products are kept (tally.OUTCOMES),
 #: as accumulators.
@@ -153,6 +157,9 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
         t_cost_category,
         t_cost_category_undiscounted,
         t_occupancy,
+        t_group_patients,
+        t_group_sum_v,
+        t_group_sum_vv,
     ) = tallies
     months = t_first_month.shape[3]
     n_s = rows.shape[0]
@@ -174,7 +181,7 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
     events = 0
     for i in range(start, stop):
         key = patient_key(seed, parameter_set, i)
-        _age, _male, ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
+        age, male, ind, itb, oral, u_itb, u_oral, death, u_delay = draw_patient(
             key, age_d, male_share, shares, multiplier, itb_d, oral_d, hazard
         )
         patient = (itb, oral, u_itb, u_oral, death, u_delay, baselines[ind])
@@ -213,6 +220,12 @@ def block(start, stop, b, seed, parameter_set, people, model, horizon, rc, re, c
             t_sum_v[b, x] += v[x]
             for y in range(x, n_v):  # the upper triangle: the driver mirrors it
                 t_sum_vv[b, x, y] += v[x] * v[y]
+        for g in subgroups(ind, male, age):  # the patient's three subgroups
+            t_group_patients[b, g] += 1
+            for x in range(n_v):
+                t_group_sum_v[b, g, x] += v[x]
+                for y in range(x, n_v):
+                    t_group_sum_vv[b, g, x, y] += v[x] * v[y]
         for s in range(n_s):
             t = acc[s, ACC.followup]
             t_followup[b, s] += t

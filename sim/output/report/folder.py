@@ -25,6 +25,7 @@ TABLES = (
     "events",
     "cost_breakdown",
     "cumulative_incidence",
+    "subgroups",
     "state_occupancy",
     "psa",
     "ceac",
