@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -40,6 +41,7 @@ from sim.output import files
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="baclofen-sim: ITB pump versus oral baclofen, a discrete-event Monte Carlo model.",
     pretty_exceptions_enable=False,
 )
@@ -89,9 +91,21 @@ class WriteError(Exception):
     """Results could not be written (disk full, permissions): one line, exit code 74."""
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from sim import __version__
+
+        out.print(f"baclofen-sim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -241,6 +255,7 @@ def _run_one(
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
     from sim import pipeline  # here: bad input is reported first
 
+    start = time.perf_counter()
     results = pipeline.run(
         loaded,
         engine=engine,
@@ -258,7 +273,7 @@ def _run_one(
             f"{f' writing {Path(exc.filename).name}' if exc.filename else ''}); {kept}"
         ) from exc
     summary = results.summary
-    _print_summary(loaded, summary, target, results.seconds)
+    _print_summary(loaded, summary, target, time.perf_counter() - start, results.seconds)
     if results.psa is not None:
         from sim.analysis.econ import wtp_tag
 
@@ -278,7 +293,9 @@ def _run_one(
     return target
 
 
-def _print_summary(loaded: scenario.Scenario, summary, target: Path, seconds: float) -> None:
+def _print_summary(
+    loaded: scenario.Scenario, summary, target: Path, seconds: float, simulating: float
+) -> None:
     table = Table(title=f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name)
     for column in (
         "strategy",
@@ -306,7 +323,8 @@ def _print_summary(loaded: scenario.Scenario, summary, target: Path, seconds: fl
     out.print(table)
     out.print(
         f"{loaded.patients:,} patients per strategy, seed {loaded.seed}, "
-        f"{seconds:.1f} s -> {target}"
+        f"{seconds:.1f} s ({simulating:.1f} s simulating and analysing, the rest writing "
+        f"tables, report and workbook) -> {target}"
     )
 
 

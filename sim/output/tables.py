@@ -99,8 +99,8 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             row[f"incremental_nmb_{tag}_mcse"] = _mcse(low, high)
         years = tally.followup[s]
         row["person_years"] = years
-        row["mean_itb_dose_mg_per_day"] = (
-            tally.itb_dose[s] / tally.itb_years[s] / 1000 if tally.itb_years[s] > 0 else math.nan
+        row["mean_itb_dose_mcg_per_day"] = (  # mcg/day, as ITB doses are everywhere
+            tally.itb_dose[s] / tally.itb_years[s] if tally.itb_years[s] > 0 else math.nan
         )
         row["mean_oral_dose_mg_per_day"] = (
             tally.oral_dose[s] / tally.oral_years[s] if tally.oral_years[s] > 0 else math.nan

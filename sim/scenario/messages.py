@@ -43,7 +43,26 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+#: Names from other tools and statistics texts, and what the scenario calls them.
+SYNONYMS = {
+    "sd": "se",
+    "std": "se",
+    "stdev": "se",
+    "standard_error": "se",
+    "min": "low",
+    "max": "high",
+    "minimum": "low",
+    "maximum": "high",
+    "distribution": "dist",
+}
+
+
 def did_you_mean(key: str, allowed: list[str]) -> str:
+    """The closest allowed key as a hint (a synonym first: `sd` for `se`)."""
+    synonym = SYNONYMS.get(key.lower())
+    if synonym in allowed:
+        why = ", a standard error" if synonym == "se" else ""
+        return f" (did you mean {synonym!r}{why}?)"
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -190,4 +209,16 @@ def from_validation_error(exc: Any, data: dict[str, Any], file: str | Path) -> S
         message += f" (YAML reads it as text: write {plain}, a plain number without quotes)"
     if error["type"] == "less_than_equal" and len(loc) == 1 and loc[0] in LIMIT_REASONS:
         message += f": {LIMIT_REASONS[loc[0]]}"
+    message += _hint(error, loc, value)
     return ScenarioError(file, _format_loc(loc), message)
+
+
+def _hint(error: dict[str, Any], loc: tuple[Any, ...], value: Any) -> str:
+    """What the value was probably meant to be: a list for one number, a rate for a
+    percentage."""
+    if error["type"] == "list_type" and isinstance(value, (int, float, str)):
+        return f" (a list: write [{value}])"
+    rate = len(loc) >= 1 and str(loc[-1]) in ("costs", "effects") and "discount" in loc
+    if rate and isinstance(value, (int, float)) and 1 <= value < 100:
+        return f" (a rate, not a percentage: {value:g}% is {value / 100:g})"
+    return ""

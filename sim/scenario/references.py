@@ -12,7 +12,7 @@ import numpy as np
 from sim.model.events import COUNTERS
 from sim.scenario import prices
 from sim.scenario.marginals import fit
-from sim.scenario.messages import MISSING, ScenarioError, short
+from sim.scenario.messages import MISSING, ScenarioError, did_you_mean, short
 from sim.scenario.schema import Scenario, Uncertain, UncertainShares
 
 RUN_SETTINGS = frozenset({"seed", "patients", "psa_iterations", "horizon_years", "price_year"})
@@ -26,7 +26,10 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
     for key, entry in scenario.uncertainty.items():
         target = lookup(data, key)
         if target is MISSING:
-            raise ScenarioError(file, f"uncertainty.{key}", "names no parameter of the scenario")
+            hint = did_you_mean(key, _parameter_paths(data))
+            raise ScenarioError(
+                file, f"uncertainty.{key}", f"names no parameter of the scenario{hint}"
+            )
         if isinstance(entry, UncertainShares):
             if not isinstance(target, dict) or not all(
                 isinstance(v, dict) and "share" in v for v in target.values()
@@ -235,3 +238,21 @@ def check_calibration(scenario: Scenario, data: dict[str, Any], file: str | Path
     for path in step.set_up:
         if lookup(data, path) is MISSING:
             raise ScenarioError(file, f"calibrate.set_up.{path}", "names no key of the scenario")
+
+
+def _parameter_paths(data: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the document's parameters (numbers and distributions), for a
+    'did you mean' of a mistyped path."""
+    found = []
+    if isinstance(data, dict):
+        if prefix and "dist" in data:
+            return [prefix]
+        for key, value in data.items():
+            if prefix == "" and key in ("uncertainty", "sources", "cost_years", "analysis"):
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found.append(path)
+            else:
+                found += _parameter_paths(value, path)
+    return found

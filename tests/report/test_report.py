@@ -110,7 +110,7 @@ def make_results(
             row[f"incremental_nmb_{tag}_ci_high"] = inc + 5000.0 if s != comparator else 0.0
         row.update(
             person_years=n * 4.5,
-            mean_itb_dose_mg_per_day=0.42 if types[s] == "itb" else math.nan,
+            mean_itb_dose_mcg_per_day=420 if types[s] == "itb" else math.nan,
             mean_oral_dose_mg_per_day=60.0 if types[s] != "untreated" else math.nan,
             years_on_pump_per_patient=3.9 if types[s] == "itb" else 0.0,
             years_on_tablets_per_patient=0.5 if types[s] == "itb" else 4.0,
