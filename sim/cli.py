@@ -17,22 +17,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
-from rich.progress import Task as ProgressTask
 from rich.table import Table
-from rich.text import Text
 
-from sim import scenario
+from sim import console, scenario
+from sim.console import err, out
 from sim.execution import interrupts
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.numerics.lifetable import LifeTableError
@@ -45,9 +36,6 @@ app = typer.Typer(
     help="baclofen-sim: ITB pump versus oral baclofen, a discrete-event Monte Carlo model.",
     pretty_exceptions_enable=False,
 )
-# Off a terminal (CI, pipes) Rich would wrap tables at 80 columns: give them room.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_WRITE = 74  # EX_IOERR of sysexits.h: the disk, not the input
 _state = {"debug": False}
@@ -58,7 +46,7 @@ BackendOption = Annotated[
     str, typer.Option(help="Where units run: serial (default), processes or dask.")
 ]
 WorkersOption = Annotated[
-    int | None, typer.Option(min=1, max=4096, help="Worker processes (default: one per core).")
+    int | None, typer.Option(min=1, max=256, help="Worker processes (default: one per core).")
 ]
 SchedulerOption = Annotated[
     str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask).")
@@ -179,70 +167,6 @@ def _backend(name: str, workers: int | None, scheduler: str | None) -> Backend:
         raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
 
 
-class _LifetimesPerSecond(ProgressColumn):
-    """Speed in patient-lifetimes per second (a unit of a task is `lifetimes` of them)."""
-
-    def render(self, task: ProgressTask) -> Text:
-        per_unit = task.fields.get("lifetimes", 0)
-        if not per_unit or not task.speed:
-            return Text("")
-        return Text(f"{task.speed * per_unit:,.0f} patient-lifetimes/s", style="cyan")
-
-
-def _progress(quiet: bool) -> Progress:
-    """One display for a run or a whole batch: scenarios done, then the running
-    scenario's patients, PSA iterations or one-way runs, with speed and time left."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}"),
-        _LifetimesPerSecond(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
-        transient=True,
-    )
-
-
-class _Stages:
-    """The pipeline's stages on the run's Rich progress display."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-
-    def begin(self, stage: str, total: int | None, unit: str, lifetimes_per_unit: int) -> None:
-        self.task = self.progress.add_task(
-            stage, total=total, unit=unit, lifetimes=lifetimes_per_unit
-        )
-
-    def advance(self, units: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, units)
-
-    def end(self) -> None:
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-        self.task = None
-
-
-def _say_if_compiling(engine: str, quiet: bool) -> None:
-    """A cold cache compiles the engine before the first block (about 10-30 s): say so,
-    or the first run looks hung."""
-    if engine != "fast" or quiet:
-        return
-    from sim import compile_cache
-    from sim.engines.fast import fold
-
-    if not compile_cache.is_compiled(fold.block):
-        err.print(
-            "compiling the simulation engine (first run on this machine only)...",
-            highlight=False,
-        )
-
-
 def _run_one(
     loaded: scenario.Scenario,
     out_dir: Path,
@@ -260,7 +184,7 @@ def _run_one(
         loaded,
         engine=engine,
         backend=backend,
-        progress=_Stages(progress),
+        progress=console.Stages(progress),
         one_way_analyses=one_way,
     )
     target = out_dir / loaded.name
@@ -273,7 +197,7 @@ def _run_one(
             f"{f' writing {Path(exc.filename).name}' if exc.filename else ''}); {kept}"
         ) from exc
     summary = results.summary
-    _print_summary(loaded, summary, target, time.perf_counter() - start, results.seconds)
+    console.print_summary(loaded, summary, target, time.perf_counter() - start, results.seconds)
     if results.psa is not None:
         from sim.analysis.econ import wtp_tag
 
@@ -291,41 +215,6 @@ def _run_one(
     for warning in results.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     return target
-
-
-def _print_summary(
-    loaded: scenario.Scenario, summary, target: Path, seconds: float, simulating: float
-) -> None:
-    table = Table(title=f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name)
-    for column in (
-        "strategy",
-        f"cost ({loaded.currency})",
-        "QALYs",
-        "life-years",
-        "incr. cost",
-        "incr. QALYs",
-        "ICER",
-        "status",
-    ):
-        table.add_column(column, justify="left" if column in ("strategy", "status") else "right")
-    for row in summary.itertuples():
-        icer = "" if row.icer != row.icer else f"{row.icer:,.0f}"
-        table.add_row(
-            row.strategy,
-            f"{row.cost:,.0f}",
-            f"{row.qaly:.3f}",
-            f"{row.life_years:.2f}",
-            f"{row.incremental_cost:,.0f}",
-            f"{row.incremental_qaly:.3f}",
-            icer or row.icer_note,
-            row.frontier_status,
-        )
-    out.print(table)
-    out.print(
-        f"{loaded.patients:,} patients per strategy, seed {loaded.seed}, "
-        f"{seconds:.1f} s ({simulating:.1f} s simulating and analysing, the rest writing "
-        f"tables, report and workbook) -> {target}"
-    )
 
 
 @app.command()
@@ -358,8 +247,8 @@ def run(
     loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
     _check_out(out_dir, loaded.name)
     _check_engine(engine)
-    _say_if_compiling(engine, quiet)
-    with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
+    console.say_if_compiling(engine, quiet)
+    with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:
         _run_one(loaded, out_dir, engine, progress, pool, one_way)
 
 
@@ -425,8 +314,8 @@ def batch(
         else:
             todo.append((path, item))
     if todo:
-        _say_if_compiling(engine, quiet)
-        with _backend(backend, workers, scheduler) as pool, _progress(quiet) as progress:
+        console.say_if_compiling(engine, quiet)
+        with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:
             whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
             for _, item in todo:
                 _run_one(item, out_dir, engine, progress, pool, one_way)
@@ -666,6 +555,7 @@ def main() -> None:
     interrupts.install()
     debug = "--debug" in sys.argv[1:]
     try:
+        interrupts.check()  # a signal during start-up (sim.entry kept it on record)
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit
         interrupts.check()  # a signal whose exception was swallowed still stops the run
         if isinstance(code, int) and code:

@@ -22,8 +22,13 @@ _SEEN: list[int] = []
 
 
 def _handler(signum: int, _frame: object) -> None:
-    _SEEN.append(signum)
+    record(signum)
     raise Interrupted(signum)
+
+
+def record(signum: int) -> None:
+    """Keep a signal on record (the start-up handler of sim.entry does it too)."""
+    _SEEN.append(signum)
 
 
 def install() -> None:

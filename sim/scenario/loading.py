@@ -5,6 +5,7 @@ cross-references, and run-setting overrides.
 from __future__ import annotations
 
 import copy
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,26 @@ def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool =
 _SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+#: The largest scenario file read (a scenario is a few kilobytes).
+MAX_FILE_BYTES = 1_000_000
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """One YAML file as a mapping, or a ScenarioError naming the line and column."""
+    """One YAML file as a mapping, or a ScenarioError naming the line and column. Only a
+    regular file is read (a device or a pipe could block for ever), and at most
+    MAX_FILE_BYTES of it."""
     try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(path, "", "not a regular file (a device or a pipe): give a file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                path,
+                "",
+                f"{info.st_size:,} bytes: a scenario file may hold at most {MAX_FILE_BYTES:,}",
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError(path, "", "file not found") from None

@@ -452,7 +452,7 @@ class Scenario(Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not SLUG.match(value) or ".." in value:
+        if not SLUG.fullmatch(value) or ".." in value:
             raise ValueError(
                 "must be a slug: lower-case letters, digits, '_', '-', '.', starting with a "
                 "letter or digit, at most 80 characters (it names the result folder)"

@@ -385,3 +385,20 @@ def test_no_one_way_skips_the_tornado_and_a_batch_knows_it(tmp_path: Path) -> No
     assert again.code == 0 and "up to date" not in again.out
     assert (out / BASE_NAME / "tornado.csv").is_file()
     assert "up to date" in cli_in_process("batch", folder, *args, cwd=ROOT).out
+
+
+def test_validate_never_blocks_on_a_pipe_nor_reads_a_huge_file(tmp_path: Path) -> None:
+    """A FIFO would make a read wait for ever; a huge file would be read whole: both are
+    refused at once, in one line."""
+    import os
+
+    fifo = tmp_path / "scenario.yaml"
+    os.mkfifo(fifo)
+    ran = cli_in_process("validate", fifo, cwd=ROOT)
+    assert assert_one_line_error(ran.code, ran.err).endswith(
+        "not a regular file (a device or a pipe): give a file"
+    )
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * 1_200_000 + "\n", encoding="utf-8")
+    ran = cli_in_process("validate", huge, cwd=ROOT)
+    assert "a scenario file may hold at most 1,000,000" in assert_one_line_error(ran.code, ran.err)

@@ -1,0 +1,127 @@
+"""What the command line shows while it works: the consoles, the progress display of a
+run or a batch, the first-run compile notice and the summary table of a run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Task as ProgressTask
+from rich.table import Table
+from rich.text import Text
+
+from sim import scenario
+
+# Off a terminal (CI, pipes) Rich would wrap tables at 80 columns: give them room.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+class LifetimesPerSecond(ProgressColumn):
+    """Speed in patient-lifetimes per second (a unit of a task is `lifetimes` of them)."""
+
+    def render(self, task: ProgressTask) -> Text:
+        per_unit = task.fields.get("lifetimes", 0)
+        if not per_unit or not task.speed:
+            return Text("")
+        return Text(f"{task.speed * per_unit:,.0f} patient-lifetimes/s", style="cyan")
+
+
+def progress(quiet: bool) -> Progress:
+    """One display for a run or a whole batch: scenarios done, then the running
+    scenario's patients, PSA iterations or one-way runs, with speed and time left."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        LifetimesPerSecond(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=True,
+    )
+
+
+class Stages:
+    """The pipeline's stages on the run's Rich progress display."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def begin(self, stage: str, total: int | None, unit: str, lifetimes_per_unit: int) -> None:
+        self.task = self.progress.add_task(
+            stage, total=total, unit=unit, lifetimes=lifetimes_per_unit
+        )
+
+    def advance(self, units: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, units)
+
+    def end(self) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = None
+
+
+def say_if_compiling(engine: str, quiet: bool) -> None:
+    """A cold cache compiles the engine before the first block (about 10-30 s): say so,
+    or the first run looks hung."""
+    if engine != "fast" or quiet:
+        return
+    from sim import compile_cache
+    from sim.engines.fast import fold
+
+    if not compile_cache.is_compiled(fold.block):
+        err.print(
+            "compiling the simulation engine (first run on this machine only)...",
+            highlight=False,
+        )
+
+
+def print_summary(
+    loaded: scenario.Scenario, summary, target: Path, seconds: float, simulating: float
+) -> None:
+    table = Table(title=f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name)
+    for column in (
+        "strategy",
+        f"cost ({loaded.currency})",
+        "QALYs",
+        "life-years",
+        "incr. cost",
+        "incr. QALYs",
+        "ICER",
+        "status",
+    ):
+        table.add_column(column, justify="left" if column in ("strategy", "status") else "right")
+    for row in summary.itertuples():
+        icer = "" if row.icer != row.icer else f"{row.icer:,.0f}"
+        table.add_row(
+            row.strategy,
+            f"{row.cost:,.0f}",
+            f"{row.qaly:.3f}",
+            f"{row.life_years:.2f}",
+            f"{row.incremental_cost:,.0f}",
+            f"{row.incremental_qaly:.3f}",
+            icer or row.icer_note,
+            row.frontier_status,
+        )
+    out.print(table)
+    out.print(
+        f"{loaded.patients:,} patients per strategy, seed {loaded.seed}, "
+        f"{seconds:.1f} s ({simulating:.1f} s simulating and analysing, the rest writing "
+        f"tables, report and workbook) -> {target}"
+    )
