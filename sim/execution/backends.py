@@ -16,6 +16,8 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -56,10 +58,23 @@ class Backend:
         self.close()
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C in a terminal reaches the whole process group: the parent stops the run and
-    # the workers; a worker must not print a KeyboardInterrupt traceback of its own.
+#: How often a worker looks whether its parent is still there (seconds).
+PARENT_WATCH_SECONDS = 0.5
+
+
+def _worker_start(parent: int) -> None:
+    """A worker's start: Ctrl-C in a terminal reaches the whole process group, so the
+    parent stops the run and the workers, and a worker must not print a KeyboardInterrupt
+    traceback of its own; and a worker whose parent is gone (killed with SIGKILL, which
+    no handler sees) exits by itself instead of holding its memory for ever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class Processes(Backend):
@@ -83,7 +98,8 @@ class Processes(Backend):
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_sigint,
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

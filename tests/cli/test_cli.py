@@ -14,9 +14,11 @@ long before it could finish.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -262,6 +264,7 @@ def test_interrupted_run_keeps_the_earlier_result_and_leaves_no_temporary_folder
     finally:
         if proc.poll() is None:
             proc.kill()
+            console_finish(proc, timeout=10)
             proc.communicate()
     assert ran.code == expected, f"exit code {ran.code}, stderr:\n{ran.err}"
     assert "Traceback" not in ran.err, ran.err
@@ -402,3 +405,69 @@ def test_validate_never_blocks_on_a_pipe_nor_reads_a_huge_file(tmp_path: Path) -
     huge.write_text("# " + "x" * 1_200_000 + "\n", encoding="utf-8")
     ran = cli_in_process("validate", huge, cwd=ROOT)
     assert "a scenario file may hold at most 1,000,000" in assert_one_line_error(ran.code, ran.err)
+
+
+def _workers_of(pid: int) -> list[int]:
+    """Live worker processes (multiprocessing's spawned children) of `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z" and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of a `processes` run leaves no worker behind (each watches its parent)."""
+    proc = console_start(
+        "run",
+        BASE,
+        "--patients",
+        "3000000",
+        "--psa-iterations",
+        "0",
+        "--no-one-way",
+        "--backend",
+        "processes",
+        "--workers",
+        "2",
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+            time.sleep(0.2)
+            workers = _workers_of(proc.pid)
+        assert len(workers) == 2, "the workers never started"
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.2)
+        survivors = [w for w in workers if _alive(w)]
+    finally:
+        for w in set(workers) | set(_workers_of(proc.pid)):
+            with contextlib.suppress(OSError):
+                if _alive(w) and b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes():
+                    os.kill(w, signal.SIGKILL)  # an orphan holds the pipes open
+        if proc.poll() is None:
+            proc.kill()
+        console_finish(proc, timeout=10)  # reaps it and closes its pipes
+    assert not survivors, "a worker outlived its killed parent"
