@@ -49,6 +49,29 @@ def _mcse(low: float, high: float) -> float:
     return (high - low) / (2 * econ.Z95)
 
 
+def _paired(
+    row: dict[str, Any], name: str, tally: Tally, weights: dict[int, float], zero: bool
+) -> None:
+    """A paired difference of per-patient outcomes with its interval and MCSE (all 0 for
+    the comparator's own row)."""
+    mean, low, high = (0.0, 0.0, 0.0) if zero else _combination_ci(tally, weights)
+    row[name] = mean
+    row[f"{name}_ci_low"] = low
+    row[f"{name}_ci_high"] = high
+    row[f"{name}_mcse"] = _mcse(low, high)
+
+
+def _increments(row: dict[str, Any], tally: Tally, s: int, comparator: int) -> None:
+    """Incremental cost and QALYs of strategy s against the comparator, and the ICER."""
+    for outcome in ("cost", "qaly"):
+        w = {tally.index(s, outcome): 1.0, tally.index(comparator, outcome): -1.0}
+        _paired(row, f"incremental_{outcome}", tally, w, s == comparator)
+    if s == comparator:
+        row["icer"], row["icer_note"] = math.nan, "comparator"
+    else:
+        row["icer"], row["icer_note"] = econ.icer(row["incremental_cost"], row["incremental_qaly"])
+
+
 def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
     names = scenario.strategy_names()
     n = tally.patients
@@ -73,30 +96,14 @@ def summary(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             row[f"{outcome}_ci_low"] = low
             row[f"{outcome}_ci_high"] = high
             row[f"{outcome}_mcse"] = _mcse(low, high)
-        for outcome in ("cost", "qaly"):
-            w = {tally.index(s, outcome): 1.0, tally.index(comparator, outcome): -1.0}
-            mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
-            row[f"incremental_{outcome}"] = mean
-            row[f"incremental_{outcome}_ci_low"] = low
-            row[f"incremental_{outcome}_ci_high"] = high
-            row[f"incremental_{outcome}_mcse"] = _mcse(low, high)
-        if s == comparator:
-            row["icer"], row["icer_note"] = math.nan, "comparator"
-        else:
-            row["icer"], row["icer_note"] = econ.icer(
-                row["incremental_cost"], row["incremental_qaly"]
-            )
+        _increments(row, tally, s, comparator)
         row["frontier_status"] = status[s].status
         row["frontier_icer"] = status[s].icer
         for wtp in scenario.wtp:
             tag = wtp_tag(wtp)
             row[f"nmb_{tag}"] = wtp * row["qaly"] - row["cost"]
-            w = tally.incremental_nmb_weights(s, wtp)
-            mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(tally, w)
-            row[f"incremental_nmb_{tag}"] = mean
-            row[f"incremental_nmb_{tag}_ci_low"] = low
-            row[f"incremental_nmb_{tag}_ci_high"] = high
-            row[f"incremental_nmb_{tag}_mcse"] = _mcse(low, high)
+            nmb = tally.incremental_nmb_weights(s, wtp)
+            _paired(row, f"incremental_nmb_{tag}", tally, nmb, s == comparator)
         years = tally.followup[s]
         row["person_years"] = years
         row["mean_itb_dose_mcg_per_day"] = (  # mcg/day, as ITB doses are everywhere
@@ -304,25 +311,10 @@ def subgroups(scenario: Scenario, tally: Tally) -> pd.DataFrame:
             for outcome in ("cost", "qaly", "life_years"):
                 k = part.index(s, outcome)
                 row[outcome] = part.sum_v[k] / n
-            for outcome in ("cost", "qaly"):
-                w = {part.index(s, outcome): 1.0, part.index(comparator, outcome): -1.0}
-                mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(part, w)
-                row[f"incremental_{outcome}"] = mean
-                row[f"incremental_{outcome}_ci_low"] = low
-                row[f"incremental_{outcome}_ci_high"] = high
-            if s == comparator:
-                row["icer"], row["icer_note"] = math.nan, "comparator"
-            else:
-                row["icer"], row["icer_note"] = econ.icer(
-                    row["incremental_cost"], row["incremental_qaly"]
-                )
+            _increments(row, part, s, comparator)
             for wtp in scenario.wtp:
-                tag = wtp_tag(wtp)
-                w = part.incremental_nmb_weights(s, wtp)
-                mean, low, high = (0.0, 0.0, 0.0) if s == comparator else _combination_ci(part, w)
-                row[f"incremental_nmb_{tag}"] = mean
-                row[f"incremental_nmb_{tag}_ci_low"] = low
-                row[f"incremental_nmb_{tag}_ci_high"] = high
+                nmb = part.incremental_nmb_weights(s, wtp)
+                _paired(row, f"incremental_nmb_{wtp_tag(wtp)}", part, nmb, s == comparator)
             rows.append(row)
     return pd.DataFrame(rows)
 
