@@ -75,6 +75,14 @@ class UsageError(Exception):
     """A bad command-line value: one line, exit code 2."""
 
 
+class BadFiles(Exception):
+    """Several scenario files of a batch with errors: one line each, exit code 2."""
+
+    def __init__(self, lines: list[str], files: int) -> None:
+        super().__init__(lines, files)
+        self.lines, self.files = lines, files
+
+
 class WriteError(Exception):
     """Results could not be written (disk full, permissions): one line, exit code 74."""
 
@@ -287,9 +295,14 @@ def batch(
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not paths:
         raise UsageError(f"{folder}: no *.yaml scenario files")
-    loaded = [
-        (path, _load(path, patients, psa_iterations=psa_iterations, sets=sets)) for path in paths
-    ]
+    loaded, problems = [], []
+    for path in paths:  # every bad file is reported before any scenario runs
+        try:
+            loaded.append((path, _load(path, patients, psa_iterations=psa_iterations, sets=sets)))
+        except (scenario.ScenarioError, LifeTableError) as exc:
+            problems.append(str(exc))
+    if problems:
+        raise BadFiles(problems, len(paths))
     seen: dict[str, Path] = {}
     for path, item in loaded:
         if item.name in seen:
@@ -560,6 +573,17 @@ def main() -> None:
         interrupts.check()  # a signal whose exception was swallowed still stops the run
         if isinstance(code, int) and code:
             sys.exit(code)
+    except BadFiles as exc:
+        if debug:
+            raise
+        for line in exc.lines:
+            err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            f"{len(exc.lines)} of {exc.files} scenario files have errors: nothing was run",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(EXIT_BAD_INPUT)
     except (scenario.ScenarioError, UsageError, LifeTableError, files.NotOurs) as exc:
         if debug:
             raise

@@ -159,6 +159,22 @@ def test_batch_with_duplicate_names_is_refused_before_anything_runs(tmp_path: Pa
     assert entries(tmp_path) == ["scenarios"], "nothing may be written beside OUT"
 
 
+def test_batch_reports_every_bad_file_before_running_any(tmp_path: Path) -> None:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    write_variant(folder, "a.yaml", "alpha", 20)
+    (folder / "b.yaml").write_text(f"extends: {BASE}\nname: b\npatients: many\n", "utf-8")
+    (folder / "c.yaml").write_text(f"extends: {BASE}\nname: c\nseed: -1\n", "utf-8")
+    out = tmp_path / "out"
+    ran = cli_in_process("batch", folder, "--out", out, "--quiet", cwd=tmp_path)
+    lines = ran.err.strip().splitlines()
+    assert ran.code == 2 and ran.out == ""
+    assert lines[0].startswith(f"error: {folder / 'b.yaml'}: patients: ")
+    assert lines[1].startswith(f"error: {folder / 'c.yaml'}: seed: ")
+    assert lines[2] == "2 of 3 scenario files have errors: nothing was run"
+    assert not out.exists() or entries(out) == [], "nothing may be written to OUT"
+
+
 # ------------------------------------------------------------------------- validate
 
 
