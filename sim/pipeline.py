@@ -129,6 +129,8 @@ class Results:
         with files.atomic_folder(target) as tmp:
             for name, frame in self.tables.items():
                 output_tables.write_csv(frame, tmp / f"{name}.csv")
+                if name in output_tables.PARQUET_TABLES:
+                    output_tables.write_parquet(frame, tmp / f"{name}.parquet")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
             report.write(tmp)
         return target

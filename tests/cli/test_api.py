@@ -59,3 +59,16 @@ def test_load_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     with pytest.raises(sim.ScenarioError, match="patients"):
         sim.load(BASE, patients=0)
     assert sim.load(BASE).source == BASE
+
+
+def test_the_large_tables_are_also_parquet_with_the_same_values(base_run: Path) -> None:
+    """psa, state_occupancy and subgroups as Parquet: the CSV's rows and columns, at full
+    precision (the CSV keeps 10 significant digits)."""
+    import pandas as pd
+
+    folder = base_run / BASE_NAME
+    for name in ("psa", "state_occupancy", "subgroups"):
+        parquet = pd.read_parquet(folder / f"{name}.parquet")
+        csv = pd.read_csv(folder / f"{name}.csv")
+        assert list(parquet.columns) == list(csv.columns)
+        pd.testing.assert_frame_equal(parquet, csv, check_dtype=False, rtol=1e-9)

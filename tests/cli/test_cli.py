@@ -53,12 +53,14 @@ BASE_FILES = [
     "report.html",
     "results.xlsx",
     "state_occupancy.csv",
+    "state_occupancy.parquet",
     "subgroups.csv",
+    "subgroups.parquet",
     "summary.csv",
     "threshold.csv",
     "tornado.csv",
 ]
-PSA_FILES = ["ceac.csv", "evppi.csv", "psa.csv"]
+PSA_FILES = ["ceac.csv", "evppi.csv", "psa.csv", "psa.parquet"]
 RESULT_FILES = sorted(BASE_FILES + PSA_FILES)
 #: Everything but the manifest must be the same bytes on a rerun.
 TABLES = [name for name in RESULT_FILES if name != "manifest.json"]
