@@ -137,12 +137,18 @@ class Processes(Backend):
             yield result
 
     def _kill(self) -> None:
+        """Stop the pool now: kill its workers, reap them, and let the executor's own
+        threads wind down without waiting on them (after an interrupt in the middle of the
+        executor's bookkeeping, a waiting shutdown could wait for ever)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        for process in list(getattr(pool, "_processes", {}).values()):
+        processes = list(getattr(pool, "_processes", {}).values())
+        for process in processes:
             process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self._kill()
