@@ -50,6 +50,7 @@ BASE_FILES = [
     "cumulative_incidence.csv",
     "events.csv",
     "manifest.json",
+    "plots",
     "report.html",
     "results.xlsx",
     "state_occupancy.csv",
@@ -62,8 +63,9 @@ BASE_FILES = [
 ]
 PSA_FILES = ["ceac.csv", "evppi.csv", "psa.csv", "psa.parquet"]
 RESULT_FILES = sorted(BASE_FILES + PSA_FILES)
-#: Everything but the manifest must be the same bytes on a rerun.
-TABLES = [name for name in RESULT_FILES if name != "manifest.json"]
+#: Everything but the manifest (and the plots folder, compared file by file) must be the
+#: same bytes on a rerun.
+TABLES = [name for name in RESULT_FILES if name not in ("manifest.json", "plots")]
 TRACE_HEADER = "time_years,age_years,event,detail,cost,qaly_loss"
 END_OF_FOLLOW_UP = "end_of_follow_up"  # the last trace row of a survivor (sim/engines/des.py)
 
@@ -111,6 +113,7 @@ def test_rerun_is_byte_identical_and_another_seed_changes_summary(
     first, second = base_run / BASE_NAME, again / BASE_NAME
     for name in TABLES:
         assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} differs"
+    assert snapshot(first / "plots") == snapshot(second / "plots")
     manifest = json.loads((reseeded_run / BASE_NAME / "manifest.json").read_text("utf-8"))
     assert manifest["seed"] == int(OTHER_SEED)
     summary = reseeded_run / BASE_NAME / "summary.csv"
@@ -124,6 +127,16 @@ def test_report_rebuilds_the_same_bytes_from_the_tables(base_run: Path, tmp_path
     run_ok("report", copy, cwd=tmp_path)
     for name in ("report.html", "results.xlsx"):
         assert (copy / name).read_bytes() == (base_run / BASE_NAME / name).read_bytes(), name
+    # each plot of the page is also a file, the same PNG as the embedded one
+    import base64
+    import re
+
+    page = (copy / "report.html").read_text(encoding="utf-8")
+    embedded = dict(re.findall(r'<img id="(plot-[a-z0-9-]+)"[^>]*base64,([^"]+)"', page))
+    files = snapshot(copy / "plots")
+    assert sorted(files) == sorted(f"{p}.png" for p in embedded) and len(files) >= 6
+    for plot_id, data in embedded.items():
+        assert files[f"{plot_id}.png"] == base64.b64decode(data)
     ran = cli_in_process("report", tmp_path, cwd=tmp_path)
     assert_one_line_error(ran.code, ran.err, str(tmp_path), "not a result folder")
 
@@ -268,7 +281,7 @@ def test_interrupted_run_keeps_the_earlier_result_and_leaves_no_temporary_folder
     out = tmp_path / "out"
     out.mkdir()
     before = snapshot(copy_result(base_run / BASE_NAME, out))  # an earlier complete result
-    assert sorted(before) == RESULT_FILES
+    assert sorted({name.split("/")[0] for name in before}) == RESULT_FILES
     # 20,000 patients per strategy take tens of seconds with the SimPy engine.
     proc = console_start(
         "run", BASE, "--patients", "20000", "--engine", "des", "--out", out, "--quiet", cwd=tmp_path

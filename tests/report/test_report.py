@@ -462,8 +462,9 @@ def test_write_makes_both_files_and_only_reads_the_tables(
     full_written: tuple[Path, dict[str, bytes]],
 ) -> None:
     folder, before = full_written
-    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert set(after) == set(before) | {"report.html", "results.xlsx"}  # no temporary left
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == {"plots"}  # the plots as PNG
     assert all(after[name] == data for name, data in before.items())
     assert after["report.html"].startswith(b"<!DOCTYPE html>")
     assert zipfile.is_zipfile(folder / "results.xlsx")

@@ -14,6 +14,8 @@ workbook is :mod:`sim.output.workbook`.
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 from sim.output.files import atomic_write
@@ -24,11 +26,27 @@ from sim.output.workbook import workbook
 __all__ = ["PLOT_IDS", "SECTION_IDS", "TABLES", "ResultFolder", "render", "workbook", "write"]
 
 
+#: An embedded plot of the page: its id and its PNG.
+_EMBEDDED = re.compile(
+    r'<img id="(plot-[a-z0-9-]+)" alt="[^"]*" src="data:image/png;base64,([^"]+)"'
+)
+
+
 def write(folder: Path) -> None:
-    """Build `folder/report.html` and `folder/results.xlsx` from the run's tables there."""
+    """Build `folder/report.html` and `folder/results.xlsx` from the run's tables there,
+    and each of the report's plots as `folder/plots/<plot id>.png` (the same bytes as
+    the embedded one), for a paper or a slide."""
     folder = Path(folder)
     results = ResultFolder.read(folder)
-    page = render(results).encode("utf-8")
+    html = render(results)
     book = workbook(results.tables, results.manifest)
-    atomic_write(folder / "report.html", page)
+    atomic_write(folder / "report.html", html.encode("utf-8"))
     atomic_write(folder / "results.xlsx", book)
+    plots = folder / "plots"
+    plots.mkdir(exist_ok=True)
+    made = {f"{plot_id}.png": base64.b64decode(data) for plot_id, data in _EMBEDDED.findall(html)}
+    for stale in plots.glob("*.png"):  # a rebuilt report without a section drops its plot
+        if stale.name not in made:
+            stale.unlink()
+    for name, data in made.items():
+        atomic_write(plots / name, data)
