@@ -101,7 +101,8 @@ class Calibration:
         self.evaluations = 0
         self._cache: dict[tuple, dict[str, float]] = {}
 
-    def _simulate(self, values: dict[str, float], horizon: float | None) -> tuple:
+    def simulate(self, values: dict[str, float], horizon: float | None) -> tuple:
+        """A run of the calibration's set-up with the parameters at `values` (paths)."""
         doc = copy.deepcopy(self.doc)
         for path, value in values.items():
             _set(doc, path, value)
@@ -124,7 +125,7 @@ class Calibration:
 
         def run(horizon: float | None) -> tuple:
             if horizon not in runs:
-                runs[horizon] = self._simulate(values, horizon)
+                runs[horizon] = self.simulate(values, horizon)
             return runs[horizon]
 
         found = {}
@@ -138,6 +139,11 @@ class Calibration:
     def paths(self) -> list[str]:
         """The concrete parameter paths the fit moves."""
         return [p for path in self.step.parameters for p in expand(self.doc, path)]
+
+    def at(self, scenario: sc.Scenario) -> dict[str, float]:
+        """The values another scenario (the base case) gives the fitted parameters."""
+        values = scenario.model_dump(mode="json")
+        return {p: float(lookup(values, p)) for p in self.paths()}
 
     def _cost_ratio(self, target: CalibrationTarget, run: Callable[[float | None], tuple]):
         """Undiscounted cost of the strategy over years [a, b] against the comparator's."""

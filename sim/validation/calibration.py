@@ -13,34 +13,22 @@ import pandas as pd
 
 from sim import scenario
 from sim.analysis.calibration import Calibration
-from sim.engines.tally import Tally
 from sim.model.events import COST_CATEGORIES
-from sim.scenario.references import lookup
 from sim.validation.checks import PUBLISHED, Check, Validator
-from sim.validation.setups import base_case_only, with_values
+
+#: The calibration step whose target the cost table takes apart.
+CARE_STEP = "itb-care.yaml"
 
 
-def _first_years(validator: Validator, horizon: float) -> tuple[scenario.Scenario, Tally]:
-    """The base case with every patient implanted and nobody dying or losing the pump
-    for a reason of its own (a claims cohort of survivors), over `horizon` years."""
-    doc = base_case_only(validator.base)
-    for indication in doc["cohort"]["indications"].values():
-        indication["mortality_multiplier"] = 0.0
-    doc = with_values(
-        doc,
-        patients=validator.patients,
-        horizon_years=horizon,
-        strategies__itb__screening__response_probability=1.0,
-        strategies__itb__explant_rate_per_year=0.0,
-    )
-    return validator.simulate(doc)
-
-
-def costs_after_implant(validator: Validator) -> pd.DataFrame:
+def costs_after_implant(validator: Validator, folder: Path) -> pd.DataFrame:
     """The ITB arm's costs per patient-year in years 2-3 after implant, item by item
     (undiscounted, in the price year), beside conventional management's and the cited
-    all-cause totals: what the care multiplier was derived from, checked in the model."""
-    (sc, one), (_, three) = _first_years(validator, 1.0), _first_years(validator, 3.0)
+    all-cause totals: what the care multiplier was calibrated to, in the model. The runs
+    are those of the calibration step (`folder`/CARE_STEP: its set-up, a claims cohort of
+    implanted survivors) at the base case's values."""
+    step = _step(validator, folder / CARE_STEP)
+    values = step.at(scenario.load(validator.base_file))
+    (sc, one), (_, three) = step.simulate(values, 1.0), step.simulate(values, 3.0)
     names = sc.strategy_names()
     itb, cmm = names.index("itb"), names.index(sc.comparator)
     window = (three.undiscounted_cost_by_category - one.undiscounted_cost_by_category) / (
@@ -83,14 +71,17 @@ def costs_after_implant(validator: Validator) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _step(validator: Validator, path: Path) -> Calibration:
+    return Calibration(scenario.load(path).model_copy(update={"patients": validator.patients}))
+
+
 def targets(validator: Validator, folder: Path) -> list[Check]:
     """Each calibration step's targets at the base case's values of its parameters."""
     base = scenario.load(validator.base_file)
-    values = base.model_dump(mode="json")
     checks = []
     for path in sorted(folder.glob("*.yaml")):
-        step = Calibration(scenario.load(path).model_copy(update={"patients": validator.patients}))
-        found = step.outputs_at({p: float(lookup(values, p)) for p in step.paths()})
+        step = _step(validator, path)
+        found = step.outputs_at(step.at(base))
         fitted = ", ".join(step.step.parameters)
         for name, target in step.step.targets.items():
             model = found[name]

@@ -22,11 +22,12 @@ def run(
 ) -> tuple[list[Check], list[Figure], pd.DataFrame]:
     """Every check, every study's figures, and the ITB arm's costs after implant by item."""
     validator = Validator(base_file, patients, progress)
-    costs = calibration.costs_after_implant(validator)
+    steps = folder.parent / "calibration"
+    costs = calibration.costs_after_implant(validator, steps)
     checks = [
         *validator.internal(),
         *validator.external(folder),
-        *calibration.targets(validator, folder.parent / "calibration"),
+        *calibration.targets(validator, steps),
     ]
     studies = Studies(folder, patients, validator.table, validator.progress)
     figures = [f for entry in PUBLISHED["cross_model"] for f in studies.study(entry)]

@@ -147,7 +147,7 @@ def test_the_costs_after_implant_show_every_item_of_the_care_target() -> None:
     care and each explicit item per patient-year, adding up to the total; the calibration
     targets are shown apart (kind calibration, never validation)."""
     validator = validation.Validator(BASE, 2000)
-    costs = calibration.costs_after_implant(validator)
+    costs = calibration.costs_after_implant(validator, ROOT / "scenarios" / "calibration")
     items = costs[~costs.component.isin(["total", "cited"])].set_index("component")
     assert list(items.index) == list(COST_CATEGORIES)
     total = costs.set_index("component").loc["total"]
