@@ -12,8 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, special
-from scipy.interpolate import BSpline
+from scipy import special
 
 Z95 = 1.959963984540054  # standard normal 97.5th percentile
 
@@ -286,6 +285,9 @@ def _spline_block(x: np.ndarray, n_knots: int) -> tuple[np.ndarray, np.ndarray]:
     piecewise linear): quantile knots follow skewed inputs, and the penalty is that of a
     smoothing spline whatever the knot spacing. The sum-to-zero constraint (as in mgcv)
     keeps blocks of an additive model identifiable next to the intercept."""
+    from scipy import linalg
+    from scipy.interpolate import BSpline  # EVPPI only: kept out of every run's imports
+
     lo, hi = float(x.min()), float(x.max())
     inner = np.unique(np.quantile(x, np.linspace(0.0, 1.0, n_knots + 2)[1:-1]))
     inner = inner[(inner > lo) & (inner < hi)]
@@ -357,6 +359,8 @@ def _smoothing(
     search over a grid (one pass is exact for a single block). For each block, a
     Demmler-Reinsch eigen-decomposition against the rest of the system gives the fits and
     degrees of freedom at every grid point from one factorisation."""
+    from scipy import linalg
+
     n, dim = x.shape
     grid = np.array(_LOG_LAMBDA)
     lam = 10.0**grid
@@ -419,6 +423,8 @@ def evppi(
     iterations (Generator seeded by `seed`) and refits with the full-sample basis and
     smoothing parameters, so the result is deterministic. Clipped to [0, EVPI].
     """
+    from scipy import linalg
+
     values = np.asarray(nmb, dtype=float)
     params = np.asarray(x, dtype=float)
     if params.ndim == 1:

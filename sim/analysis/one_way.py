@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from sim.analysis import econ
 from sim.engines.tally import OUTCOMES, Tally
@@ -57,6 +56,8 @@ def one_way(
     backend: Backend | None = None,
 ) -> OneWay:
     """Tornado over every scalar uncertain parameter, then the threshold searches."""
+    from scipy import optimize  # the threshold searches only
+
     base_inc = _incremental(scenario, base)
     index = runner.price_index(scenario)
     comparator, wtp = scenario.comparator, scenario.wtp[0]

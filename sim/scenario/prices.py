@@ -11,7 +11,6 @@ prices and inflated like the base value; the report lists every inflated cost.
 
 from __future__ import annotations
 
-import copy
 import csv
 import functools
 from dataclasses import dataclass
@@ -170,12 +169,19 @@ def inflation(document: dict[str, Any], index: PriceIndex) -> list[Inflated]:
 
 
 def priced_document(document: dict[str, Any], index: PriceIndex) -> dict[str, Any]:
-    """The document with every cost in the price year's prices (and no cost years left)."""
-    doc = copy.deepcopy(document)
+    """The document with every cost in the price year's prices (and no cost years left).
+    Only the mappings on the way to a cost are copied (the rest is shared with
+    `document`, which is left as it is): a PSA prices every iteration's document."""
+    doc = dict(document)
+    copied = {""}
     for row in inflation(document, index):
         *parents, leaf = row.path.split(".")
-        node = doc
+        node, prefix = doc, ""
         for part in parents:
+            prefix = f"{prefix}.{part}"
+            if prefix not in copied:
+                node[part] = dict(node[part])
+                copied.add(prefix)
             node = node[part]
         node[leaf] = row.priced
     doc["cost_years"] = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 from sim.output.files import atomic_write
 from sim.output.report.folder import TABLES, ResultFolder
 from sim.output.report.page import PLOT_IDS, SECTION_IDS, render
-from sim.output.workbook import workbook
+from sim.output.workbook import workbook, writing_beside
 
 __all__ = ["PLOT_IDS", "SECTION_IDS", "TABLES", "ResultFolder", "render", "workbook", "write"]
 
@@ -37,11 +37,9 @@ def write(folder: Path) -> None:
     and each of the report's plots as `folder/plots/<plot id>.png` (the same bytes as
     the embedded one), for a paper or a slide."""
     folder = Path(folder)
-    results = ResultFolder.read(folder)
-    html = render(results)
-    book = workbook(results.tables, results.manifest)
+    with writing_beside(folder):
+        html = render(ResultFolder.read(folder))
     atomic_write(folder / "report.html", html.encode("utf-8"))
-    atomic_write(folder / "results.xlsx", book)
     plots = folder / "plots"
     plots.mkdir(exist_ok=True)
     made = {f"{plot_id}.png": base64.b64decode(data) for plot_id, data in _EMBEDDED.findall(html)}

@@ -26,14 +26,43 @@ if TYPE_CHECKING:
 DPI = 100
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A figure on its own Agg canvas: pyplot's global state is never touched."""
+def new_figure(width: float, height: float, *, fixed: bool = False) -> Figure:
+    """A figure on its own Agg canvas: pyplot's global state is never touched. Laid out by
+    matplotlib's constrained layout (for tick labels of any length), or, with `fixed`, by
+    :func:`margins` in inches: a regular grid of panels needs no layout search, which costs
+    more than drawing the figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(width, height), dpi=DPI, layout=None if fixed else "constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def margins(
+    figure: Figure,
+    left: float,
+    right: float,
+    bottom: float,
+    top: float,
+    *,
+    grid: tuple[int, int] = (1, 1),
+    gaps: tuple[float, float] = (0.0, 0.0),
+) -> None:
+    """Place a grid of panels (rows, columns) with margins and gaps between panels
+    (across, down) in inches."""
+    width, height = figure.get_size_inches()
+    rows, cols = grid
+    panel_w = (width - left - right - gaps[0] * (cols - 1)) / cols
+    panel_h = (height - bottom - top - gaps[1] * (rows - 1)) / rows
+    figure.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=gaps[0] / panel_w,
+        hspace=gaps[1] / panel_h,
+    )
 
 
 def png(figure: Figure) -> str:
@@ -71,7 +100,8 @@ def ce_plane(
     comp, cur = r.comparator, r.currency
     from matplotlib.lines import Line2D
 
-    figure = new_figure(9.5, 6.0)
+    figure = new_figure(9.5, 6.0, fixed=True)
+    margins(figure, 1.1, 2.7, 0.6, 0.2)
     ax = figure.add_subplot()
     xs: list[np.ndarray] = [np.zeros(1)]
     ys: list[np.ndarray] = [np.zeros(1)]
@@ -143,14 +173,17 @@ def ce_plane(
     ax.set_xlabel(f"Incremental QALYs vs {f.tex(comp)}")
     ax.set_ylabel(f"Incremental cost vs {f.tex(comp)} ({f.tex(cur)})")
     ax.grid(True, lw=0.3, alpha=0.5)
-    figure.legend(handles=handles, loc="outside right upper", fontsize=8)
+    figure.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1 - 2.6 / 9.5, 1 - 0.2 / 6.0), fontsize=8
+    )
     return figure
 
 
 def ceac(r: ResultFolder, ceac: pd.DataFrame, present: list[str]) -> Figure:
     """Acceptability curves per strategy, with the frontier (CEAF) marked."""
     cur = r.currency
-    figure = new_figure(9.5, 5.0)
+    figure = new_figure(9.5, 5.0, fixed=True)
+    margins(figure, 0.8, 0.25, 0.6, 0.2)
     ax = figure.add_subplot()
     few = ceac["wtp"].nunique() <= 12
     for name in present:
@@ -201,7 +234,8 @@ def ceac(r: ResultFolder, ceac: pd.DataFrame, present: list[str]) -> Figure:
 def evpi(r: ResultFolder, w: np.ndarray, evpi: np.ndarray, se: np.ndarray) -> Figure:
     """EVPI per patient against WTP with its Monte Carlo band."""
     cur = r.currency
-    figure = new_figure(9.5, 4.5)
+    figure = new_figure(9.5, 4.5, fixed=True)
+    margins(figure, 1.0, 0.25, 0.6, 0.2)
     ax = figure.add_subplot()
     ax.fill_between(
         w,
@@ -266,7 +300,8 @@ def cumulative(r: ResultFolder, ci: pd.DataFrame, groups: list[str], present: li
 
     ncols = min(3, len(groups))
     nrows = math.ceil(len(groups) / ncols)
-    figure = new_figure(11.0, 2.7 * nrows + 0.7)
+    figure = new_figure(11.0, 2.7 * nrows + 0.7, fixed=True)
+    margins(figure, 0.7, 0.2, 0.9, 0.3, grid=(nrows, ncols), gaps=(0.7, 0.65))
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True).ravel()
     years = "years" if "years" in ci.columns else None
     for ax, group in zip(axes, groups, strict=False):
@@ -293,7 +328,7 @@ def cumulative(r: ResultFolder, ci: pd.DataFrame, groups: list[str], present: li
         ax.set_xlabel("Years from start")
         ax.xaxis.set_tick_params(labelbottom=True)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(6, len(present)))
+    figure.legend(handles, labels, loc="lower center", ncols=min(6, len(present)), frameon=False)
     return figure
 
 
@@ -303,7 +338,8 @@ def occupancy(r: ResultFolder, table: pd.DataFrame, present: list[str], states: 
 
     ncols = min(3, len(present))
     nrows = math.ceil(len(present) / ncols)
-    figure = new_figure(11.0, 2.9 * nrows + 0.7)
+    figure = new_figure(11.0, 2.9 * nrows + 0.7, fixed=True)
+    margins(figure, 0.7, 0.2, 0.95, 0.3, grid=(nrows, ncols), gaps=(0.25, 0.75))
     axes = figure.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     colours = {"on_pump": "#1f77b4", "on_tablets": "#ff7f0e", "untreated": "#bbbbbb"}
     colours["dead"] = "#444444"
@@ -323,7 +359,7 @@ def occupancy(r: ResultFolder, table: pd.DataFrame, present: list[str], states: 
     for ax in axes[len(present) :]:
         ax.set_axis_off()
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=len(states))
+    figure.legend(handles, labels, loc="lower center", ncols=len(states), frameon=False)
     return figure
 
 
@@ -384,7 +420,9 @@ def convergence(
     r: ResultFolder, conv: pd.DataFrame, kinds: list[str], quantities: list[str], present: list[str]
 ) -> Figure:
     """Running means with ±1.96 MCSE bands: one row per quantity, one column per axis."""
-    figure = new_figure(5.2 * len(kinds) + 1.0, 2.6 * len(quantities) + 0.8)
+    figure = new_figure(5.2 * len(kinds) + 1.0, 2.6 * len(quantities) + 0.8, fixed=True)
+    grid = (len(quantities), len(kinds))
+    margins(figure, 1.0, 0.2, 0.95, 0.3, grid=grid, gaps=(0.9, 0.75))
     axes = figure.subplots(len(quantities), len(kinds), squeeze=False)
     for qi, quantity in enumerate(quantities):
         for ai, kind in enumerate(kinds):
@@ -422,5 +460,5 @@ def convergence(
                 handles.append(handle)
                 labels.append(text)
     if handles:
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)))
+        figure.legend(handles, labels, loc="lower center", ncols=min(6, len(labels)), frameon=False)
     return figure
