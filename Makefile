@@ -7,16 +7,20 @@ STAMP := $(VENV)/.installed
 .PHONY: run test bench validation lint clean install
 
 $(BIN)/python:
+	@echo "make: creating the virtual environment $(VENV) (first time only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
+	@echo "make: installing baclofen-sim and its dependencies into $(VENV) (first time, or after pyproject.toml changed)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "make: installed"
 
 install: $(STAMP)
 
 run: $(STAMP)
+	@echo "make: running every scenario of scenarios/ into results/ (the first run compiles the engine)"
 	$(BIN)/baclofen-sim batch scenarios --out results
 
 test: $(STAMP)

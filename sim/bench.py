@@ -83,6 +83,118 @@ def _start_child() -> None:
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
+class _Stages:
+    """A progress display that keeps the wall time of each stage of a run and the units
+    it did (patients, iterations, one-way runs)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.units: dict[str, int] = {}
+        self._stage = ""
+        self._start = 0.0
+
+    def begin(self, stage: str, total: int | None, unit: str, lifetimes_per_unit: int) -> None:
+        self._stage, self._start = unit, time.perf_counter()
+        self.units[unit] = 0
+
+    def advance(self, units: int) -> None:
+        self.units[self._stage] += units
+
+    def end(self) -> None:
+        self.seconds[self._stage] = time.perf_counter() - self._start
+
+
+def _study_child(patients: int | None, iterations: int | None) -> None:
+    """The whole base study (`baclofen-sim run scenarios/base.yaml`) by its parts, and the
+    plain simulation of as many patient-lifetimes (one base-case run of all its patients:
+    the base case's, every PSA iteration's and every one-way run's) in the same process."""
+    start = time.perf_counter()
+    import sim
+    from sim.analysis import psa as psa_tables
+    from sim.execution import runner
+    from sim.numerics import lifetable
+
+    changes = {k: v for k, v in (("patients", patients), ("psa_iterations", iterations)) if v}
+    sc = sim.load(BASE, **changes)
+    loaded = time.perf_counter()
+    stages = _Stages()
+    results = sim.run(sc, progress=stages)
+    ran = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        results.write(out)
+    written = time.perf_counter()
+    evppi_start = time.perf_counter()
+    if results.psa is not None:
+        psa_tables.evppi_table(sc, results.psa)
+    evppi = time.perf_counter() - evppi_start
+    lifetimes = sc.patients * (1 + sc.psa_iterations + stages.units.get("runs", 0))
+    table = lifetable.load(sc.cohort.life_table, BASE.parent)
+    plain = sc.model_copy(update={"patients": lifetimes, "psa_iterations": 0})
+    t = time.perf_counter()
+    runner.simulate(plain, table)
+    simulation = time.perf_counter() - t
+    total = written - start
+    parts = {
+        "imports_and_load": loaded - start,
+        "base_case": stages.seconds.get("patients", 0.0),
+        "psa": stages.seconds.get("iterations", 0.0),
+        "one_way": stages.seconds.get("runs", 0.0),
+        "tables": (ran - loaded) - sum(stages.seconds.values()),
+        "of_which_evppi": evppi,
+        "report_and_workbook": written - ran,
+    }
+    print(
+        json.dumps(
+            {
+                "total_seconds": total,
+                "parts": parts,
+                "patients_per_run": lifetimes,
+                "simulation_seconds": simulation,
+                "total_over_simulation": total / simulation,
+                "share_not_simulation": 1 - simulation / total,
+            }
+        )
+    )
+
+
+def _small_runs(repeats: int) -> dict:
+    """Wall time of `baclofen-sim run` on 1,000 patients, base case only, cache warm: the
+    command as a user types it (imports, load, run, tables, report, workbook)."""
+    exe = Path(sys.executable).with_name("baclofen-sim")
+    with tempfile.TemporaryDirectory() as out:
+        command = [str(exe), "run", str(BASE), "--patients", "1000", "--psa-iterations", "0"]
+        command += ["--no-one-way", "--quiet", "--out", out]
+        subprocess.run(command, check=True, capture_output=True)  # warm the cache
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times.append(time.perf_counter() - t)
+    return {"seconds": _median(times), "runs": times}
+
+
+def _time_to_answer(quick: bool, repeats: int) -> dict:
+    """The small run and the whole base study by its parts (medians of fresh processes)."""
+    small = _small_runs(repeats)
+    print(f"small run (1,000 patients, base case only): {small['seconds']:.2f} s wall (median)")
+    args = ["_study", "2000", "50"] if quick else ["_study"]
+    studies = [_child(args) for _ in range(1 if quick else 3)]
+    keys = ("total_seconds", "simulation_seconds", "total_over_simulation", "share_not_simulation")
+    study = {k: _median([s[k] for s in studies]) for k in keys}
+    study["parts"] = {k: _median([s["parts"][k] for s in studies]) for k in studies[0]["parts"]}
+    study["patients_per_run"] = studies[0]["patients_per_run"]
+    study["runs"] = studies
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in study["parts"].items())
+    print(
+        f"whole base study{' (quick: 2,000 patients, 50 iterations)' if quick else ''}: "
+        f"{study['total_seconds']:.1f} s wall, {study['total_over_simulation']:.2f}x the "
+        f"{study['simulation_seconds']:.1f} s of simulating its "
+        f"{study['patients_per_run']:,} patients in one run "
+        f"({100 * study['share_not_simulation']:.0f}% of the time not simulation); {parts}"
+    )
+    return {"small_run": small, "base_study": study}
+
+
 def _scaling(patients: int, n_strategies: int, repeats: int) -> dict:
     """Throughput of the base scenario on the processes and Dask backends with 1 and 2
     workers of one compiled-engine thread each (the time after the workers have started
@@ -131,7 +243,13 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["_start"]:
         _start_child()
         return
+    if argv[:1] == ["_study"]:
+        _study_child(*(int(a) for a in argv[1:3]), *([None] * (2 - len(argv[1:3]))))
+        return
     quick = "--quick" in argv
+    if "time-to-answer" in argv:  # that part alone: python -m sim.bench time-to-answer
+        print(json.dumps(_time_to_answer(quick, 3 if quick else 5), indent=2))
+        return
     import numba
     import numpy
     import simpy
@@ -217,6 +335,7 @@ def main(argv: list[str]) -> None:
     )
 
     report["scaling"] = _scaling(4 * fast_patients, n_strategies, repeats)
+    report["time_to_answer"] = _time_to_answer(quick, repeats)
 
     memory = [_child(["_memory", str(n)]) for n in sizes]
     report["peak_memory"] = memory

@@ -354,13 +354,18 @@ def _smoothing(
     y: np.ndarray,
     penalties: list[tuple[slice, np.ndarray]],
     ridge: float,
+    decompositions: dict[tuple[int, bytes], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Log10 smoothing parameters minimising GCV = n RSS / (n - edf)^2, by coordinate
     search over a grid (one pass is exact for a single block). For each block, a
     Demmler-Reinsch eigen-decomposition against the rest of the system gives the fits and
-    degrees of freedom at every grid point from one factorisation."""
+    degrees of freedom at every grid point from one factorisation. The decompositions
+    depend on the design and the other blocks' smoothing only, not on y: `decompositions`
+    keeps them for the searches of other outcomes on the same design (the same numbers)."""
     from scipy import linalg
 
+    if decompositions is None:
+        decompositions = {}
     n, dim = x.shape
     grid = np.array(_LOG_LAMBDA)
     lam = 10.0**grid
@@ -369,18 +374,22 @@ def _smoothing(
     for _ in range(4):
         moved = False
         for k, (block, penalty) in enumerate(penalties):
-            own = np.zeros((dim, dim))
-            own[block, block] = penalty
             others = best.copy()
             others[k] = -math.inf  # the block's own penalty left out (10**-inf == 0)
-            base = gram + _penalty(penalties, others, dim)
-            base[np.diag_indices_from(base)] += ridge
-            chol = linalg.cholesky(base, lower=True)
-            half = linalg.solve_triangular(chol, own, lower=True)
-            m = linalg.solve_triangular(chol, half.T, lower=True)
-            eig, vec = linalg.eigh((m + m.T) / 2)
-            eig = np.maximum(eig, 0.0)
-            u = x @ linalg.solve_triangular(chol, vec, lower=True, trans="T")
+            key = (k, others.tobytes())
+            if key not in decompositions:
+                own = np.zeros((dim, dim))
+                own[block, block] = penalty
+                base = gram + _penalty(penalties, others, dim)
+                base[np.diag_indices_from(base)] += ridge
+                chol = linalg.cholesky(base, lower=True)
+                half = linalg.solve_triangular(chol, own, lower=True)
+                m = linalg.solve_triangular(chol, half.T, lower=True)
+                eig, vec = linalg.eigh((m + m.T) / 2)
+                eig = np.maximum(eig, 0.0)
+                u = x @ linalg.solve_triangular(chol, vec, lower=True, trans="T")
+                decompositions[key] = (eig, u)
+            eig, u = decompositions[key]
             shrink = 1.0 / (1.0 + eig[:, None] * lam[None, :])  # (dim, grid)
             fitted = u @ (shrink * (u.T @ y)[:, None])
             rss = np.sum((y[:, None] - fitted) ** 2, axis=0)
@@ -406,6 +415,21 @@ def _voi(fitted: np.ndarray, inb: np.ndarray, weights: np.ndarray) -> float:
     return float(max(0.0, min(partial, perfect)))
 
 
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a^-1 b for a symmetric positive definite a: LAPACK's potrf and potrs, as
+    scipy.linalg.cho_factor and cho_solve call them (the same numbers), without their
+    checks, which cost more than the solve for the bootstrap's thousands of small systems."""
+    from scipy.linalg import LinAlgError, lapack
+
+    factor, info = lapack.dpotrf(a, lower=0, clean=0)
+    if info != 0:
+        raise LinAlgError(f"{info}-th leading minor of the array is not positive definite")
+    x, info = lapack.dpotrs(factor, b, lower=0)
+    if info != 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal potrs")
+    return x
+
+
 def evppi(
     nmb: np.ndarray, x: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
 ) -> tuple[float, float]:
@@ -423,54 +447,76 @@ def evppi(
     iterations (Generator seeded by `seed`) and refits with the full-sample basis and
     smoothing parameters, so the result is deterministic. Clipped to [0, EVPI].
     """
-    from scipy import linalg
+    return evppi_many([nmb], x, n_bootstrap=n_bootstrap, seed=seed)[0]
 
-    values = np.asarray(nmb, dtype=float)
+
+def evppi_many(
+    nmbs: list[np.ndarray], x: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
+) -> list[tuple[float, float]]:
+    """:func:`evppi` of the same parameters for several NMB matrices (one per WTP), each
+    exactly what `evppi` gives it alone: the design, the bootstrap draws (the same for
+    every matrix, as each call seeds its own) and their weighted cross-products are built
+    once for all, and so are the smoothing searches' decompositions."""
     params = np.asarray(x, dtype=float)
     if params.ndim == 1:
         params = params[:, None]
-    if values.ndim != 2 or params.ndim != 2 or values.shape[0] != params.shape[0]:
-        raise ValueError(f"nmb must be (N, S) and x (N,) or (N, P): {values.shape}, {params.shape}")
-    if 0 in values.shape:
-        raise ValueError("need at least one iteration and one strategy")
-    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(params))):
-        raise ValueError("nmb and x must be finite")
+    matrices = [np.asarray(nmb, dtype=float) for nmb in nmbs]
+    for values in matrices:
+        if values.ndim != 2 or params.ndim != 2 or values.shape[0] != params.shape[0]:
+            raise ValueError(
+                f"nmb must be (N, S) and x (N,) or (N, P): {values.shape}, {params.shape}"
+            )
+        if 0 in values.shape:
+            raise ValueError("need at least one iteration and one strategy")
+        if not (np.all(np.isfinite(values)) and np.all(np.isfinite(params))):
+            raise ValueError("nmb and x must be finite")
     if n_bootstrap < 0:
         raise ValueError("n_bootstrap must be >= 0")
     params = params[:, np.ptp(params, axis=0) > 0]
-    n = values.shape[0]
-    if params.shape[1] == 0 or values.shape[1] == 1:
-        return 0.0, 0.0
-    inb = values[:, 1:] - values[:, :1]
-    inb_centred = inb - inb.mean(axis=0)
+    n = params.shape[0]
+    if params.shape[1] == 0 or not matrices or matrices[0].shape[1] == 1:
+        return [(0.0, 0.0)] * len(matrices)
     design, penalties = _design(params)
     gram = design.T @ design
     ridge = 1e-10 * float(np.trace(gram)) / gram.shape[0]
-    pens = [
-        _penalty(penalties, _smoothing(design, gram, y, penalties, ridge), gram.shape[0])
-        for y in inb_centred.T
-    ]
+    decompositions: dict[tuple[int, bytes], tuple[np.ndarray, np.ndarray]] = {}
+    problems = []
+    for values in matrices:
+        inb = values[:, 1:] - values[:, :1]
+        inb_centred = inb - inb.mean(axis=0)
+        pens = [
+            _penalty(
+                penalties,
+                _smoothing(design, gram, y, penalties, ridge, decompositions),
+                gram.shape[0],
+            )
+            for y in inb_centred.T
+        ]
+        problems.append((inb, inb_centred, pens))
 
-    def fit(weights: np.ndarray) -> np.ndarray:
+    def voi(weights: np.ndarray) -> list[float]:
         wx = design * weights[:, None]
         g = design.T @ wx
         g[np.diag_indices_from(g)] += ridge
-        rhs = wx.T @ inb_centred
-        coef = np.column_stack(
-            [linalg.cho_solve(linalg.cho_factor(g + pen), rhs[:, j]) for j, pen in enumerate(pens)]
-        )
-        return design @ coef + inb.mean(axis=0)
+        found = []
+        for inb, inb_centred, pens in problems:
+            rhs = wx.T @ inb_centred
+            coef = np.column_stack([_solve(g + pen, rhs[:, j]) for j, pen in enumerate(pens)])
+            found.append(_voi(design @ coef + inb.mean(axis=0), inb, weights))
+        return found
 
-    ones = np.ones(n)
-    estimate = _voi(fit(ones), inb, ones)
+    estimates = voi(np.ones(n))
     if n_bootstrap == 0:
-        return estimate, math.nan
+        return [(e, math.nan) for e in estimates]
     rng = np.random.default_rng(seed)
-    replicates = np.empty(n_bootstrap)
+    replicates = np.empty((n_bootstrap, len(problems)))
     for b in range(n_bootstrap):
         weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        replicates[b] = _voi(fit(weights), inb, weights)
-    return estimate, float(replicates.std(ddof=1)) if n_bootstrap > 1 else math.nan
+        replicates[b] = voi(weights)
+    return [
+        (e, float(replicates[:, i].std(ddof=1)) if n_bootstrap > 1 else math.nan)
+        for i, e in enumerate(estimates)
+    ]
 
 
 def wtp_tag(wtp: float) -> str:

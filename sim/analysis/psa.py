@@ -185,26 +185,29 @@ def evppi_table(scenario: Scenario, result: Psa) -> pd.DataFrame:
         targets.append((name, "group", [m for p in paths for m in members_of(p)]))
     wtps = np.array(scenario.wtp, dtype=float)
     ceac = econ.ceac(result.costs, result.qalys, wtps)
-    rows = []
+    nmbs = [econ.nmb(result.costs, result.qalys, w) for w in scenario.wtp]
     # one BLAS thread: a threaded BLAS sums in an order that depends on the thread count,
     # and the table must be the same bytes on any machine
     with threadpool_limits(limits=1, user_api="blas"):
-        for k, w in enumerate(scenario.wtp):
-            nmb = econ.nmb(result.costs, result.qalys, w)
-            evpi = float(ceac.evpi[k])
-            for name, kind, members in targets:
-                x = result.values[:, [index[m] for m in members]]
-                value, se = econ.evppi(nmb, x, seed=scenario.seed)
-                rows.append(
-                    {
-                        "parameter": name,
-                        "kind": kind,
-                        "members": ";".join(members),
-                        "wtp": w,
-                        "evppi": value,
-                        "evppi_se": se,
-                        "evpi": evpi,
-                        "share_of_evpi": value / evpi if evpi > 0 else math.nan,
-                    }
-                )
+        found = [
+            econ.evppi_many(nmbs, result.values[:, [index[m] for m in members]], seed=scenario.seed)
+            for _name, _kind, members in targets
+        ]
+    rows = []
+    for k, w in enumerate(scenario.wtp):
+        evpi = float(ceac.evpi[k])
+        for (name, kind, members), values in zip(targets, found, strict=True):
+            value, se = values[k]
+            rows.append(
+                {
+                    "parameter": name,
+                    "kind": kind,
+                    "members": ";".join(members),
+                    "wtp": w,
+                    "evppi": value,
+                    "evppi_se": se,
+                    "evpi": evpi,
+                    "share_of_evpi": value / evpi if evpi > 0 else math.nan,
+                }
+            )
     return pd.DataFrame(rows)

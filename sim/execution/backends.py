@@ -37,6 +37,8 @@ class Backend:
 
     name = "serial"
     workers = 1
+    #: Tasks run in this process (the runner overlaps preparing one with running another).
+    in_process = True
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
@@ -82,6 +84,7 @@ class Processes(Backend):
     compiled engine's threads (no oversubscription)."""
 
     name = "processes"
+    in_process = False
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
@@ -163,6 +166,7 @@ class Dask(Backend):
     that is lost; tasks are pure, so a rerun gives the same tally."""
 
     name = "dask"
+    in_process = False
 
     def __init__(
         self, workers: int | None, scheduler: str | None, threads: int | None = None

@@ -7,6 +7,7 @@ threads ran it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,13 +53,27 @@ class Task:
 
 def run_task(task: Task) -> list[Tally]:
     """The tallies of a task's units, set by set and block by block within a set."""
+    return compute(task, prepare(task))
 
+
+Prepared = tuple[list[Scenario], list[cohort.CohortArrays]]
+
+
+def prepare(task: Task) -> Prepared:
+    """What a task's units need before they run: each set's scenario (its drawn values,
+    its costs in the price year's prices, validated) and its cohort's arrays."""
     job = task.job
     scenarios = []
-    for k in task.parameter_sets:  # each set's values, its costs in the price year's prices
+    for k in task.parameter_sets:
         drawn = params.draw(job.scenario, k) if job.draw and k > 0 else {}
         scenarios.append(params.apply(job.scenario, drawn, job.file, job.index))
-    arrays = [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
+    return scenarios, [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
+
+
+def compute(task: Task, prepared: Prepared) -> list[Tally]:
+    """The tallies of a prepared task's units, set by set and block by block."""
+    job = task.job
+    scenarios, arrays = prepared
     months = months_of(job.scenario)
     n = job.scenario.patients
     spans = [
@@ -186,7 +201,7 @@ def tallies(
     tasks = [task for job, sets in requests for task in _tasks(job, sets, backend)]
     total: Tally | None = None
     done = 0
-    for task, results in zip(tasks, backend.map(run_task, tasks), strict=True):
+    for task, results in zip(tasks, _results(tasks, backend), strict=True):
         job = task.job
         n = job.scenario.patients
         n_blocks = math.ceil(n / BLOCK_SIZE)
@@ -205,6 +220,23 @@ def tallies(
                 if done == n_blocks:
                     yield total
                     total, done = None, 0
+
+
+def _results(tasks: list[Task], backend: Backend) -> Iterator[list[Tally]]:
+    """Each task's tallies, in order. In this process, a thread prepares the next task
+    (drawing, validating and pricing its scenarios: Python work) while the compiled engine
+    runs the current one with the interpreter lock released: a PSA's thousand iterations
+    would otherwise leave the cores idle for every preparation."""
+    if not backend.in_process:
+        yield from backend.map(run_task, tasks)
+        return
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prepare") as ahead:
+        pending = ahead.submit(prepare, tasks[0]) if tasks else None
+        for i, task in enumerate(tasks):
+            assert pending is not None
+            prepared = pending.result()
+            pending = ahead.submit(prepare, tasks[i + 1]) if i + 1 < len(tasks) else None
+            yield compute(task, prepared)
 
 
 def _tasks(job: Job, parameter_sets: list[int], backend: Backend) -> list[Task]:

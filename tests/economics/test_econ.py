@@ -574,6 +574,17 @@ def test_evppi_is_deterministic_and_degenerate_cases(inputs):
         econ.evppi(bad, inputs["normal"])
 
 
+def test_evppi_many_is_each_evppi_alone(inputs):
+    # the shared design, bootstrap draws and decompositions change no bit of any result
+    x = np.column_stack([inputs["normal"], inputs["uniform"]])
+    costs = 5_000.0 * inputs["noise"][:, :2] + np.column_stack([x[:, 0] * 900.0, x[:, 1] * 400.0])
+    effects = 0.1 * inputs["noise"][:, 1:] + np.column_stack([0.02 * x[:, 1], 0.05 * x[:, 0]])
+    matrices = [w * effects - costs for w in (20_000.0, 50_000.0, 100_000.0)]
+    together = econ.evppi_many(matrices, x, n_bootstrap=25, seed=5)
+    assert together == [econ.evppi(m, x, n_bootstrap=25, seed=5) for m in matrices]
+    assert len({t for t in together}) == 3
+
+
 # --- running_mean --------------------------------------------------------------------------
 
 

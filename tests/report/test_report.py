@@ -616,7 +616,9 @@ def test_xlsx_looks_finished(full: Path) -> None:
         assert facts["Time horizon"] == "5.0 years"
         assert facts["Discount rate, effects"] == 0.015
         assert book["headline"]["B8"].number_format == "0.0%"
-        strategies = [row for row in book["headline"].iter_rows(values_only=True) if row[0] == "itb"]
+        strategies = [
+            row for row in book["headline"].iter_rows(values_only=True) if row[0] == "itb"
+        ]
         assert strategies and strategies[0][1] == pytest.approx(840_000.0)
         inputs = {row[0]: row[1:] for row in book["inputs"].iter_rows(values_only=True)}
         assert inputs["cohort.male_share"] == (0.532, "", "Schiess 2020 PSR: 46.8% female")
