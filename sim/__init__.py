@@ -15,8 +15,6 @@ from __future__ import annotations
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from sim import compile_cache
-
 if TYPE_CHECKING:
     from sim.analysis.calibration import Fit, calibrate
     from sim.pipeline import Results, run
@@ -37,8 +35,6 @@ try:
     __version__ = metadata.version("baclofen-sim")
 except metadata.PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0+unknown"
-
-compile_cache.install()
 
 #: Where each public name lives: imported when first used, so that `import sim` (and the
 #: command line's `validate`) stays quick.

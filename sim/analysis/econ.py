@@ -492,17 +492,17 @@ def evppi_many(
             )
             for y in inb_centred.T
         ]
-        problems.append((inb, inb_centred, pens))
+        problems.append((inb, inb.mean(axis=0), inb_centred, pens))
 
     def voi(weights: np.ndarray) -> list[float]:
         wx = design * weights[:, None]
         g = design.T @ wx
         g[np.diag_indices_from(g)] += ridge
         found = []
-        for inb, inb_centred, pens in problems:
+        for inb, inb_mean, inb_centred, pens in problems:
             rhs = wx.T @ inb_centred
             coef = np.column_stack([_solve(g + pen, rhs[:, j]) for j, pen in enumerate(pens)])
-            found.append(_voi(design @ coef + inb.mean(axis=0), inb, weights))
+            found.append(_voi(design @ coef + inb_mean, inb, weights))
         return found
 
     estimates = voi(np.ones(n))
