@@ -248,6 +248,19 @@ def ceac(costs: np.ndarray, qalys: np.ndarray, wtps: np.ndarray) -> Ceac:
     )
 
 
+def population_factor(patients_per_year: float, years: int, rate: float) -> float:
+    """What a per-patient value of information is multiplied by for a population:
+    sum over t = 0..years-1 of patients_per_year (1 + rate)^-t, each year's patients
+    discounted from the decision (the first year's not at all); the closed form of the
+    geometric sum. The population EVPI bounds what research for these patients is worth."""
+    if years < 1 or patients_per_year < 0:
+        raise ValueError("need years >= 1 and patients_per_year >= 0")
+    if rate == 0:
+        return float(patients_per_year * years)
+    v = 1.0 / (1.0 + rate)
+    return float(patients_per_year * (1.0 - v**years) / (1.0 - v))
+
+
 def running_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Running mean along the first axis and its Monte Carlo standard error sd / sqrt(n)
     (nan for n < 2), to show how a PSA estimate settles as iterations accrue.

@@ -159,9 +159,25 @@ def ceac_table(scenario: Scenario, result: Psa) -> pd.DataFrame:
                     "on_frontier": int(ceac.optimal[k] == s),
                     "evpi": float(ceac.evpi[k]),
                     "evpi_se": float(ceac.evpi_se[k]),
+                    **_population(scenario, "evpi", ceac.evpi[k], ceac.evpi_se[k]),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _population(scenario: Scenario, name: str, value: float, se: float) -> dict[str, float]:
+    """A per-patient value of information for the scenario's population (none without
+    `analysis.population`), and its Monte Carlo SE."""
+    population = scenario.analysis.population
+    if population is None:
+        return {}
+    factor = econ.population_factor(
+        population.patients_per_year, population.years, scenario.discount.costs
+    )
+    return {
+        f"population_{name}": factor * float(value),
+        f"population_{name}_se": factor * float(se),
+    }
 
 
 def evppi_table(scenario: Scenario, result: Psa) -> pd.DataFrame:
@@ -208,6 +224,7 @@ def evppi_table(scenario: Scenario, result: Psa) -> pd.DataFrame:
                     "evppi_se": se,
                     "evpi": evpi,
                     "share_of_evpi": value / evpi if evpi > 0 else math.nan,
+                    **_population(scenario, "evppi", value, se),
                 }
             )
     return pd.DataFrame(rows)

@@ -90,10 +90,20 @@ class ThresholdRange(Strict):
     high: float | None = None
 
 
+class Population(Strict):
+    """Whom the decision is for, for the value of information of a population: the
+    patients who would be offered the treatment each year and the years the decision
+    stands, each year's patients discounted at the cost rate from the decision."""
+
+    patients_per_year: Annotated[float, Field(gt=0.0, le=1e9)]
+    years: Annotated[int, Field(ge=1, le=200)]
+
+
 class Analysis(Strict):
     """Settings of the uncertainty analyses (issue 4): all optional."""
 
     correlations: list[Correlation] = Field(default_factory=list)
+    population: Population | None = None
     evppi_groups: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)
     thresholds: dict[str, ThresholdRange] = Field(default_factory=dict)
     wtp_grid_max: Annotated[float, Field(gt=0.0, le=1e8)] | None = None

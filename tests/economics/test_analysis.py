@@ -135,3 +135,21 @@ def test_convergence_ends_at_the_reported_means(table) -> None:
     last = iterations[(iterations.n == 10) & (iterations.strategy == "oral")].iloc[0]
     assert last.running_mean == pytest.approx(result.qalys[:, oral].mean(), rel=1e-12)
     assert math.isfinite(last.mcse) and last.mcse > 0
+
+
+def test_population_value_of_information_is_the_discounted_population_times_per_patient(
+    table,
+) -> None:
+    doc = base_document()
+    analysis = {**doc.get("analysis", {}), "population": {"patients_per_year": 1200, "years": 10}}
+    sc = small(iterations=40, analysis=analysis)
+    result = analysis_psa.psa(sc, table, "base.yaml")
+    factor = sum(1200 * (1 + sc.discount.costs) ** -t for t in range(10))
+    ceac = analysis_psa.ceac_table(sc, result)
+    assert np.allclose(ceac["population_evpi"], factor * ceac["evpi"], rtol=1e-12)
+    assert np.allclose(ceac["population_evpi_se"], factor * ceac["evpi_se"], rtol=1e-12)
+    evppi = analysis_psa.evppi_table(sc, result)
+    assert np.allclose(evppi["population_evppi"], factor * evppi["evppi"], rtol=1e-12)
+    # without a population the tables are as before: no population columns
+    plain = analysis_psa.ceac_table(small(iterations=40), result)
+    assert not [c for c in plain.columns if c.startswith("population")]

@@ -606,3 +606,12 @@ def test_running_mean_against_cumsum():
     mean, se = econ.running_mean(np.array([4.0]))
     assert mean.tolist() == [4.0]
     assert math.isnan(se[0])
+
+
+def test_population_factor_is_the_discounted_sum_of_yearly_patients():
+    for rate in (0.0, 0.015, 0.035):
+        explicit = sum(500.0 * (1 + rate) ** -t for t in range(25))
+        assert econ.population_factor(500.0, 25, rate) == pytest.approx(explicit, rel=1e-13)
+    assert econ.population_factor(500.0, 1, 0.035) == 500.0  # the first year is not discounted
+    with pytest.raises(ValueError):
+        econ.population_factor(500.0, 0, 0.035)

@@ -125,8 +125,11 @@ def plain(value: object) -> str:
     """A value from the scenario, for prose: numbers without trailing zeros."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float) and math.isfinite(value):
+        # six significant digits, never in exponent notation (0.00004327, not 4.327e-05)
+        return np.format_float_positional(
+            value, precision=6, unique=False, fractional=False, trim="-"
+        )
     return str(value)
 
 
@@ -162,7 +165,7 @@ def table(
 def absent(what: str, file: str, why: str = "") -> str:
     """The text of a section whose table the run did not write."""
     reason = f" ({why})" if why else ""
-    return f'<p class="not-run">{e(what)} not run: no {e(file)} in this folder{e(reason)}.</p>'
+    return f'<p class="not-run">{e(what)} was not run: this folder has no {e(file)}{e(reason)}.</p>'
 
 
 def note(text: str) -> str:

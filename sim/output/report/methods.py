@@ -251,11 +251,12 @@ def methods(r: ResultFolder) -> str:
             f"<p>{len(keys)} entries; <b>{sum(flags)}</b> are assumptions (highlighted).</p>"
         )
         rows = [
-            [k, sources[k], "Assumption" if f else ""] for k, f in zip(keys, flags, strict=True)
+            [k, _value_at(s, k), sources[k], "Assumption" if f else ""]
+            for k, f in zip(keys, flags, strict=True)
         ]
         parts.append(
             f.table(
-                ["Parameter (dotted path)", "Source", "Flag"],
+                ["Parameter (dotted path)", "Value used", "Source", "Flag"],
                 rows,
                 cls="text sources",
                 row_classes=["assumption" if f else "" for f in flags],
@@ -264,6 +265,22 @@ def methods(r: ResultFolder) -> str:
     else:
         parts.append(f.note("The scenario cites no sources."))
     return "".join(parts)
+
+
+def _value_at(scenario: dict[str, Any], path: str) -> str:
+    """The scenario's value at a dotted path, in words (a distribution described, a list
+    joined); empty for a group of values or a path the scenario does not have."""
+    node: Any = scenario
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    if isinstance(node, dict):
+        return _describe(node) if "dist" in node else ""
+    if isinstance(node, list):
+        flat = all(not isinstance(v, dict | list) for v in node)
+        return "; ".join(f.plain(v) for v in node) if flat else ""
+    return f.plain(node)
 
 
 def _run_rows(r: ResultFolder) -> list[list[object]]:

@@ -307,6 +307,12 @@ def _evpi(r: ResultFolder) -> str:
     rows = [
         [f.wtp_label(value), f.interval(f.money, *_se_band(per, value))] for _t, value in r.wtps
     ]
+    header = [f"WTP ({cur}/QALY)", f"EVPI per patient ({cur}, ±1.96 SE)"]
+    population = _population(r)
+    if population and "population_evpi" in per.columns:
+        header.append(f"EVPI for {population} ({cur}, ±1.96 SE)")
+        for row, (_t, value) in zip(rows, r.wtps, strict=True):
+            row.append(f.interval(f.money, *_se_band(per, value, "population_evpi")))
     alt = (
         f"Expected value of perfect information per patient against willingness to pay, "
         f"with a band of plus or minus 1.96 Monte Carlo standard errors; maximum "
@@ -316,17 +322,26 @@ def _evpi(r: ResultFolder) -> str:
         "What removing all parameter uncertainty would be worth per patient: the expected "
         "loss of choosing on current information."
     )
-    table = f.table([f"WTP ({cur}/QALY)", f"EVPI per patient ({cur}, ±1.96 SE)"], rows)
+    table = f.table(header, rows)
     return f.image("plot-evpi", alt, plots.png(figure), caption) + table
 
 
-def _se_band(per: pd.DataFrame, wtp: float) -> tuple[object, object, object]:
-    """EVPI at one WTP with its ±1.96 SE interval."""
+def _population(r: ResultFolder) -> str:
+    """The scenario's population in words ("4,000 patients a year for 10 years"), or ""."""
+    population = (r.scenario.get("analysis") or {}).get("population")
+    if not isinstance(population, dict):
+        return ""
+    per_year, years = population.get("patients_per_year"), population.get("years")
+    return f"{f.auto(per_year)} patients a year for {f.auto(years)} years"
+
+
+def _se_band(per: pd.DataFrame, wtp: float, column: str = "evpi") -> tuple[object, object, object]:
+    """EVPI (or the column's value) at one WTP with its ±1.96 SE interval."""
     row = per[np.isclose(per["wtp"].to_numpy(float), wtp)]
     if not len(row):
         return math.nan, math.nan, math.nan
-    evpi = float(row["evpi"].iloc[0])
-    se = float(row["evpi_se"].iloc[0]) if "evpi_se" in row else math.nan
+    evpi = float(row[column].iloc[0])
+    se = float(row[f"{column}_se"].iloc[0]) if f"{column}_se" in row else math.nan
     return evpi, evpi - 1.96 * se, evpi + 1.96 * se
 
 
@@ -372,12 +387,15 @@ def _evppi(r: ResultFolder) -> str:
             main = f"{f.money(row.get('evppi'))} ({f.pct(row.get('share_of_evpi'))})"
             se = row.get("evppi_se")
             detail = f"SE {f.money(se)}" if f.finite(se) else ""
+            if f.finite(row.get("population_evppi")):
+                detail += f"; population {f.money(row['population_evppi'])}"
             row_cells.append(f.Html(f"{f.e(main)}<br><small>{f.e(detail)}</small>"))
         rows.append(row_cells)
     return (
         f"<p>Per patient, in {f.e(cur)}, by regression on the PSA draws: the value of learning "
-        "a parameter (or group) exactly, with its share of the EVPI and Monte Carlo SE; "
-        "largest first at the first WTP.</p>"
+        "a parameter (or group) exactly, with its share of the EVPI and Monte Carlo SE"
+        + (f", and for the population ({f.e(_population(r))})" if _population(r) else "")
+        + "; largest first at the first WTP.</p>"
         + f.table(
             ["Parameter or group", "Kind", *[f"EVPPI at {f.wtp_label(w)}" for w in wtps]],
             rows,
@@ -404,11 +422,19 @@ def _tornado(r: ResultFolder) -> str:
     if not names:
         return f.note("No strategy other than the comparator in tornado.csv.")
     panels = []
+    still = []
     for name in names:
         part = at_wtp[at_wtp["strategy"] == name].sort_values(
             "swing", ascending=False, kind="mergesort"
         )
-        panels.append((name, part.head(TORNADO_ROWS), len(part)))
+        moving = part[part["swing"].to_numpy(float) > 0]  # a bar of no length says nothing
+        if len(moving) < len(part):
+            still.append(f"{len(part) - len(moving)} for {name}")
+        if len(moving):
+            panels.append((name, moving.head(TORNADO_ROWS), len(moving)))
+    if not panels:
+        return f.note("No uncertain parameter moves the incremental NMB of any strategy.")
+    panels.sort(key=lambda p: -float(p[1]["swing"].sum()))  # the widest panel first
     figure = plots.tornado(r, panels, w0)
     alt = (
         f"Tornado diagram: incremental net monetary benefit at {f.wtp_label(w0)} {cur} per QALY "
@@ -419,6 +445,11 @@ def _tornado(r: ResultFolder) -> str:
         "Bars run from the base-case incremental NMB (black line) to its value at the "
         "parameter's low and high values (in brackets); the dotted line is zero, where the "
         "decision changes."
+        + (
+            f" Parameters that do not move a comparison at all are left out ({', '.join(still)})."
+            if still
+            else ""
+        )
     )
     return f.image("plot-tornado", alt, plots.png(figure), caption)
 

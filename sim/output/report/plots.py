@@ -137,18 +137,30 @@ def ce_plane(
             )
             xs.append(np.array([point[0]]))
             ys.append(np.array([point[1]]))
-    handles.append(
-        Line2D(
-            [],
-            [],
-            ls="",
-            marker="X",
-            markersize=10,
-            color="white",
-            markeredgecolor="black",
-            label="base case (summary.csv)",
+        if ok.any():  # the PSA mean: where the cloud's centre is, beside the base case
+            ax.scatter(
+                [x[ok].mean()],
+                [y[ok].mean()],
+                marker="D",
+                s=70,
+                color="white",
+                edgecolors=color,
+                linewidths=2.0,
+                zorder=6,
+            )
+    for marker, size, label in (("X", 10, "base case"), ("D", 7, "PSA mean")):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker=marker,
+                markersize=size,
+                color="white",
+                markeredgecolor="black",
+                label=label,
+            )
         )
-    )
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
     xlim = padded(x_all)
     ylim = padded(y_all)
@@ -408,6 +420,10 @@ def forest(
         shown.append(name)
     ax.axvline(1.0, color="#555555", lw=0.9, ls="--")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))  # 0.1, 1, 10
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(np.arange(len(order)), labels=[f.tex(labels[e]) for e in order], fontsize=8)
     ax.set_ylim(len(order) - 0.5, -0.5)
     ax.set_xlabel(f"Rate ratio vs {f.tex(comp)} (95% CI, log scale)")
