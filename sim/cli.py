@@ -550,6 +550,9 @@ def report_command(
     results: Annotated[
         Path, typer.Argument(metavar="RESULTS_DIR", help="A result folder of one scenario.")
     ],
+    svg: Annotated[
+        bool, typer.Option("--svg", help="Each plot also as plots/<plot id>.svg (for a paper).")
+    ] = False,
 ) -> None:
     """Rebuild report.html and results.xlsx from the tables of a result folder."""
     if not (results / "manifest.json").is_file() or not (results / "summary.csv").is_file():
@@ -559,7 +562,7 @@ def report_command(
         )
     from sim.output import report
 
-    report.write(results)
+    report.write(results, svg=svg)
     out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
 
 

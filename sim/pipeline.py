@@ -108,6 +108,7 @@ class Results:
             "backend": self.backend,
             "workers": self.workers,
             "warnings": self.warnings,
+            "files": self.files(),
             **self.extra,
         }
         source = self.scenario.source
@@ -118,6 +119,13 @@ class Results:
             self.seconds,
             extra,
         )
+
+    def files(self) -> list[str]:
+        """What `write` puts in the folder besides the manifest and the plots: a batch
+        reruns a folder that lacks any of them."""
+        names = [f"{name}.csv" for name in self.tables]
+        names += [f"{n}.parquet" for n in self.tables if n in output_tables.PARQUET_TABLES]
+        return [*names, "report.html", "results.xlsx"]
 
     def write(self, out_dir: str | Path) -> Path:
         """Every table, the manifest, report.html and results.xlsx into OUT/<name>/, at once

@@ -81,7 +81,8 @@ def _read(path: Path, name: str, year: int | None) -> LifeTable:
     qx = np.full((2, MAX_AGE), np.nan)
     sexes = {"female": 0, "f": 0, "male": 1, "m": 1}
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (spreadsheets write one) is not part of the header
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = {"age", "sex", "qx"} - set(reader.fieldnames or ())
             if missing:
@@ -105,6 +106,11 @@ def _read(path: Path, name: str, year: int | None) -> LifeTable:
                     raise LifeTableError(f"{path}: line {line}: age {age} outside 0..119")
                 if not (0.0 <= q <= 1.0):
                     raise LifeTableError(f"{path}: line {line}: qx = {q} must be in [0, 1]")
+                if not np.isnan(qx[sex, age]):
+                    raise LifeTableError(
+                        f"{path}: line {line}: a second row for age {age}, {row['sex'].strip()}"
+                        + (f" in {year}" if year is not None else "")
+                    )
                 qx[sex, age] = q
     except UnicodeDecodeError:
         raise LifeTableError(f"{path}: not a UTF-8 text file") from None

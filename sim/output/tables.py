@@ -363,17 +363,20 @@ def versions() -> dict[str, str]:
 def up_to_date(target: Path, scenario: Scenario, one_way: bool = True) -> bool:
     """Whether `target` holds the complete results of this very scenario (same resolved
     scenario, overrides included) made by the same versions, with the one-way analyses if
-    they are asked for: a batch can skip it. A result folder only ever appears complete
-    (atomic_folder), so its manifest vouches for it."""
+    they are asked for, and every file its manifest lists still there (a table deleted
+    by hand is rerun): a batch can skip it."""
     try:
         made = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    files = made.get("files") if isinstance(made, dict) else None
     return (
         isinstance(made, dict)
         and made.get("scenario_sha256") == sha256(scenario)
         and made.get("versions") == versions()
         and (made.get("one_way_analyses", True) or not one_way)
+        and isinstance(files, list)
+        and all(isinstance(f, str) and (target / f).is_file() for f in files)
     )
 
 

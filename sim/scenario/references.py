@@ -133,8 +133,17 @@ def check_analysis(scenario: Scenario, data: dict[str, Any], file: str | Path) -
     analysis = scenario.analysis
     scalar = {k for k, e in scenario.uncertainty.items() if isinstance(e, Uncertain)}
     correlated: list[str] = []
+    pairs: dict[frozenset[str], int] = {}
     for i, pair in enumerate(analysis.correlations):
         where = f"analysis.correlations[{i}].parameters"
+        key = frozenset(pair.parameters)
+        if key in pairs:
+            raise ScenarioError(
+                file,
+                where,
+                f"the pair is also analysis.correlations[{pairs[key]}]: give each pair one rho",
+            )
+        pairs[key] = i
         for p in pair.parameters:
             if p not in scalar:
                 raise ScenarioError(

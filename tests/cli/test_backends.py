@@ -319,6 +319,9 @@ def test_a_changed_scenario_or_force_reruns(tmp_path: Path) -> None:
     assert (out / "first").stat().st_ino != inode, "--force did not rerun"
     changed = batch("--patients", "1500")
     assert "up to date" not in changed.out
+    (out / "first" / "events.csv").unlink()  # a table deleted by hand: not up to date
+    assert "up to date" not in batch("--patients", "1500").out
+    assert (out / "first" / "events.csv").is_file()
 
 
 @pytest.mark.parametrize("backend", ["processes", "dask"])

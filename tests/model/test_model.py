@@ -408,3 +408,13 @@ def test_every_default_of_the_base_scenario_is_cited():
     # an assumption says it is one; a citation names something to look up
     for key, text in sources.items():
         assert len(text) > 8, key
+
+
+def test_a_life_table_with_a_byte_order_mark_reads_as_without(tmp_path):
+    rows = "".join(
+        f"{age},{sex},0.0{1 + age % 7}\n" for sex in ("female", "male") for age in range(111)
+    )
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text("age,sex,qx\n" + rows, encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # as spreadsheets save CSV
+    assert np.array_equal(lifetable.load(str(marked)).qx, lifetable.load(str(plain)).qx)

@@ -528,6 +528,24 @@ def test_minimal_report_says_not_run(minimal: Path) -> None:
         book.close()
 
 
+def test_svg_plots_when_asked_for(tmp_path: Path) -> None:
+    """`report --svg`: every plot also as SVG, text kept as text, the same bytes on a
+    rebuild; a rebuild without it leaves only the PNG files."""
+    folder = make_results(tmp_path / "svg" / "synthetic")
+    report.write(folder, svg=True)
+    pngs = sorted(p.stem for p in (folder / "plots").glob("*.png"))
+    svgs = {p.stem: p.read_bytes() for p in (folder / "plots").glob("*.svg")}
+    assert pngs and sorted(svgs) == pngs
+    ceac = svgs["plot-ceac"].decode("utf-8")
+    assert ceac.startswith("<?xml") and "<svg" in ceac
+    assert "Probability cost-effective" in ceac  # text as text (svg.fonttype none)
+    assert "<dc:date>" not in ceac
+    report.write(folder, svg=True)
+    assert {p.stem: p.read_bytes() for p in (folder / "plots").glob("*.svg")} == svgs
+    report.write(folder)
+    assert not list((folder / "plots").glob("*.svg"))
+
+
 def test_rebuild_is_byte_identical(full: Path, tmp_path: Path) -> None:
     html_bytes = (full / "report.html").read_bytes()
     xlsx_bytes = (full / "results.xlsx").read_bytes()

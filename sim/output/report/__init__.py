@@ -15,6 +15,7 @@ workbook is :mod:`sim.output.workbook`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from pathlib import Path
 
@@ -32,18 +33,22 @@ _EMBEDDED = re.compile(
 )
 
 
-def write(folder: Path) -> None:
+def write(folder: Path, svg: bool = False) -> None:
     """Build `folder/report.html` and `folder/results.xlsx` from the run's tables there,
     and each of the report's plots as `folder/plots/<plot id>.png` (the same bytes as
-    the embedded one), for a paper or a slide."""
+    the embedded one), for a paper or a slide; with `svg`, also as SVG."""
     folder = Path(folder)
+    results = ResultFolder.read(folder)
+    if svg:
+        results = dataclasses.replace(results, svg={})
     with writing_beside(folder):
-        html = render(ResultFolder.read(folder))
+        html = render(results)
     atomic_write(folder / "report.html", html.encode("utf-8"))
     plots = folder / "plots"
     plots.mkdir(exist_ok=True)
     made = {f"{plot_id}.png": base64.b64decode(data) for plot_id, data in _EMBEDDED.findall(html)}
-    for stale in plots.glob("*.png"):  # a rebuilt report without a section drops its plot
+    made.update({f"{plot_id}.svg": data for plot_id, data in (results.svg or {}).items()})
+    for stale in [*plots.glob("*.png"), *plots.glob("*.svg")]:  # only what this build drew
         if stale.name not in made:
             stale.unlink()
     for name, data in made.items():

@@ -89,6 +89,8 @@ class ResultFolder:
     manifest: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     problems: list[str]
+    #: With a dict, the report also keeps each plot as SVG here (by plot id).
+    svg: dict[str, bytes] | None = None
 
     @classmethod
     def read(cls, folder: Path) -> ResultFolder:

@@ -47,6 +47,11 @@ PLOT_IDS = (
 TORNADO_ROWS = 20
 
 
+def _figure(r: ResultFolder, plot_id: str, alt: str, figure: Any, caption: str) -> str:
+    """A plot of the page: embedded as PNG (and kept as SVG when asked for)."""
+    return f.image(plot_id, alt, plots.embed(r, plot_id, figure), caption)
+
+
 def _warnings(r: ResultFolder, problems: list[str]) -> str:
     """The run's warnings and the report's own problems, at the top where they are seen."""
     items = [str(w) for w in r.manifest.get("warnings") or []]
@@ -233,7 +238,7 @@ def _ce_plane(r: ResultFolder) -> str:
         "Each dot is one PSA iteration (paired with the comparator in the same iteration); "
         "a cross is the base case. Below a WTP line a strategy is cost-effective at that WTP."
     )
-    return f.image("plot-ce-plane", alt, plots.png(figure), caption)
+    return _figure(r, "plot-ce-plane", alt, figure, caption)
 
 
 def _costs(r: ResultFolder) -> str:
@@ -290,7 +295,7 @@ def _ceac(r: ResultFolder) -> str:
         "The grey band with circles is the acceptability frontier (CEAF): the strategy a "
         "decision-maker would choose at each WTP. Dotted lines: the scenario's WTPs."
     )
-    return f.image("plot-ceac", alt, plots.png(figure), caption)
+    return _figure(r, "plot-ceac", alt, figure, caption)
 
 
 def _evpi(r: ResultFolder) -> str:
@@ -323,7 +328,7 @@ def _evpi(r: ResultFolder) -> str:
         "loss of choosing on current information."
     )
     table = f.table(header, rows)
-    return f.image("plot-evpi", alt, plots.png(figure), caption) + table
+    return _figure(r, "plot-evpi", alt, figure, caption) + table
 
 
 def _population(r: ResultFolder) -> str:
@@ -451,7 +456,7 @@ def _tornado(r: ResultFolder) -> str:
             else ""
         )
     )
-    return f.image("plot-tornado", alt, plots.png(figure), caption)
+    return _figure(r, "plot-tornado", alt, figure, caption)
 
 
 def _threshold(r: ResultFolder) -> str:
@@ -498,7 +503,7 @@ def _cumulative(r: ResultFolder) -> str:
         "Share of patients whose first event of the group has happened, month by month; "
         "death competes (a patient who died first never counts)."
     )
-    return f.image("plot-cumulative-incidence", alt, plots.png(figure), caption)
+    return _figure(r, "plot-cumulative-incidence", alt, figure, caption)
 
 
 def _occupancy(r: ResultFolder) -> str:
@@ -518,7 +523,7 @@ def _occupancy(r: ResultFolder) -> str:
         "picture of a Markov trace. On no drug: tablets stopped, an untreated strategy, or "
         "after an explant without tablets."
     )
-    return f.image("plot-state-occupancy", alt, plots.png(figure), caption)
+    return _figure(r, "plot-state-occupancy", alt, figure, caption)
 
 
 def _forest(r: ResultFolder) -> str:
@@ -546,7 +551,7 @@ def _forest(r: ResultFolder) -> str:
         "over-dispersion; right of the dashed line the event is more frequent than under "
         "the comparator. Events absent from either arm are left out."
     )
-    return f.image("plot-forest", alt, plots.png(figure), caption)
+    return _figure(r, "plot-forest", alt, figure, caption)
 
 
 def _events_table(r: ResultFolder) -> str:
@@ -604,7 +609,7 @@ def _convergence(r: ResultFolder) -> str:
         "the band is ±1.96 Monte Carlo standard errors. Flat lines with narrow bands mean "
         "enough patients or iterations."
     )
-    return f.image("plot-convergence", alt, plots.png(figure), caption)
+    return _figure(r, "plot-convergence", alt, figure, caption)
 
 
 STYLE = """

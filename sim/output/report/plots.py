@@ -72,6 +72,24 @@ def png(figure: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def svg(figure: Figure) -> bytes:
+    """The figure as SVG with its text as text (editable in a paper's figures), without a
+    date, and with element ids from a fixed salt: the same bytes on every rebuild."""
+    from matplotlib import rc_context
+
+    buffer = io.BytesIO()
+    with rc_context({"svg.hashsalt": "baclofen-sim", "svg.fonttype": "none"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return buffer.getvalue()
+
+
+def embed(r: ResultFolder, plot_id: str, figure: Figure) -> str:
+    """The PNG the page embeds; the SVG too when the report was asked for it."""
+    if r.svg is not None:
+        r.svg[plot_id] = svg(figure)
+    return png(figure)
+
+
 def thousands(axis: Any) -> None:
     """Tick labels with thousands separators (costs, WTP)."""
     from matplotlib.ticker import FuncFormatter
