@@ -103,8 +103,8 @@ class Analysis(Strict):
     """Settings of the uncertainty analyses (issue 4): all optional."""
 
     correlations: list[Correlation] = Field(default_factory=list)
-    population: Population | None = None
     evppi_groups: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)
+    population: Population | None = None
     thresholds: dict[str, ThresholdRange] = Field(default_factory=dict)
     wtp_grid_max: Annotated[float, Field(gt=0.0, le=1e8)] | None = None
     wtp_grid_points: Annotated[int, Field(ge=2, le=1001)] = 41
