@@ -78,9 +78,9 @@ class UsageError(Exception):
 class BadFiles(Exception):
     """Several scenario files of a batch with errors: one line each, exit code 2."""
 
-    def __init__(self, lines: list[str], files: int) -> None:
-        super().__init__(lines, files)
-        self.lines, self.files = lines, files
+    def __init__(self, lines: list[str], bad: int, files: int) -> None:
+        super().__init__(lines, bad, files)
+        self.lines, self.bad, self.files = lines, bad, files
 
 
 class WriteError(Exception):
@@ -295,14 +295,18 @@ def batch(
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not paths:
         raise UsageError(f"{folder}: no *.yaml scenario files")
-    loaded, problems = [], []
+    loaded, problems, bad = [], [], 0
     for path in paths:  # every bad file is reported before any scenario runs
         try:
             loaded.append((path, _load(path, patients, psa_iterations=psa_iterations, sets=sets)))
-        except (scenario.ScenarioError, LifeTableError) as exc:
+        except scenario.ScenarioError as exc:
+            problems += exc.lines()
+            bad += 1
+        except LifeTableError as exc:
             problems.append(str(exc))
+            bad += 1
     if problems:
-        raise BadFiles(problems, len(paths))
+        raise BadFiles(problems, bad, len(paths))
     seen: dict[str, Path] = {}
     for path, item in loaded:
         if item.name in seen:
@@ -374,7 +378,8 @@ def validate_command(
         try:
             loaded = scenario.load(path)
         except scenario.ScenarioError as exc:
-            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            for line in exc.lines():
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
             failed += 1
         else:
             out.print(
@@ -582,7 +587,7 @@ def main() -> None:
         for line in exc.lines:
             err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         err.print(
-            f"{len(exc.lines)} of {exc.files} scenario files have errors: nothing was run",
+            f"{exc.bad} of {exc.files} scenario files have errors: nothing was run",
             markup=False,
             highlight=False,
         )
@@ -590,7 +595,9 @@ def main() -> None:
     except (scenario.ScenarioError, UsageError, LifeTableError, files.NotOurs) as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        lines = exc.lines() if isinstance(exc, scenario.ScenarioError) else [str(exc)]
+        for line in lines:
+            err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
     except WriteError as exc:
         if debug:

@@ -29,6 +29,12 @@ class ScenarioError(Exception):
         self.file, self.path, self.message = str(file), path, message
         where = f"{self.file}: {path}: " if path else f"{self.file}: "
         super().__init__(_one_line(where + message))
+        #: The file's other errors found in the same pass (every schema error at once).
+        self.others: list[ScenarioError] = []
+
+    def lines(self) -> list[str]:
+        """This error and the file's others, one line each."""
+        return [str(self), *(str(o) for o in self.others)]
 
     def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
         # Raised in a worker process, it travels back pickled: rebuild it from its parts.
@@ -176,8 +182,29 @@ def _pick(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def from_validation_error(exc: Any, data: dict[str, Any], file: str | Path) -> ScenarioError:
-    """The one-line error of a pydantic ValidationError on the document `data`."""
+    """The errors of a pydantic ValidationError on the document `data`: the first, with
+    the others of the file (`others`, in the file's order), one line each, so that four
+    mistakes take one round and not four. Errors of one field (pydantic reports each arm
+    of a union) make one line."""
     errors = exc.errors(include_url=False)
+    fields: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for error in errors:
+        loc = _clean_loc(tuple(error["loc"]), data)
+        if error["type"] == "unknown_key":
+            loc = (*loc, (error.get("ctx") or {}).get("bad_key"))
+        related = next((f for f in fields if f[: len(loc)] == loc or loc[: len(f)] == f), None)
+        fields.setdefault(loc if related is None else related, []).append(error)
+    found = [_one_error(group, data, file) for group in fields.values()]
+    first = next(i for i, group in enumerate(fields.values()) if _pick(errors) in group)
+    primary = found.pop(first)
+    primary.others = found
+    return primary
+
+
+def _one_error(
+    errors: list[dict[str, Any]], data: dict[str, Any], file: str | Path
+) -> ScenarioError:
+    """The one-line error of a field's pydantic errors."""
     # Prefer a precise error: for a number-or-block field pydantic reports both arms.
     error = _pick(errors)
     loc = _clean_loc(tuple(error["loc"]), data)

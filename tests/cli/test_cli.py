@@ -190,6 +190,30 @@ def test_batch_reports_every_bad_file_before_running_any(tmp_path: Path) -> None
     assert not out.exists() or entries(out) == [], "nothing may be written to OUT"
 
 
+def test_every_schema_error_of_a_file_at_once(tmp_path: Path) -> None:
+    """Four mistakes, one round: a line each, in the file's order, with their hints."""
+    bad = tmp_path / "four.yaml"
+    bad.write_text(
+        f"extends: {BASE}\nname: four\npatients: -5\ndiscount: {{costs: 3}}\nwtp: 50000\n"
+        "cohort: {male_shar: 0.5}\n",
+        encoding="utf-8",
+    )
+    for command in (("validate", bad), ("run", bad, "--out", tmp_path / "out", "--quiet")):
+        ran = cli_in_process(*command, cwd=tmp_path)
+        lines = ran.err.strip().splitlines()
+        prefix = "error: " if command[0] == "run" else ""
+        assert ran.code == 2 and len(lines) == 4, ran.err
+        assert [line.split(": ")[(2 if prefix else 1)] for line in lines] == [
+            "patients",
+            "discount.costs",
+            "wtp",
+            "cohort.male_shar",
+        ]
+        assert all(line.startswith(f"{prefix}{bad}: ") for line in lines)
+        assert "0.03" in lines[1] and "[50000]" in lines[2] and "male_share" in lines[3]
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------------- validate
 
 
