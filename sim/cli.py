@@ -20,7 +20,6 @@ import typer
 from rich.progress import (
     Progress,
 )
-from rich.table import Table
 
 from sim import console, scenario
 from sim.console import err, out
@@ -405,8 +404,17 @@ def trace(
     patient: Annotated[int, typer.Option(min=0, help="Patient index (0-based).")] = 0,
     seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="Every row: runs of one event (refill visits) unfolded."),
+    ] = False,
+    events: Annotated[
+        list[str] | None,
+        typer.Option("--event", metavar="NAME", help="Only rows of this event (repeatable)."),
+    ] = None,
 ) -> None:
-    """One simulated patient's events in order (the SimPy engine)."""
+    """One simulated patient's events in order (the SimPy engine), with the patient's
+    totals; runs of one event fold into a row unless --all (the CSV has every row)."""
     loaded = _load(scenario_file, seed=seed)
     if strategy not in loaded.strategies:
         raise scenario.ScenarioError(
@@ -415,10 +423,20 @@ def trace(
             f"--strategy {strategy!r} names no strategy; allowed: {', '.join(loaded.strategies)}",
         )
     from sim.execution import runner
+    from sim.model.events import EVENT_ID
 
-    person, rows = runner.trace(loaded, scenario_file.resolve().parent, strategy, patient)
+    unknown = [e for e in events or [] if e not in EVENT_ID]
+    if unknown:
+        raise UsageError(
+            f"--event {unknown[0]!r} is no event; allowed: {', '.join(sorted(EVENT_ID))}"
+        )
+    person, rows, outcome = runner.trace(loaded, scenario_file.resolve().parent, strategy, patient)
+    if events:
+        rows = [r for r in rows if r.event in events]
     if csv:
-        sys.stdout.write("time_years,age_years,event,detail,cost,qaly_loss\n")
+        sys.stdout.write(
+            "time_years,age_years,event,detail,cost_undiscounted,qaly_loss_undiscounted\n"
+        )
         for r in rows:
             detail = r.detail.replace('"', '""')
             sys.stdout.write(
@@ -433,19 +451,7 @@ def trace(
         f"{person.itb_dose_mcg_per_day:.0f} mcg/day, tablets "
         f"{person.oral_dose_mg_per_day:.0f} mg/day"
     )
-    table = Table(title=title)
-    for column in ("year", "age", "event", "detail", f"cost ({loaded.currency})", "QALY loss"):
-        table.add_column(column, justify="left" if column in ("event", "detail") else "right")
-    for r in rows:
-        table.add_row(
-            f"{r.time_years:.3f}",
-            f"{r.age_years:.1f}",
-            r.event.replace("_", " "),
-            r.detail,
-            f"{r.cost:,.0f}" if r.cost else "",
-            f"{r.qaly_loss:.4f}" if r.qaly_loss else "",
-        )
-    out.print(table)
+    console.print_trace(title, rows, outcome, loaded.currency, every or bool(events))
 
 
 @app.command("validation")

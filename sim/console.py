@@ -125,3 +125,71 @@ def print_summary(
         f"{seconds:.1f} s ({simulating:.1f} s simulating and analysing, the rest writing "
         f"tables, report and workbook) -> {target}"
     )
+
+
+#: A run of at least this many consecutive rows of one event folds into one row.
+FOLD_AT = 3
+
+
+def folded(rows: list, at: int = FOLD_AT) -> list[tuple[str, str, str, str, float, float]]:
+    """A patient's trace for reading: (years, ages, event, detail, cost, QALY loss) per
+    row, with each run of `at` or more consecutive rows of one event (refill visits,
+    mostly) as one row that counts them and sums their costs."""
+    out: list[tuple[str, str, str, str, float, float]] = []
+    i = 0
+    while i < len(rows):
+        j = i
+        while j + 1 < len(rows) and rows[j + 1].event == rows[i].event:
+            j += 1
+        run = rows[i : j + 1]
+        name = rows[i].event.replace("_", " ")
+        if len(run) >= at:
+            out.append(
+                (
+                    f"{run[0].time_years:.3f}-{run[-1].time_years:.3f}",
+                    f"{run[0].age_years:.1f}-{run[-1].age_years:.1f}",
+                    f"{name} x {len(run)}",
+                    f"{len(run)} in a row (--all shows each)",
+                    sum(r.cost for r in run),
+                    sum(r.qaly_loss for r in run),
+                )
+            )
+        else:
+            out += [
+                (f"{r.time_years:.3f}", f"{r.age_years:.1f}", name, r.detail, r.cost, r.qaly_loss)
+                for r in run
+            ]
+        i = j + 1
+    return out
+
+
+def print_trace(title: str, rows: list, outcome, currency: str, every: bool) -> None:
+    """A patient's events as a table (runs folded unless `every`), then the totals that
+    no single row holds: the background care and the utility of the states lived in
+    accrue continuously between events."""
+    table = Table(title=title)
+    for column in (
+        "year",
+        "age",
+        "event",
+        "detail",
+        f"cost ({currency}, undiscounted)",
+        "QALY loss (undiscounted)",
+    ):
+        table.add_column(column, justify="left" if column in ("event", "detail") else "right")
+    shown = folded(rows, len(rows) + 1 if every else FOLD_AT)
+    for year, age, event, detail, cost, loss in shown:
+        table.add_row(
+            year, age, event, detail, f"{cost:,.0f}" if cost else "", f"{loss:.4f}" if loss else ""
+        )
+    out.print(table)
+    undiscounted = float(outcome.undiscounted_cost_by_category.sum())
+    events_cost = sum(r.cost for r in rows)
+    out.print(
+        f"Totals for this patient: cost {outcome.cost:,.0f} {currency} discounted "
+        f"({undiscounted:,.0f} undiscounted: {events_cost:,.0f} in the rows above, "
+        f"{undiscounted - events_cost:,.0f} of background care and other costs that accrue "
+        f"between events); {outcome.qaly:.3f} QALYs discounted; {outcome.life_years:.2f} "
+        f"life-years ({outcome.life_years_discounted:.2f} discounted)",
+        highlight=False,
+    )

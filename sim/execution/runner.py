@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.engines import cohort, des, fast, rules
-from sim.engines.tally import Tally
+from sim.engines.tally import Outcome, Tally
 from sim.execution.backends import Backend
 from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics import lifetable
@@ -275,11 +275,13 @@ def trace(
     base_dir: Path,
     strategy: str,
     patient: int,
-) -> tuple[cohort.Patient, list[des.TraceRow]]:
+) -> tuple[cohort.Patient, list[des.TraceRow], Outcome]:
+    """One patient of the base case under one strategy: who, each event, and the outcome
+    (its totals, discounted as in the tables)."""
     table = lifetable.load(scenario.cohort.life_table, base_dir)
     arrays = cohort.CohortArrays.of(scenario, table)
     person = cohort.draw(arrays, scenario.seed, 0, patient)
     rows: list[des.TraceRow] = []
     priced = params.apply(scenario, {}, scenario.source or "", price_index(scenario))
-    des.simulate(priced, strategy, person, 0, rows)
-    return person, rows
+    outcome = des.simulate(priced, strategy, person, 0, rows)
+    return person, rows, outcome

@@ -66,7 +66,7 @@ RESULT_FILES = sorted(BASE_FILES + PSA_FILES)
 #: Everything but the manifest (and the plots folder, compared file by file) must be the
 #: same bytes on a rerun.
 TABLES = [name for name in RESULT_FILES if name not in ("manifest.json", "plots")]
-TRACE_HEADER = "time_years,age_years,event,detail,cost,qaly_loss"
+TRACE_HEADER = "time_years,age_years,event,detail,cost_undiscounted,qaly_loss_undiscounted"
 END_OF_FOLLOW_UP = "end_of_follow_up"  # the last trace row of a survivor (sim/engines/des.py)
 
 
@@ -259,6 +259,25 @@ def test_trace_prints_a_table(tmp_path: Path) -> None:
     assert rows, "the trace has no event: the check below would be vacuous"
     for row in rows:
         assert row[2].replace("_", " ") in table, f"event {row[2]!r} not in the table"
+
+
+def test_trace_folds_runs_filters_events_and_states_totals(tmp_path: Path) -> None:
+    args = ("trace", BASE, "--strategy", "itb", "--patient", "3")
+    listing = run_ok(*args, "--csv", cwd=tmp_path)
+    rows = list(csv.reader(io.StringIO(listing)))[1:]
+    refills = [r for r in rows if r[2] == "refill_visit"]
+    assert len(refills) >= 3, "patient 3 has a run of refill visits to fold"
+    folded = run_ok(*args, cwd=tmp_path)
+    assert f"refill visit x {len(refills)}" in folded  # one run: one row that counts it
+    assert f"{sum(float(r[4]) for r in refills):,.0f}" in folded  # and sums its costs
+    assert "cost (USD, undiscounted)" in folded
+    assert "Totals for this patient: cost " in folded and "QALYs discounted" in folded
+    every = run_ok(*args, "--all", cwd=tmp_path)
+    assert "refill visit x" not in every and every.count("refill visit") == len(refills)
+    only = run_ok(*args, "--event", "implant", "--csv", cwd=tmp_path)
+    assert [r[2] for r in list(csv.reader(io.StringIO(only)))[1:]] == ["implant"]
+    ran = cli_in_process(*args, "--event", "implnt", cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, "'implnt'", "allowed: ")
 
 
 def test_trace_csv_is_a_well_formed_history(tmp_path: Path) -> None:

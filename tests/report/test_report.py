@@ -748,3 +748,24 @@ def test_report_opens_in_a_browser(full: Path, tmp_path: Path) -> None:
     # plots drawn: saturated pixels of the strategy colours (text alone is grey)
     saturation = pixels.max(axis=2) - pixels.min(axis=2)
     assert (saturation > 80).sum() > 5000, "no plot visible in the screenshot"
+
+
+def test_subgroup_section_of_a_real_run(tmp_path: Path) -> None:
+    """The report's subgroup tables are subgroups.csv's rows: each indication, sex and age
+    band with its patients and its increments against the comparator."""
+    from conftest import BASE
+
+    import sim
+
+    results = sim.run(sim.load(BASE, patients=400, psa_iterations=0), one_way_analyses=False)
+    folder = results.write(tmp_path)
+    page = section((folder / "report.html").read_text(encoding="utf-8"), "subgroups")
+    table = results.tables["subgroups"]
+    itb = table[table["strategy"] == "itb"]
+    assert "<h3>itb vs oral</h3>" in page
+    for row in itb.to_dict("records"):
+        assert f"<td>{str(row['subgroup']).replace('_', ' ')}</td><td>{row['patients']:,}" in page
+    assert page.count("<tr>") >= len(itb) + 1
+    minimal = make_results(tmp_path / "minimal" / "s")
+    report.write(minimal)
+    assert "was not run" in section((minimal / "report.html").read_text("utf-8"), "subgroups")

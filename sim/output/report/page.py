@@ -276,6 +276,69 @@ def _costs(r: ResultFolder) -> str:
     )
 
 
+def _subgroups(r: ResultFolder) -> str:
+    """Incremental results within each subgroup of the same run (indication, sex, age
+    band at the start), one table per strategy against the comparator."""
+    table = r.table("subgroups")
+    if table is None:
+        return f.absent("The subgroup analysis", "subgroups.csv")
+    cur, comp = r.currency, r.comparator
+    tags = [t for t, _w in r.wtps if f"incremental_nmb_{t}" in table.columns]
+    w0 = next((w for t, w in r.wtps if t in tags[:1]), None)
+    parts = [
+        f"<p>The same patients as the whole cohort, grouped by what they had at the start; "
+        f"increments against {f.e(comp)} with paired 95% intervals (patient-level Monte "
+        "Carlo), in "
+        f"{f.e(cur)}. A subgroup's figures answer for its patients under this scenario's "
+        "inputs: no input differs by subgroup beyond what the scenario gives each "
+        "indication, sex and age.</p>"
+    ]
+    others = [s for s in r.strategies if s != comp and s in set(table["strategy"])]
+    for name in others:
+        rows = []
+        for row in table[table["strategy"] == name].to_dict("records"):
+            icer = f.money(row.get("icer")) if f.finite(row.get("icer")) else f.DASH
+            note = f.text(row.get("icer_note"))
+            cells: list[object] = [
+                f.text(row.get("dimension")).replace("_", " "),
+                f.text(row.get("subgroup")).replace("_", " "),
+                f.text(row.get("patients")),
+                f.interval(
+                    f.money,
+                    row.get("incremental_cost"),
+                    row.get("incremental_cost_ci_low"),
+                    row.get("incremental_cost_ci_high"),
+                ),
+                f.interval(
+                    f.qaly,
+                    row.get("incremental_qaly"),
+                    row.get("incremental_qaly_ci_low"),
+                    row.get("incremental_qaly_ci_high"),
+                ),
+                f"{icer} ({note})" if note and icer != f.DASH else note or icer,
+            ]
+            if tags:
+                key = f"incremental_nmb_{tags[0]}"
+                cells.append(
+                    f.interval(
+                        f.money, row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+                    )
+                )
+            rows.append(cells)
+        header = [
+            "By",
+            "Subgroup",
+            "Patients",
+            f"Incremental cost ({cur})",
+            "Incremental QALYs",
+            f"ICER ({cur}/QALY)",
+        ]
+        if tags and w0 is not None:
+            header.append(f"Incremental NMB at {f.wtp_label(w0)}")
+        parts += [f"<h3>{f.e(name)} vs {f.e(comp)}</h3>", f.table(header, rows)]
+    return "".join(parts)
+
+
 def _ceac(r: ResultFolder) -> str:
     """Acceptability curves per strategy, with the frontier (CEAF) marked."""
     ceac = r.table("ceac")
@@ -636,6 +699,7 @@ summary{cursor:pointer;color:#1f4e99}
 SECTIONS: tuple[tuple[str, str, Callable[[ResultFolder], str]], ...] = (
     ("headline", "Headline results", _headline),
     ("costs", "Costs and QALYs by component", _costs),
+    ("subgroups", "Subgroups", _subgroups),
     ("ce-plane", "Cost-effectiveness plane", _ce_plane),
     ("ceac", "Cost-effectiveness acceptability (CEAC and CEAF)", _ceac),
     ("evpi", "Expected value of perfect information (EVPI)", _evpi),
