@@ -205,8 +205,9 @@ def workbook(tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes
     if isinstance(scenario, dict) and "summary" in tables:
         _headline(book, scenario, manifest, tables["summary"])
     notes: list[tuple[object, ...]] = []
+    currency = str(scenario.get("currency") or "") if isinstance(scenario, dict) else ""
     for stem, frame in tables.items():
-        note = book.table(stem, frame)
+        note = book.table(stem, _labelled(frame, currency))
         if note:
             notes.append((f"{stem}.csv", note))
     if isinstance(scenario, dict):
@@ -214,6 +215,19 @@ def workbook(tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes
     book.pairs("manifest", ("field", "value"), _manifest_rows(manifest) + notes)
     book.close()
     return buffer.getvalue()
+
+
+def _labelled(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """A table with a parameter column gets its readers' label beside it (the sheet only:
+    the CSV keeps the dotted paths scripts use)."""
+    if "parameter" not in frame.columns or "label" in frame.columns:
+        return frame
+    from sim.output.labels import label
+
+    frame = frame.copy()
+    at = list(frame.columns).index("parameter") + 1
+    frame.insert(at, "label", [label(str(p), currency) for p in frame["parameter"]])
+    return frame
 
 
 def _headline(book: _Book, s: dict[str, Any], m: dict[str, Any], summary: pd.DataFrame) -> None:

@@ -563,8 +563,23 @@ def sha256(scenario: Scenario) -> str:
     return hashlib.sha256(canonical_json(scenario).encode()).hexdigest()
 
 
+#: What each scenario key means, by "Model.field" (data: sim/scenario/descriptions.yaml).
+DESCRIPTIONS = Path(__file__).with_name("descriptions.yaml")
+
+
 def json_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files, every key with a description (an editor's hover
+    help): the model's own, or the one descriptions.yaml gives its model and field."""
+    import yaml
+
     schema = Scenario.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "baclofen-sim scenario"
+    described = yaml.safe_load(DESCRIPTIONS.read_text(encoding="utf-8")) or {}
+    models = [("Scenario", schema), *schema.get("$defs", {}).items()]
+    for name, model in models:
+        for key, prop in (model.get("properties") or {}).items():
+            text = described.get(f"{name}.{key}")
+            if text and "description" not in prop:
+                prop["description"] = text
     return schema

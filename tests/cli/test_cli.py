@@ -245,6 +245,27 @@ def test_schema_is_json_with_strategies(tmp_path: Path) -> None:
     assert "strategies" in schema["properties"]
 
 
+def test_every_scenario_key_has_a_description_in_the_schema(tmp_path: Path) -> None:
+    """An editor's hover help: every property of every model says what it is."""
+    import yaml
+
+    from sim.scenario import schema as scenario_schema
+
+    schema = json.loads(run_ok("schema", cwd=tmp_path))
+    models = [("Scenario", schema), *schema["$defs"].items()]
+    missing = [
+        f"{name}.{key}"
+        for name, model in models
+        for key, prop in (model.get("properties") or {}).items()
+        if not str(prop.get("description", "")).strip()
+    ]
+    assert not missing, f"no description: {missing}"
+    described = yaml.safe_load(scenario_schema.DESCRIPTIONS.read_text(encoding="utf-8"))
+    known = {f"{name}.{key}" for name, model in models for key in model.get("properties", {})}
+    assert not set(described) - known, "descriptions.yaml names keys the schema has not"
+    assert schema["properties"]["horizon_years"]["description"].startswith("Follow-up")
+
+
 # ---------------------------------------------------------------------------- trace
 
 

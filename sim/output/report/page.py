@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.output import labels
 from sim.output.report import formats as f
 from sim.output.report import methods, plots
 from sim.output.report.folder import ResultFolder
@@ -50,6 +51,12 @@ TORNADO_ROWS = 20
 def _figure(r: ResultFolder, plot_id: str, alt: str, figure: Any, caption: str) -> str:
     """A plot of the page: embedded as PNG (and kept as SVG when asked for)."""
     return f.image(plot_id, alt, plots.embed(r, plot_id, figure), caption)
+
+
+def _parameter(r: ResultFolder, path: str) -> f.Html:
+    """A parameter for readers: its label and unit, with its dotted path (what the
+    scenario file and the tables call it) below."""
+    return f.Html(f"{f.e(labels.label(path, r.currency))}<br><small>{f.e(path)}</small>")
 
 
 def _warnings(r: ResultFolder, problems: list[str]) -> str:
@@ -427,7 +434,7 @@ def _evppi(r: ResultFolder) -> str:
         name = f.text(row.get("parameter"))
         members = f.text(row.get("members"))
         kinds.setdefault(name, f.text(row.get("kind")))
-        label: object = name
+        label: object = _parameter(r, name)
         if members and members != name:
             label = f.Html(f"{f.e(name)}<br><small>{f.e(members.replace(';', '; '))}</small>")
         labels.setdefault(name, label)
@@ -532,7 +539,7 @@ def _threshold(r: ResultFolder) -> str:
     for row in threshold.to_dict("records"):
         rows.append(
             [
-                row.get("parameter"),
+                _parameter(r, f.text(row.get("parameter"))),
                 f"{f.text(row.get('strategy'))} vs {f.text(row.get('comparator'))}",
                 f.wtp_label(float(row["wtp"])) if f.finite(row.get("wtp")) else f.DASH,
                 f.auto(row.get("threshold")) if f.finite(row.get("threshold")) else "none",

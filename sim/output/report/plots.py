@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.model.units import MONTHS_PER_YEAR
+from sim.output.labels import label as parameter_label
 from sim.output.report import formats as f
 from sim.output.report.folder import ResultFolder
 
@@ -305,7 +306,7 @@ def tornado(r: ResultFolder, panels: list[tuple[str, pd.DataFrame, int]], w0: fl
         ax.axvline(base, color="black", lw=1.0)
         ax.axvline(0.0, color="#888888", lw=0.8, ls=":")
         labels = [
-            f"{f.tex(p)}  [{f.auto(lo)} to {f.auto(hi)}]"
+            f"{f.tex(parameter_label(p, cur))}  [{f.auto(lo)} to {f.auto(hi)}]"
             for p, lo, hi in zip(
                 part["parameter"], part["low_value"], part["high_value"], strict=True
             )
