@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -47,6 +47,13 @@ BackendOption = Annotated[
 WorkersOption = Annotated[
     int | None, typer.Option(min=1, max=256, help="Worker processes (default: one per core).")
 ]
+
+
+def Flag(*names: str, **options: Any) -> Any:
+    """A switch: typer.Option without the `<bool>` that help would print after it."""
+    return typer.Option(*names, metavar="", **options)
+
+
 SchedulerOption = Annotated[
     str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask).")
 ]
@@ -54,7 +61,7 @@ SchedulerOption = Annotated[
 
 OneWayOption = Annotated[
     bool,
-    typer.Option(
+    Flag(
         "--one-way/--no-one-way",
         help="Run the one-way (tornado) and threshold analyses the scenario asks for.",
     ),
@@ -96,10 +103,10 @@ def _version(shown: bool) -> None:
 
 @app.callback()
 def _options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[bool, Flag("--debug", help="Show tracebacks.")] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        Flag("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     _state["debug"] = debug
@@ -228,9 +235,16 @@ def _run_one(
 def run(
     scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML.")],
     patients: Annotated[
-        int | None, typer.Option(min=1, max=scenario.MAX_PATIENTS, help="Patients per strategy.")
+        int | None,
+        typer.Option(
+            min=1,
+            max=scenario.MAX_PATIENTS,
+            help="Patients per strategy (default: the scenario's patients).",
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Random seed (default: the scenario's seed).")
+    ] = None,
     psa_iterations: Annotated[
         int | None,
         typer.Option(
@@ -243,7 +257,7 @@ def run(
     engine: Annotated[
         str, typer.Option(help="Engine: fast (compiled, default) or des (SimPy, the reference).")
     ] = "fast",
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: Annotated[bool, Flag("--quiet", help="No progress bar.")] = False,
     backend: BackendOption = "serial",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -276,12 +290,12 @@ def batch(
             min=0, max=scenario.MAX_PSA_ITERATIONS, help="Override PSA iterations (0: none)."
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: Annotated[bool, Flag("--quiet", help="No progress bar.")] = False,
     backend: BackendOption = "serial",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Rerun scenarios whose results are up to date.")
+        bool, Flag("--force", help="Rerun scenarios whose results are up to date.")
     ] = False,
     sets: SetOption = None,
     one_way: OneWayOption = True,
@@ -399,14 +413,16 @@ def schema() -> None:
 
 @app.command()
 def trace(
-    scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO")],
+    scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML.")],
     strategy: Annotated[str, typer.Option(help="Strategy name.")],
     patient: Annotated[int, typer.Option(min=0, help="Patient index (0-based).")] = 0,
-    seed: Annotated[int | None, typer.Option(min=0, help="Random seed.")] = None,
-    csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Random seed (default: the scenario's seed).")
+    ] = None,
+    csv: Annotated[bool, Flag("--csv", help="CSV on standard output.")] = False,
     every: Annotated[
         bool,
-        typer.Option("--all", help="Every row: runs of one event (refill visits) unfolded."),
+        Flag("--all", help="Every row: runs of one event (refill visits) unfolded."),
     ] = False,
     events: Annotated[
         list[str] | None,
@@ -562,7 +578,7 @@ def report_command(
         Path, typer.Argument(metavar="RESULTS_DIR", help="A result folder of one scenario.")
     ],
     svg: Annotated[
-        bool, typer.Option("--svg", help="Each plot also as plots/<plot id>.svg (for a paper).")
+        bool, Flag("--svg", help="Each plot also as plots/<plot id>.svg (for a paper).")
     ] = False,
 ) -> None:
     """Rebuild report.html and results.xlsx from the tables of a result folder."""
