@@ -5,8 +5,11 @@ during the imports was swallowed on the way."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
+import time
 
 from sim.execution import interrupts
 
@@ -26,4 +29,29 @@ def main() -> None:
     except interrupts.Interrupted as exc:
         sys.stderr.write(START_UP)
         sys.exit(143 if exc.args == (signal.SIGTERM,) else 130)
-    cli.main()
+    try:
+        cli.main()
+    except SystemExit as exc:
+        if interrupts.seen() is not None and not _threads_end(THREADS_WAIT_SECONDS):
+            # Interrupted, and the run has cleaned up after itself (no folder written,
+            # workers killed), but a library's thread is still there: a process pool's
+            # manager thread blocked for ever reading the half-written result of a worker
+            # killed mid-write, which the interpreter's shutdown would wait for. Leave.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 130)
+        raise
+
+
+#: How long an interrupted run waits for library threads to end before it leaves anyway.
+THREADS_WAIT_SECONDS = 1.0
+
+
+def _threads_end(seconds: float) -> bool:
+    """Whether every other non-daemon thread ends within `seconds`."""
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    return not any(t.is_alive() and not t.daemon for t in others)

@@ -151,6 +151,13 @@ class Processes(Backend):
             process.kill()
         for process in processes:
             process.join(timeout=5)
+        # Tasks still queued for the dead workers sit in a pipe nobody reads: the queue's
+        # feeder thread blocks writing them, and the executor's shutdown (and, at exit,
+        # the interpreter) would wait for it for ever. Nothing in the queue is wanted now.
+        queue = getattr(pool, "_call_queue", None)
+        if queue is not None:
+            queue.cancel_join_thread()
+            queue._ignore_epipe = True  # its feeder's write to a dead worker: no traceback
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:

@@ -324,15 +324,30 @@ def test_a_changed_scenario_or_force_reruns(tmp_path: Path) -> None:
     assert (out / "first" / "events.csv").is_file()
 
 
-@pytest.mark.parametrize("backend", ["processes", "dask"])
-def test_ctrl_c_stops_the_workers_and_writes_nothing(backend: str, tmp_path: Path) -> None:
-    """A real SIGINT to a fresh interpreter whose workers are busy."""
-    args = ["run", BASE, *LONG, "--backend", backend, "--workers", "2", "--out", tmp_path]
+#: Tasks of 16 blocks that keep both workers busy for seconds: the executor's queue is
+#: full when the interruption comes (its feeder blocked writing to a pipe of dead workers
+#: once kept the run from ever exiting).
+LONG_TASKS = ["--patients", "200000", "--psa-iterations", "50"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "size"),
+    [("processes", LONG), ("dask", LONG), ("processes", LONG_TASKS)],
+    ids=["processes", "dask", "processes-full-queue"],
+)
+def test_ctrl_c_stops_the_workers_and_writes_nothing(
+    backend: str, size: list[str], tmp_path: Path
+) -> None:
+    """A real SIGINT to a fresh interpreter whose workers are busy: it exits within
+    seconds (interrupt's timeout is 60 s; the exit is timed below)."""
+    args = ["run", BASE, *size, "--backend", backend, "--workers", "2", "--out", tmp_path]
     proc = console_start(*args, "--quiet", cwd=tmp_path)
     try:
         workers = _wait_for_workers(psutil.Process(proc.pid))
     finally:  # the workers have loaded the compiled engine and taken tasks after 3 s
+        start = time.monotonic()
         stopped = interrupt(proc, lambda: True, 3.0)
+    assert time.monotonic() - start < 3.0 + 10.0, "the run took long to stop"
     assert stopped.code == 130, stopped.err
     assert "Traceback" not in stopped.err, stopped.err
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "a result or temporary folder"
