@@ -589,7 +589,14 @@ def report_command(
         )
     from sim.output import report
 
-    report.write(results, svg=svg)
+    try:
+        report.write(results, svg=svg)
+    except OSError as exc:  # a full disk: the tables stay, and so does an earlier report
+        raise WriteError(
+            f"{results}: cannot write the report ({exc.strerror or exc}"
+            f"{f' writing {Path(exc.filename).name}' if exc.filename else ''}); the tables "
+            "are untouched"
+        ) from exc
     out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
 
 

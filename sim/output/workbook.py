@@ -399,8 +399,13 @@ def writing_beside(folder: Path) -> Iterator[None]:
             child.kill()
             child.wait()
     if child.returncode:
-        last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-        raise OSError(f"{folder / 'results.xlsx'}: not written ({last[0]})")
+        last = (err.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1]
+        failed = re.search(r"\[Errno (\d+)\] ([^:']+)", last)  # a full disk, say: its errno
+        if failed:
+            raise OSError(
+                int(failed.group(1)), failed.group(2).strip(), str(folder / "results.xlsx")
+            )
+        raise OSError(f"{folder / 'results.xlsx'}: not written ({last})")
 
 
 if __name__ == "__main__":

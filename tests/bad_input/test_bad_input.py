@@ -481,6 +481,60 @@ def test_a_full_disk_is_one_line_exit_74_and_keeps_the_earlier_results(
     assert sorted(p.name for p in out.iterdir()) == ["base"], "a temporary folder was left"
 
 
+def test_report_on_a_full_disk_is_exit_74_and_keeps_the_tables(
+    base_run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import errno
+
+    from sim.output import files
+
+    folder = copy_result(base_run / BASE_NAME, tmp_path)
+    tables_before = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
+    real_write = files.atomic_write
+
+    def full_disk(path: Path, data: bytes) -> None:
+        if Path(path).name == "report.html":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr("sim.output.report.atomic_write", full_disk)
+    ran = cli_in_process("report", folder, cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err, exit_code=74)
+    assert line == (
+        f"error: {folder}: cannot write the report (No space left on device writing "
+        "report.html); the tables are untouched"
+    )
+    assert {p.name: p.read_bytes() for p in folder.glob("*.csv")} == tables_before
+
+
+def test_the_workbooks_process_reports_its_errno() -> None:
+    """The workbook is written by a process of its own: a full disk there is still an
+    OSError with its errno (exit 74 at the command line), not an internal error."""
+    import errno
+    import subprocess as sp
+
+    from sim.output import workbook
+
+    class Child:
+        returncode = 1
+
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def communicate(self):
+            return b"", b"Traceback...\nOSError: [Errno 28] No space left on device: 'x'\n"
+
+        def poll(self):
+            return 1
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sp, "Popen", Child)
+        with pytest.raises(OSError) as caught, workbook.writing_beside(Path("/nowhere")):
+            pass
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.strerror == "No space left on device"
+
+
 def test_a_failed_swap_puts_the_earlier_results_back(tmp_path: Path, monkeypatch) -> None:
     from sim.output import files
 
