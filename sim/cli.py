@@ -266,6 +266,8 @@ def run(
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
+    if one_way:
+        _check_one_way(loaded, scenario_file)
     _check_out(out_dir, loaded.name)
     _check_engine(engine)
     console.say_if_compiling(engine, quiet)
@@ -311,7 +313,10 @@ def batch(
     loaded, problems, bad = [], [], 0
     for path in paths:  # every bad file is reported before any scenario runs
         try:
-            loaded.append((path, _load(path, patients, psa_iterations=psa_iterations, sets=sets)))
+            item = _load(path, patients, psa_iterations=psa_iterations, sets=sets)
+            if one_way:
+                _check_one_way(item, path)
+            loaded.append((path, item))
         except scenario.ScenarioError as exc:
             problems += exc.lines()
             bad += 1
@@ -390,6 +395,7 @@ def validate_command(
     for path in files:
         try:
             loaded = scenario.load(path)
+            _check_one_way(loaded, path)
         except scenario.ScenarioError as exc:
             for line in exc.lines():
                 err.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -403,6 +409,27 @@ def validate_command(
             )
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _check_one_way(loaded: scenario.Scenario, path: Path) -> None:
+    """The values the one-way and threshold analyses will run, validated as `run` will
+    (a low value outside what its parameter allows is an error now, not after the base
+    case and the PSA have run)."""
+    from sim.analysis import one_way
+    from sim.scenario import params
+
+    for dotted, value in one_way.points(loaded):
+        try:
+            params.apply(loaded, {dotted: value}, path)
+        except scenario.ScenarioError as exc:
+            problem = re.sub(r" \(with the uncertain value [^)]*\)$", "", exc.message)
+            problem = problem.removeprefix(f"{value!r}: ")
+            raise scenario.ScenarioError(
+                path,
+                f"uncertainty.{dotted}",
+                f"the one-way analysis would run it at {value:.6g}, where {problem}; narrow "
+                "the distribution or give it low: and high:",
+            ) from None
 
 
 @app.command()

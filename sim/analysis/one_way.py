@@ -46,6 +46,38 @@ def _incremental(scenario: Scenario, tally: Tally) -> dict[str, tuple[float, flo
     return out
 
 
+def _ranges(scenario: Scenario) -> dict[str, tuple[float, float, str]]:
+    """Each scalar uncertain parameter's low and high value (and where they come from)."""
+    return {
+        path: params.dsa_range(entry, params.value_at(scenario, path))
+        for path, entry in scenario.uncertainty.items()
+        if isinstance(entry, Uncertain)  # a Dirichlet set has no single low and high
+    }
+
+
+def _spans(scenario: Scenario) -> dict[str, tuple[float, float, np.ndarray]]:
+    """Each threshold search's range and its starting grid of nine values."""
+    spans = {}
+    for path, span in scenario.analysis.thresholds.items():
+        low, high = span.low, span.high
+        if low is None or high is None:
+            entry = scenario.uncertainty[path]
+            assert isinstance(entry, Uncertain)
+            d_low, d_high, _ = params.dsa_range(entry, params.value_at(scenario, path))
+            low = d_low if low is None else low
+            high = d_high if high is None else high
+        spans[path] = (low, high, np.linspace(low, high, 9))
+    return spans
+
+
+def points(scenario: Scenario) -> list[tuple[str, float]]:
+    """The values the one-way and threshold analyses run first: each parameter's low and
+    high, each search's grid (`validate` checks each of them as `run` would)."""
+    return [
+        (path, value) for path, (low, high, _) in _ranges(scenario).items() for value in (low, high)
+    ] + [(path, float(x)) for path, (_, _, grid) in _spans(scenario).items() for x in grid]
+
+
 def one_way(
     scenario: Scenario,
     table: lifetable.LifeTable,
@@ -78,25 +110,8 @@ def one_way(
         run_all([(path, value)])
         return cache[(path, value)]
 
-    ranges = {
-        path: params.dsa_range(entry, params.value_at(scenario, path))
-        for path, entry in scenario.uncertainty.items()
-        if isinstance(entry, Uncertain)  # a Dirichlet set has no single low and high
-    }
-    spans = {}
-    for path, span in scenario.analysis.thresholds.items():
-        low, high = span.low, span.high
-        if low is None or high is None:
-            entry = scenario.uncertainty[path]
-            assert isinstance(entry, Uncertain)
-            d_low, d_high, _ = params.dsa_range(entry, params.value_at(scenario, path))
-            low = d_low if low is None else low
-            high = d_high if high is None else high
-        spans[path] = (low, high, np.linspace(low, high, 9))
-    run_all(
-        [(path, value) for path, (low, high, _) in ranges.items() for value in (low, high)]
-        + [(path, float(x)) for path, (_, _, grid) in spans.items() for x in grid]
-    )
+    ranges, spans = _ranges(scenario), _spans(scenario)
+    run_all(points(scenario))
     rows = []
     for path, (low, high, source) in ranges.items():
         lo, hi = at(path, low), at(path, high)
