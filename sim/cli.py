@@ -173,7 +173,10 @@ def _backend(name: str, workers: int | None, scheduler: str | None) -> Backend:
         raise UsageError("--workers with --scheduler: the cluster has its own workers")
     if workers is not None and name == "serial":
         raise UsageError("--workers: give --backend processes or dask (serial has one)")
-    if scheduler is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx)://\S+", scheduler):
+    if scheduler is not None and not re.fullmatch(
+        r"(tcp|tls|ucx)://([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?/?|inproc://\S+",
+        scheduler,
+    ):
         raise UsageError(f"--scheduler {scheduler!r}: give an address such as tcp://HOST:8786")
     try:
         return open_backend(name, workers, scheduler)
@@ -442,7 +445,9 @@ def schema() -> None:
 def trace(
     scenario_file: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML.")],
     strategy: Annotated[str, typer.Option(help="Strategy name.")],
-    patient: Annotated[int, typer.Option(min=0, help="Patient index (0-based).")] = 0,
+    patient: Annotated[
+        int, typer.Option(min=0, max=2**63 - 1, help="Patient index (0-based).")
+    ] = 0,
     seed: Annotated[
         int | None, typer.Option(min=0, help="Random seed (default: the scenario's seed).")
     ] = None,

@@ -95,7 +95,8 @@ def say_if_compiling(engine: str, quiet: bool) -> None:
 def print_summary(
     loaded: scenario.Scenario, summary, target: Path, seconds: float, simulating: float
 ) -> None:
-    table = Table(title=f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name)
+    # a title is the user's text, not markup: "[/bold]" in it is shown, not parsed
+    table = Table(title=Text(f"{loaded.name}: {loaded.title}" if loaded.title else loaded.name))
     for column in (
         "strategy",
         f"cost ({loaded.currency})",
@@ -167,7 +168,7 @@ def print_trace(title: str, rows: list, outcome, currency: str, every: bool) -> 
     """A patient's events as a table (runs folded unless `every`), then the totals that
     no single row holds: the background care and the utility of the states lived in
     accrue continuously between events."""
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in (
         "year",
         "age",

@@ -101,6 +101,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(path, "", "YAML error: " + " ".join(str(exc).split())) from None
+    except RecursionError:
+        raise ScenarioError(path, "", TOO_DEEP) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ScenarioError(path, "", TOO_DEEP)
     if data is None:
         raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
     if not isinstance(data, dict):
@@ -108,6 +112,24 @@ def read_yaml(path: Path) -> dict[str, Any]:
             path, "", f"top level is a {type(data).__name__}: a scenario is a mapping of keys"
         )
     return data
+
+
+#: How many files an extends chain may hold (each a frame of recursion; 3 in practice).
+MAX_EXTENDS = 64
+#: How deeply a scenario's mappings and lists may nest (the deepest real key has 7 levels).
+MAX_DEPTH = 32
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: a scenario's keys go a few levels down"
+
+
+def _depth(node: Any) -> int:
+    """How deeply mappings and lists nest in `node` (without recursion: any depth)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            todo += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +153,10 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if real in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, real))
         raise ScenarioError(path, "extends", f"cycle: {cycle}")
+    if len(_chain) >= MAX_EXTENDS:
+        raise ScenarioError(
+            _chain[0], "extends", f"a chain of more than {MAX_EXTENDS} files: extend fewer"
+        )
     data = read_yaml(path)
     parent = data.get("extends")
     if parent is None:

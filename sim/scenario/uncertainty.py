@@ -68,9 +68,13 @@ class Uncertain(Strict):
         return self
 
 
+#: A Dirichlet count: below about 0.001, gamma draws underflow to 0 and shares to 0/0.
+DirichletCount = Annotated[float, Field(ge=0.001, le=1e9)]
+
+
 class UncertainShares(Strict):
     dist: Literal["dirichlet"]
-    counts: dict[str, Positive]
+    counts: dict[str, DirichletCount]
 
 
 UncertaintyEntry = Annotated[Union[Uncertain, UncertainShares], Field(discriminator="dist")]  # noqa: UP007

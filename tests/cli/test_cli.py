@@ -566,3 +566,25 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
             proc.kill()
         console_finish(proc, timeout=10)  # reaps it and closes its pipes
     assert not survivors, "a worker outlived its killed parent"
+
+
+def test_a_title_with_console_markup_is_printed_as_written(tmp_path: Path) -> None:
+    """The user's text is never read as console markup: a stray closing tag neither
+    stops the run after its results are written nor disappears from the output."""
+    title = "x [/bold] y [link=file:///etc]z"
+    path = tmp_path / "markup.yaml"
+    path.write_text(
+        f'extends: {BASE}\nname: markup\ntitle: "{title}"\npatients: 30\npsa_iterations: 0\n',
+        encoding="utf-8",
+    )
+    out = run_ok("run", path, "--no-one-way", "--quiet", "--out", tmp_path / "out", cwd=tmp_path)
+    assert f"markup: {title}" in out
+    assert (tmp_path / "out" / "markup" / "summary.csv").is_file()
+
+
+def test_trace_patient_index_and_scheduler_address_are_checked(tmp_path: Path) -> None:
+    ran = cli_in_process("trace", BASE, "--strategy", "itb", "--patient", str(2**64), cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, "--patient")
+    args = ("run", BASE, "--backend", "dask", "--scheduler", "tcp://host:port", "--quiet")
+    ran = cli_in_process(*args, "--out", tmp_path / "out", cwd=tmp_path)
+    assert_one_line_error(ran.code, ran.err, "'tcp://host:port'", "tcp://HOST:8786")

@@ -8,7 +8,8 @@ tables: PNG metadata, workbook properties and zip entry times are fixed, and not
 depends on the clock, the folder's path or the order in which the file system lists it.
 
 ``folder`` reads the tables, ``formats`` writes numbers and HTML, ``plots`` draws the
-figures, ``page`` lays out the sections, ``methods`` writes the CHEERS appendix; the
+figures, ``page`` lays out the sections (``uncertainty`` those on the PSA, value of
+information and one-way analyses), ``methods`` writes the CHEERS appendix; the
 workbook is :mod:`sim.output.workbook`.
 """
 

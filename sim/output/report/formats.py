@@ -162,6 +162,14 @@ def table(
     )
 
 
+def parameter(currency: str, path: str) -> Html:
+    """A parameter for readers: its label and unit, with its dotted path (what the
+    scenario file and the tables call it) below."""
+    from sim.output.labels import label
+
+    return Html(f"{e(label(path, currency))}<br><small>{e(path)}</small>")
+
+
 def absent(what: str, file: str, why: str = "") -> str:
     """The text of a section whose table the run did not write."""
     reason = f" ({why})" if why else ""

@@ -91,6 +91,11 @@ def embed(r: ResultFolder, plot_id: str, figure: Figure) -> str:
     return png(figure)
 
 
+def figure(r: ResultFolder, plot_id: str, alt: str, drawn: Figure, caption: str) -> str:
+    """A plot of the page as HTML: embedded as PNG (and kept as SVG when asked for)."""
+    return f.image(plot_id, alt, embed(r, plot_id, drawn), caption)
+
+
 def thousands(axis: Any) -> None:
     """Tick labels with thousands separators (costs, WTP)."""
     from matplotlib.ticker import FuncFormatter
