@@ -116,6 +116,11 @@ def interval(fmt: Callable[[object], str], mean: object, low: object, high: obje
     return fmt(mean)
 
 
+def ci(fmt: Callable[[object], str], row: dict, key: str) -> str:
+    """A table row's value of `key` with its interval (the `_ci_low`/`_ci_high` columns)."""
+    return interval(fmt, row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high"))
+
+
 def wtp_label(value: float) -> str:
     """A willingness to pay as people write it: 50,000."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"

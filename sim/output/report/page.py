@@ -78,24 +78,10 @@ def _headline(r: ResultFolder) -> str:
             [
                 f"{name}{' (comparator)' if name == comp else ''}",
                 f.text(row.get("type")),
-                f.interval(
-                    f.money, row.get("cost"), row.get("cost_ci_low"), row.get("cost_ci_high")
-                ),
-                f.interval(
-                    f.qaly, row.get("qaly"), row.get("qaly_ci_low"), row.get("qaly_ci_high")
-                ),
-                f.interval(
-                    f.money,
-                    row.get("incremental_cost"),
-                    row.get("incremental_cost_ci_low"),
-                    row.get("incremental_cost_ci_high"),
-                ),
-                f.interval(
-                    f.qaly,
-                    row.get("incremental_qaly"),
-                    row.get("incremental_qaly_ci_low"),
-                    row.get("incremental_qaly_ci_high"),
-                ),
+                f.ci(f.money, row, "cost"),
+                f.ci(f.qaly, row, "qaly"),
+                f.ci(f.money, row, "incremental_cost"),
+                f.ci(f.qaly, row, "incremental_qaly"),
                 icer,
                 frontier,
             ]
@@ -129,11 +115,7 @@ def _headline(r: ResultFolder) -> str:
             for tag, _w in wtps:
                 cells.append(f.money(row.get(f"nmb_{tag}")))
                 key = f"incremental_nmb_{tag}"
-                cells.append(
-                    f.interval(
-                        f.money, row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
-                    )
-                )
+                cells.append(f.ci(f.money, row, key))
             nmb_rows.append(cells)
         parts.append(
             f"<h3>Net monetary benefit ({f.e(cur)}, willingness to pay per QALY)</h3>"
@@ -256,27 +238,13 @@ def _subgroups(r: ResultFolder) -> str:
                 f.text(row.get("dimension")).replace("_", " "),
                 f.text(row.get("subgroup")).replace("_", " "),
                 f.text(row.get("patients")),
-                f.interval(
-                    f.money,
-                    row.get("incremental_cost"),
-                    row.get("incremental_cost_ci_low"),
-                    row.get("incremental_cost_ci_high"),
-                ),
-                f.interval(
-                    f.qaly,
-                    row.get("incremental_qaly"),
-                    row.get("incremental_qaly_ci_low"),
-                    row.get("incremental_qaly_ci_high"),
-                ),
+                f.ci(f.money, row, "incremental_cost"),
+                f.ci(f.qaly, row, "incremental_qaly"),
                 f"{icer} ({note})" if note and icer != f.DASH else note or icer,
             ]
             if tags:
                 key = f"incremental_nmb_{tags[0]}"
-                cells.append(
-                    f.interval(
-                        f.money, row.get(key), row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
-                    )
-                )
+                cells.append(f.ci(f.money, row, key))
             rows.append(cells)
         header = [
             "By",

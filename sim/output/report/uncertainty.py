@@ -51,7 +51,8 @@ def ce_plane(r: ResultFolder) -> str:
     )
     caption = (
         "Each dot is one PSA iteration (paired with the comparator in the same iteration); "
-        "a cross is the base case. Below a WTP line a strategy is cost-effective at that WTP."
+        "a cross is the base case and a diamond the PSA mean. Below a WTP line a strategy is "
+        "cost-effective at that WTP."
     )
     return plots.figure(r, "plot-ce-plane", alt, figure, caption)
 
