@@ -370,6 +370,9 @@ def _convergence(r: ResultFolder) -> str:
         return f.absent("The convergence analysis", "convergence.csv")
     kinds = [a for a in ("patients", "iterations") if a in set(conv["axis"])]
     kinds += [str(a) for a in dict.fromkeys(conv["axis"]) if a not in kinds]
+    points = {k: conv.loc[conv["axis"] == k, "n"].nunique() for k in kinds}
+    few = [k for k in kinds if points[k] < CONVERGENCE_POINTS]
+    kinds = [k for k in kinds if k not in few] or kinds  # a line of 3 points shows nothing
     quantities = [str(q) for q in dict.fromkeys(conv["quantity"])]
     present = [s for s in r.strategies if s in set(conv["strategy"])]
     figure = plots.convergence(r, conv, kinds, quantities, present)
@@ -381,8 +384,18 @@ def _convergence(r: ResultFolder) -> str:
         "Running mean as patients (base case, block by block) and PSA iterations accumulate; "
         "the band is ±1.96 Monte Carlo standard errors. Flat lines with narrow bands mean "
         "enough patients or iterations."
+        + "".join(
+            f" By {k}: only {points[k]} running means (one per block of patients), not "
+            "plotted; they are in convergence.csv."
+            for k in few
+            if k not in kinds
+        )
     )
     return plots.figure(r, "plot-convergence", alt, figure, caption)
+
+
+#: Fewer running means than this on an axis make no convergence line worth a panel.
+CONVERGENCE_POINTS = 5
 
 
 STYLE = """

@@ -107,6 +107,15 @@ def log_if_wide(ax: Axes, n: np.ndarray) -> None:
     """A log x axis when n spans more than a factor of 20 (1 to 1,000 iterations)."""
     if len(n) and np.nanmin(n) > 0 and np.nanmax(n) / np.nanmin(n) >= 20:
         ax.set_xscale("log")
+        plain_log(ax.xaxis)
+
+
+def plain_log(axis: Any) -> None:
+    """A log axis labelled 1, 10, 100 (not 10^0, 10^1), without minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def padded(values: np.ndarray) -> tuple[float, float]:
@@ -241,21 +250,25 @@ def ceac(r: ResultFolder, ceac: pd.DataFrame, present: list[str]) -> Figure:
                 front["wtp"],
                 front["probability_cost_effective"],
                 color="black",
-                lw=7,
-                alpha=0.18,
+                lw=9,
+                alpha=0.25,
                 solid_capstyle="round",
                 label="CEAF (highest expected NMB)",
                 zorder=1,
             )
-            ax.scatter(
-                front["wtp"],
-                front["probability_cost_effective"],
-                s=22,
-                facecolors="none",
-                edgecolors="black",
-                linewidths=0.8,
-                zorder=4,
-            )
+            # where the strategy with the highest expected NMB changes: the decision's switch
+            names = front["strategy"].astype(str).to_numpy()
+            values = front["wtp"].to_numpy(float)
+            for k in np.flatnonzero(names[1:] != names[:-1]) + 1:
+                ax.axvline(values[k], color="black", lw=1.2, ls="--", zorder=2)
+                ax.annotate(
+                    f" {f.tex(names[k])} from {f.wtp_label(values[k])}",
+                    (values[k], 0.5),
+                    fontsize=8,
+                    rotation=90,
+                    va="center",
+                    ha="right",
+                )
     for _tag, w in r.wtps:
         ax.axvline(w, color="#999999", lw=0.8, ls=":")
     ax.set_ylim(-0.02, 1.02)
@@ -444,10 +457,7 @@ def forest(
         shown.append(name)
     ax.axvline(1.0, color="#555555", lw=0.9, ls="--")
     ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))  # 0.1, 1, 10
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    plain_log(ax.xaxis)  # 0.1, 1, 10
     ax.set_yticks(np.arange(len(order)), labels=[f.tex(labels[e]) for e in order], fontsize=8)
     ax.set_ylim(len(order) - 0.5, -0.5)
     ax.set_xlabel(f"Rate ratio vs {f.tex(comp)} (95% CI, log scale)")
