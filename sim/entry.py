@@ -51,7 +51,11 @@ def _threads_end(seconds: float) -> bool:
     """Whether every other non-daemon thread ends within `seconds`."""
     deadline = time.monotonic() + seconds
     for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
+        if thread is threading.current_thread() or thread.daemon or not thread.is_alive():
+            continue  # (a thread whose start the interrupt cut short is not alive yet)
+        try:
             thread.join(max(0.0, deadline - time.monotonic()))
+        except BaseException:  # a second signal, or a thread in the middle of starting
+            return False
     others = [t for t in threading.enumerate() if t is not threading.current_thread()]
     return not any(t.is_alive() and not t.daemon for t in others)

@@ -167,6 +167,33 @@ class Processes(Backend):
 _END = object()
 
 
+#: How long a --scheduler address has to answer as a Dask scheduler.
+CONNECT_SECONDS = 30.0
+
+
+def _connect(client: Callable[..., Any], address: str, seconds: float) -> Any:
+    """A Dask client of the scheduler at `address`, or TimeoutError after `seconds`: a
+    server that accepts the connection but is not a Dask scheduler (a web server, say)
+    never answers the handshake, and Client's own timeout does not cover that wait. The
+    attempt runs in a daemon thread, so a hung one cannot keep the process alive."""
+    found: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            found["client"] = client(address, timeout=f"{seconds:g}s")
+        except BaseException as exc:  # handed to the caller
+            found["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(seconds + 2.0)
+    if "client" in found:
+        return found["client"]
+    if "error" in found:
+        raise found["error"]
+    raise TimeoutError(f"no answer as a Dask scheduler within {seconds:g} s")
+
+
 class Dask(Backend):
     """Dask distributed: an existing cluster (`scheduler` address) or a LocalCluster of
     `workers` processes started for the run. The scheduler reruns the tasks of a worker
@@ -200,7 +227,7 @@ class Dask(Backend):
             )
             self._client = Client(self._cluster)
         else:
-            self._client = Client(scheduler, timeout="30s")
+            self._client = _connect(Client, scheduler, CONNECT_SECONDS)
         self.workers = max(1, len(self._client.scheduler_info()["workers"]))
         # A local cluster shares this machine's cores; workers of a remote cluster use
         # their own machine's cores (start them with --nthreads 1).

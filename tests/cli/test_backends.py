@@ -23,6 +23,7 @@ from conftest import (
     BASE,
     ROOT,
     Ran,
+    assert_one_line_error,
     base_document,
     build,
     cli_in_process,
@@ -355,3 +356,29 @@ def test_ctrl_c_stops_the_workers_and_writes_nothing(
     while any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers):
         assert time.monotonic() < deadline, "a worker outlived the run"
         time.sleep(0.2)
+
+
+def test_a_scheduler_address_that_is_not_dask_fails_within_its_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts the connection and never answers (not a Dask scheduler):
+    one line and exit 2 once the connect timeout has passed, not a wait for ever."""
+    import socket
+
+    from sim.execution import backends
+
+    monkeypatch.setattr(backends, "CONNECT_SECONDS", 1.0)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        start = time.monotonic()
+        args = ["run", BASE, "--patients", "20", "--psa-iterations", "0", "--no-one-way"]
+        args += ["--backend", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"]
+        ran = cli_in_process(*args, "--quiet", "--out", tmp_path / "out", cwd=tmp_path)
+        assert time.monotonic() - start < 20
+    finally:
+        server.close()
+    assert_one_line_error(ran.code, ran.err, f"tcp://127.0.0.1:{port}", "cannot connect")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -384,9 +384,15 @@ def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    ran = cli_in_process("run", path, "--patients", "10", "--out", out, "--quiet", cwd=tmp_path)
+    args = ("run", path, "--patients", "10", "--out", out, "--quiet")
+    ran = cli_in_process(*args, "--no-one-way", cwd=tmp_path)  # the PSA is where it fails
     line = assert_one_line_error(ran.code, ran.err, str(path), key)
     assert f"uncertain value {key} = " in line
+    assert not out.exists() or entries(out) == []
+    # with the one-way analyses, their high value is already outside: refused before any run
+    ran = cli_in_process(*args, cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err, str(path), f"uncertainty.{key}")
+    assert "the one-way analysis would run it at" in line
     assert not out.exists() or entries(out) == []
 
 
