@@ -31,8 +31,9 @@ class OneWay:
     threshold: pd.DataFrame
 
 
-def _incremental(scenario: Scenario, tally: Tally) -> dict[str, tuple[float, float, float]]:
-    """Per non-comparator strategy: (incremental NMB at the first WTP, ICER, delta cost)."""
+def _incremental(scenario: Scenario, tally: Tally) -> dict[str, tuple[float, float, float, float]]:
+    """Per non-comparator strategy: (incremental NMB at the first WTP, ICER, delta cost,
+    delta QALYs); the NMB at any other WTP follows from the last two."""
     m = tally.means()
     c = tally.comparator
     wtp = scenario.wtp[0]
@@ -42,7 +43,7 @@ def _incremental(scenario: Scenario, tally: Tally) -> dict[str, tuple[float, flo
         if s == c:
             continue
         d_cost, d_qaly = m[s, cost] - m[c, cost], m[s, qaly] - m[c, qaly]
-        out[name] = (wtp * d_qaly - d_cost, econ.icer(d_cost, d_qaly)[0], d_cost)
+        out[name] = (wtp * d_qaly - d_cost, econ.icer(d_cost, d_qaly)[0], d_cost, d_qaly)
     return out
 
 
@@ -93,7 +94,7 @@ def one_way(
     base_inc = _incremental(scenario, base)
     index = runner.price_index(scenario)
     comparator, wtp = scenario.comparator, scenario.wtp[0]
-    cache: dict[tuple[str, float], dict[str, tuple[float, float, float]]] = {}
+    cache: dict[tuple[str, float], dict[str, tuple[float, float, float, float]]] = {}
 
     def run_all(points: list[tuple[str, float]]) -> None:
         """Simulate the points not yet known, all at once (every worker busy)."""
@@ -106,37 +107,45 @@ def one_way(
             if progress is not None:
                 progress(1)
 
-    def at(path: str, value: float) -> dict[str, tuple[float, float, float]]:
+    def at(path: str, value: float) -> dict[str, tuple[float, float, float, float]]:
         run_all([(path, value)])
         return cache[(path, value)]
 
     ranges, spans = _ranges(scenario), _spans(scenario)
     run_all(points(scenario))
+
+    def nmb(inc: tuple[float, float, float, float], w: float) -> float:
+        """Incremental NMB at WTP w: the first WTP's as computed, the others from the
+        increments (the same runs)."""
+        return inc[0] if w == wtp else w * inc[3] - inc[2]
+
     rows = []
     for path, (low, high, source) in ranges.items():
         lo, hi = at(path, low), at(path, high)
-        for name, (nmb, icer, _) in base_inc.items():
-            rows.append(
-                {
-                    "strategy": name,
-                    "comparator": comparator,
-                    "wtp": wtp,
-                    "parameter": path,
-                    "base_value": params.value_at(scenario, path),
-                    "low_value": low,
-                    "high_value": high,
-                    "range_source": source,
-                    "base_incremental_nmb": nmb,
-                    "incremental_nmb_low": lo[name][0],
-                    "incremental_nmb_high": hi[name][0],
-                    "base_icer": icer,
-                    "icer_low": lo[name][1],
-                    "icer_high": hi[name][1],
-                    "swing": abs(hi[name][0] - lo[name][0]),
-                }
-            )
+        for name, base_row in base_inc.items():
+            for w in scenario.wtp:
+                rows.append(
+                    {
+                        "strategy": name,
+                        "comparator": comparator,
+                        "wtp": w,
+                        "parameter": path,
+                        "base_value": params.value_at(scenario, path),
+                        "low_value": low,
+                        "high_value": high,
+                        "range_source": source,
+                        "base_incremental_nmb": nmb(base_row, w),
+                        "incremental_nmb_low": nmb(lo[name], w),
+                        "incremental_nmb_high": nmb(hi[name], w),
+                        "base_icer": base_row[1],
+                        "icer_low": lo[name][1],
+                        "icer_high": hi[name][1],
+                        "swing": abs(nmb(hi[name], w) - nmb(lo[name], w)),
+                    }
+                )
     order = {name: i for i, name in enumerate(scenario.strategy_names())}
-    rows.sort(key=lambda r: (order[r["strategy"]], -r["swing"], r["parameter"]))
+    at_wtp = {w: i for i, w in enumerate(scenario.wtp)}
+    rows.sort(key=lambda r: (order[r["strategy"]], at_wtp[r["wtp"]], -r["swing"], r["parameter"]))
     thresholds: list[dict[str, Any]] = []
 
     for path, (low, high, grid) in spans.items():

@@ -72,7 +72,8 @@ def test_one_way_uses_the_base_case_patients(table) -> None:
     sc = build(doc)
     base = runner.simulate(sc, table, 0)
     result = one_way(sc, table, base, "base.yaml")
-    tornado = result.tornado
+    every = result.tornado
+    tornado = every[every.wtp == sc.wtp[0]]
     none = tornado[tornado.strategy == "none"].set_index("parameter")
     assert none.loc["strategies.itb.care_cost_multiplier", "swing"] == 0.0
     assert none.loc["strategies.itb.utility_change", "swing"] == 0.0
@@ -80,6 +81,17 @@ def test_one_way_uses_the_base_case_patients(table) -> None:
     itb = tornado[tornado.strategy == "itb"]
     assert list(itb.swing) == sorted(itb.swing, reverse=True)
     assert (itb.base_incremental_nmb == itb.base_incremental_nmb.iloc[0]).all()
+    # every WTP from the same runs: incremental NMB is linear in the WTP
+    assert sorted(set(every.wtp)) == sorted(sc.wtp) and len(every) == len(tornado) * len(sc.wtp)
+    w1, w2, w3 = sc.wtp[:3]
+    for column in ("base_incremental_nmb", "incremental_nmb_low", "incremental_nmb_high"):
+        at = {
+            w: every[(every.strategy == "itb") & (every.wtp == w)].set_index("parameter")[column]
+            for w in (w1, w2, w3)
+        }
+        slope_12 = (at[w2] - at[w1]) / (w2 - w1)
+        slope_23 = (at[w3] - at[w2]) / (w3 - w2)
+        assert np.allclose(slope_12, slope_23, rtol=1e-9, atol=1e-9), column
 
 
 def test_threshold_of_a_cost_is_where_the_linear_nmb_crosses_zero(table) -> None:

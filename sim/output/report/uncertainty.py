@@ -235,7 +235,55 @@ def tornado(r: ResultFolder) -> str:
             else ""
         )
     )
-    return plots.figure(r, "plot-tornado", alt, figure, caption)
+    return plots.figure(r, "plot-tornado", alt, figure, caption) + _other_wtps(r, tornado, w0)
+
+
+#: Parameters listed per strategy at each further WTP (the rest: tornado.csv).
+SWINGS_LISTED = 5
+
+
+def _other_wtps(r: ResultFolder, tornado: pd.DataFrame, w0: float) -> str:
+    """The largest swings at each WTP after the first, from the same runs: the order of
+    the parameters can change with the WTP (a cost parameter's swing does not grow with
+    it, a utility's does)."""
+    rows = []
+    for _tag, w in r.wtps:
+        if np.isclose(w, w0):
+            continue
+        part = tornado[np.isclose(tornado["wtp"].to_numpy(float), w)]
+        for name in [s for s in r.strategies if s in set(part["strategy"])]:
+            mine = part[part["strategy"] == name].sort_values(
+                "swing", ascending=False, kind="mergesort"
+            )
+            for row in mine.head(SWINGS_LISTED).to_dict("records"):
+                rows.append(
+                    [
+                        f.wtp_label(w),
+                        f"{name} vs {r.comparator}",
+                        f.parameter(r.currency, f.text(row.get("parameter"))),
+                        f.money(row.get("swing")),
+                        f"{f.money(row.get('incremental_nmb_low'))} to "
+                        f"{f.money(row.get('incremental_nmb_high'))}",
+                    ]
+                )
+    if not rows:
+        return ""
+    cur = r.currency
+    return (
+        f"<h3>At the other willingness-to-pay values</h3><p>The {SWINGS_LISTED} largest "
+        "swings of each comparison at each further WTP (tornado.csv and the workbook hold "
+        "them all).</p>"
+        + f.table(
+            [
+                f"WTP ({cur}/QALY)",
+                "Comparison",
+                "Parameter",
+                f"Swing ({cur})",
+                "Incremental NMB, low to high value",
+            ],
+            rows,
+        )
+    )
 
 
 def threshold(r: ResultFolder) -> str:
