@@ -24,6 +24,7 @@ def _early(signum: int, _frame: object) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, _early)
     signal.signal(signal.SIGTERM, _early)
+    interrupts.quiet_when_swallowed()
     try:
         from sim import cli  # installs its own handlers, then checks the record
     except interrupts.Interrupted as exc:

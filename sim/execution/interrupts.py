@@ -11,6 +11,8 @@ signal's code.
 from __future__ import annotations
 
 import signal
+import sys
+from typing import Any
 
 
 class Interrupted(BaseException):
@@ -32,9 +34,27 @@ def record(signum: int) -> None:
 
 
 def install() -> None:
-    """Route SIGINT and SIGTERM to the handler (the command line's main thread)."""
+    """Route SIGINT and SIGTERM to the handler (the command line's main thread), and keep
+    Python from printing a traceback for an interrupt it swallows (raised inside a
+    finaliser or a ctypes callback): it is on record, and the run stops at its next safe
+    point with one line."""
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
+    quiet_when_swallowed()
+
+
+def quiet_when_swallowed() -> None:
+    """No traceback printed for an Interrupted that Python swallows (it is on record)."""
+    previous = sys.unraisablehook
+    if getattr(previous, "keeps_interrupts_quiet", False):
+        return
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, Interrupted):
+            previous(unraisable)  # every other unraisable exception as before
+
+    quiet.keeps_interrupts_quiet = True  # type: ignore[attr-defined]
+    sys.unraisablehook = quiet
 
 
 def seen() -> int | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sim.engines import cohort, des, fast, rules
 from sim.engines.tally import Outcome, Tally
+from sim.execution import interrupts
 from sim.execution.backends import Backend
 from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics import lifetable
@@ -202,6 +203,9 @@ def tallies(
     total: Tally | None = None
     done = 0
     for task, results in zip(tasks, _results(tasks, backend), strict=True):
+        # a safe point: an interrupt whose exception a library swallowed (raised inside a
+        # ctypes callback of Numba's loader, say) stops the run here, not at its end
+        interrupts.check()
         job = task.job
         n = job.scenario.patients
         n_blocks = math.ceil(n / BLOCK_SIZE)
