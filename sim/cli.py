@@ -479,13 +479,11 @@ def trace(
             f"--event {unknown[0]!r} is no event; allowed: {', '.join(sorted(EVENT_ID))}"
         )
     person, rows, outcome = runner.trace(loaded, scenario_file.resolve().parent, strategy, patient)
-    if events:
-        rows = [r for r in rows if r.event in events]
     if csv:
         sys.stdout.write(
             "time_years,age_years,event,detail,cost_undiscounted,qaly_loss_undiscounted\n"
         )
-        for r in rows:
+        for r in (r for r in rows if not events or r.event in events):
             detail = r.detail.replace('"', '""')
             sys.stdout.write(
                 f'{r.time_years:.10g},{r.age_years:.10g},{r.event},"{detail}",'
@@ -499,7 +497,7 @@ def trace(
         f"{person.itb_dose_mcg_per_day:.0f} mcg/day, tablets "
         f"{person.oral_dose_mg_per_day:.0f} mg/day"
     )
-    console.print_trace(title, rows, outcome, loaded.currency, every or bool(events))
+    console.print_trace(title, rows, outcome, loaded.currency, every, events)
 
 
 @app.command("validation")

@@ -164,10 +164,12 @@ def folded(rows: list, at: int = FOLD_AT) -> list[tuple[str, str, str, str, floa
     return out
 
 
-def print_trace(title: str, rows: list, outcome, currency: str, every: bool) -> None:
-    """A patient's events as a table (runs folded unless `every`), then the totals that
-    no single row holds: the background care and the utility of the states lived in
-    accrue continuously between events."""
+def print_trace(
+    title: str, rows: list, outcome, currency: str, every: bool, events: list[str] | None = None
+) -> None:
+    """A patient's events as a table (runs folded unless `every`; only `events` if given),
+    then the totals of the whole history, which no single row holds: the background care
+    and the utility of the states lived in accrue continuously between events."""
     table = Table(title=Text(title))
     for column in (
         "year",
@@ -178,7 +180,8 @@ def print_trace(title: str, rows: list, outcome, currency: str, every: bool) -> 
         "QALY loss (undiscounted)",
     ):
         table.add_column(column, justify="left" if column in ("event", "detail") else "right")
-    shown = folded(rows, len(rows) + 1 if every else FOLD_AT)
+    chosen = [r for r in rows if r.event in events] if events else rows
+    shown = folded(chosen, len(chosen) + 1 if every or events else FOLD_AT)
     for year, age, event, detail, cost, loss in shown:
         table.add_row(
             year, age, event, detail, f"{cost:,.0f}" if cost else "", f"{loss:.4f}" if loss else ""
@@ -188,7 +191,7 @@ def print_trace(title: str, rows: list, outcome, currency: str, every: bool) -> 
     events_cost = sum(r.cost for r in rows)
     out.print(
         f"Totals for this patient: cost {outcome.cost:,.0f} {currency} discounted "
-        f"({undiscounted:,.0f} undiscounted: {events_cost:,.0f} in the rows above, "
+        f"({undiscounted:,.0f} undiscounted: {events_cost:,.0f} in the events' rows, "
         f"{undiscounted - events_cost:,.0f} of background care and other costs that accrue "
         f"between events); {outcome.qaly:.3f} QALYs discounted; {outcome.life_years:.2f} "
         f"life-years ({outcome.life_years_discounted:.2f} discounted)",

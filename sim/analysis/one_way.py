@@ -115,9 +115,9 @@ def one_way(
     run_all(points(scenario))
 
     def nmb(inc: tuple[float, float, float, float], w: float) -> float:
-        """Incremental NMB at WTP w: the first WTP's as computed, the others from the
-        increments (the same runs)."""
-        return inc[0] if w == wtp else w * inc[3] - inc[2]
+        """Incremental NMB at WTP w from the increments (at the first WTP the very
+        number _incremental gives)."""
+        return w * inc[3] - inc[2]
 
     rows = []
     for path, (low, high, source) in ranges.items():

@@ -91,6 +91,19 @@ def _value(value: object) -> object:
     return _ILLEGAL.sub("", str(value))
 
 
+def _write(sheet: Any, row: int, col: int, value: object, fmt: Any = None) -> None:
+    """One cell of a value made by _value: a number as a number, text as text (never a
+    formula), None as blank."""
+    if value is None:
+        return
+    if isinstance(value, bool):
+        sheet.write_boolean(row, col, value, fmt)
+    elif isinstance(value, int | float):
+        sheet.write_number(row, col, value, fmt)
+    else:
+        sheet.write_string(row, col, value, fmt)
+
+
 def _column(series: pd.Series) -> tuple[list[object], tuple[float, int]]:
     """A table column as cell values, with what its width needs: the largest magnitude of
     its numbers and the longest of its texts."""
@@ -142,16 +155,8 @@ class _Book:
         return self.book.add_worksheet(_sheet_name(stem, self.used))
 
     def cell(self, sheet: Any, row: int, col: int, value: object, fmt: Any = None) -> None:
-        """One cell: a number as a number, text as text (never a formula), None as blank."""
-        value = _value(value)
-        if value is None:
-            return
-        if isinstance(value, bool):
-            sheet.write_boolean(row, col, value, fmt)
-        elif isinstance(value, int | float):
-            sheet.write_number(row, col, value, fmt)
-        else:
-            sheet.write_string(row, col, value, fmt)
+        """One cell of any table value (see _write)."""
+        _write(sheet, row, col, _value(value), fmt)
 
     def table(self, stem: str, frame: pd.DataFrame) -> str | None:
         """A table on its own sheet; a note when Excel's row limit cut it."""
@@ -168,11 +173,9 @@ class _Book:
         ):
             sheet.set_column(col, col, _width(name, width, kind), self.formats[kind])
             sheet.write_string(0, col, name, self.header)
-        writers = {bool: sheet.write_boolean, int: sheet.write_number, float: sheet.write_number}
         for row, cells in enumerate(zip(*(values for values, _ in data), strict=True), start=1):
             for col, value in enumerate(cells):
-                if value is not None:
-                    writers.get(type(value), sheet.write_string)(row, col, value)
+                _write(sheet, row, col, value)
         sheet.freeze_panes(1, 0)
         if columns:
             sheet.autofilter(0, 0, max(1, len(frame)), len(columns) - 1)
