@@ -269,8 +269,7 @@ def run(
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
-    if one_way:
-        _check_one_way(loaded, scenario_file)
+    _check_analyses(loaded, scenario_file, one_way)
     _check_out(out_dir, loaded.name)
     _check_engine(engine)
     console.say_if_compiling(engine, quiet)
@@ -317,8 +316,7 @@ def batch(
     for path in paths:  # every bad file is reported before any scenario runs
         try:
             item = _load(path, patients, psa_iterations=psa_iterations, sets=sets)
-            if one_way:
-                _check_one_way(item, path)
+            _check_analyses(item, path, one_way)
             loaded.append((path, item))
         except scenario.ScenarioError as exc:
             problems += exc.lines()
@@ -398,7 +396,7 @@ def validate_command(
     for path in files:
         try:
             loaded = scenario.load(path)
-            _check_one_way(loaded, path)
+            _check_analyses(loaded, path)
         except scenario.ScenarioError as exc:
             for line in exc.lines():
                 err.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -414,25 +412,46 @@ def validate_command(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _check_one_way(loaded: scenario.Scenario, path: Path) -> None:
-    """The values the one-way and threshold analyses will run, validated as `run` will
-    (a low value outside what its parameter allows is an error now, not after the base
-    case and the PSA have run)."""
-    from sim.analysis import one_way
+def _check_analyses(loaded: scenario.Scenario, path: Path, one_way: bool = True) -> None:
+    """The values the uncertainty analyses will run, validated as `run` will, so that a
+    value outside what its parameter allows is an error now, not after the base case (and
+    the PSA) have run: every one-way and threshold value, and the PSA iterations that draw
+    each uncertain value's extremes."""
+    from sim.analysis import one_way as one_way_analysis
+    from sim.analysis import psa
     from sim.scenario import params
 
-    for dotted, value in one_way.points(loaded):
-        try:
-            params.apply(loaded, {dotted: value}, path)
-        except scenario.ScenarioError as exc:
-            problem = re.sub(r" \(with the uncertain value [^)]*\)$", "", exc.message)
-            problem = problem.removeprefix(f"{value!r}: ")
+    if one_way:
+        for dotted, value in one_way_analysis.points(loaded):
+            try:
+                params.apply(loaded, {dotted: value}, path)
+            except scenario.ScenarioError as exc:
+                raise scenario.ScenarioError(
+                    path,
+                    f"uncertainty.{dotted}",
+                    f"the one-way analysis would run it at {value:.6g}, where "
+                    f"{_problem(exc, value)}; narrow the distribution or give it low: and high:",
+                ) from None
+    for k, drawn, exc in psa.bad_draws(loaded, path):
+        named = [p for p in drawn if exc.path.startswith(p) or p in exc.message]
+        if len(named) != 1:  # values that only together break a rule
             raise scenario.ScenarioError(
-                path,
-                f"uncertainty.{dotted}",
-                f"the one-way analysis would run it at {value:.6g}, where {problem}; narrow "
-                "the distribution or give it low: and high:",
+                path, exc.path, f"PSA iteration {k} would fail: {exc.message}"
             ) from None
+        value = drawn[named[0]]
+        raise scenario.ScenarioError(
+            path,
+            f"uncertainty.{named[0]}",
+            f"PSA iteration {k} would draw it at {value:.6g}, where {_problem(exc, value)}; "
+            "narrow the distribution, or take one that stays in range (beta for a "
+            "probability, gamma or lognormal for a cost or a rate)",
+        ) from None
+
+
+def _problem(exc: scenario.ScenarioError, value: float) -> str:
+    """What the validation said of a changed value, without the value said again."""
+    problem = re.sub(r" \(with the uncertain value [^)]*\)$", "", exc.message)
+    return problem.removeprefix(f"{value!r}: ")
 
 
 @app.command()
@@ -618,9 +637,14 @@ def report_command(
             "`baclofen-sim run` writes them)"
         )
     from sim.output import report
+    from sim.output.report.folder import DamagedTable
 
     try:
         report.write(results, svg=svg)
+    except DamagedTable as exc:
+        raise UsageError(
+            f"{results}: {exc}: not as `baclofen-sim run` wrote it; run the scenario again"
+        ) from None
     except OSError as exc:  # a full disk: the tables stay, and so does an earlier report
         raise WriteError(
             f"{results}: cannot write the report ({exc.strerror or exc}"

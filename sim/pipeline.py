@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sim.analysis import convergence
-from sim.analysis.one_way import OneWay, one_way
+from sim.analysis.one_way import OneWay, one_way, runs_known
 from sim.analysis.psa import (
     Psa,
     ceac_table,
@@ -184,8 +184,15 @@ def run(
     n_one_way = 2 * sum(isinstance(e, Uncertain) for e in scenario.uncertainty.values())
     if one_way_analyses and (n_one_way or scenario.analysis.thresholds):
         lifetimes = scenario.patients * strategies
-        progress.begin(f"{scenario.name} one-way", None, "runs", lifetimes)
-        result_one_way = one_way(scenario, table, tally, file, progress.advance, engine, backend)
+        progress.begin(f"{scenario.name} one-way", runs_known(scenario), "runs", lifetimes)
+
+        def refining() -> None:  # the threshold searches' steps: not known ahead
+            progress.end()
+            progress.begin(f"{scenario.name} thresholds", None, "runs", lifetimes)
+
+        result_one_way = one_way(
+            scenario, table, tally, file, progress.advance, engine, backend, refining
+        )
         progress.end()
     seconds = time.perf_counter() - start
     warnings = convergence.noise_warnings(scenario, result_psa) if result_psa is not None else []

@@ -485,7 +485,10 @@ def evppi_many(
             raise ValueError("nmb and x must be finite")
     if n_bootstrap < 0:
         raise ValueError("n_bootstrap must be >= 0")
-    params = params[:, np.ptp(params, axis=0) > 0]
+    # A value whose draws (all but) do not vary tells nothing, and its spline would divide
+    # by knot gaps that underflow (draws within 1e-12 of each other, or denormal ones).
+    spread, size = np.ptp(params, axis=0), np.abs(params).max(axis=0)
+    params = params[:, (spread > 1e-12 * size) & (spread > 1e-290)]
     n = params.shape[0]
     if params.shape[1] == 0 or not matrices or matrices[0].shape[1] == 1:
         return [(0.0, 0.0)] * len(matrices)

@@ -79,6 +79,11 @@ def points(scenario: Scenario) -> list[tuple[str, float]]:
     ] + [(path, float(x)) for path, (_, _, grid) in _spans(scenario).items() for x in grid]
 
 
+def runs_known(scenario: Scenario) -> int:
+    """How many runs the one-way analysis makes before its threshold searches refine."""
+    return len(dict.fromkeys(points(scenario)))
+
+
 def one_way(
     scenario: Scenario,
     table: lifetable.LifeTable,
@@ -87,8 +92,11 @@ def one_way(
     progress: Callable[[int], None] | None = None,
     engine: str = "fast",
     backend: Backend | None = None,
+    refining: Callable[[], None] | None = None,
 ) -> OneWay:
-    """Tornado over every scalar uncertain parameter, then the threshold searches."""
+    """Tornado over every scalar uncertain parameter, then the threshold searches: first
+    the runs of :func:`points` (as many as :func:`runs_known` says), then, once `refining`
+    is called, the searches' refinements (as many as the crossings need)."""
     from scipy import optimize  # the threshold searches only
 
     base_inc = _incremental(scenario, base)
@@ -147,7 +155,8 @@ def one_way(
     at_wtp = {w: i for i, w in enumerate(scenario.wtp)}
     rows.sort(key=lambda r: (order[r["strategy"]], at_wtp[r["wtp"]], -r["swing"], r["parameter"]))
     thresholds: list[dict[str, Any]] = []
-
+    if spans and refining is not None:
+        refining()
     for path, (low, high, grid) in spans.items():
         values = [at(path, float(x)) for x in grid]
         for name in base_inc:

@@ -8,7 +8,7 @@ strategies. The numbers of the CEAC, EVPI and EVPPI come from :mod:`sim.analysis
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from sim.engines.tally import OUTCOMES
 from sim.execution import runner
 from sim.execution.backends import Backend
 from sim.numerics import lifetable
-from sim.scenario import Scenario, UncertainShares, params
+from sim.scenario import Scenario, ScenarioError, UncertainShares, params
 
 
 @dataclass
@@ -83,6 +83,20 @@ def psa(
         if progress is not None:
             progress(1)
     return out
+
+
+def bad_draws(
+    scenario: Scenario, file: str | Path
+) -> Iterator[tuple[int, dict[str, float], ScenarioError]]:
+    """The PSA iterations among those drawing an uncertain value's extremes whose scenario
+    fails validation as the run would validate it: (iteration, its draws, the error)."""
+    index = runner.price_index(scenario)
+    for k in params.extreme_iterations(scenario, scenario.psa_iterations):
+        drawn = params.draw(scenario, k)
+        try:
+            params.apply(scenario, drawn, file, index)
+        except ScenarioError as exc:
+            yield k, drawn, exc
 
 
 def wtp_grid(scenario: Scenario) -> np.ndarray:

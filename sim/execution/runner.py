@@ -147,7 +147,7 @@ def simulate(
         if progress is not None:
             progress(patients)
 
-    job = Job(scenario, table, price_index(scenario), "", _checked(engine))
+    job = Job(scenario, table, price_index(scenario), _file(scenario), _checked(engine))
     return next(tallies([(job, [parameter_set])], backend or Backend(), on_block))
 
 
@@ -175,8 +175,13 @@ def simulate_many(
 ) -> Iterator[Tally]:
     """Base-case tallies (parameter set 0) of several scenarios, run together (the values
     of a one-way analysis, priced with `index`), each as soon as it is complete."""
-    jobs = [(Job(sc, table, index, "", _checked(engine)), [0]) for sc in scenarios]
+    jobs = [(Job(sc, table, index, _file(sc), _checked(engine)), [0]) for sc in scenarios]
     return tallies(jobs, backend or Backend())
+
+
+def _file(scenario: Scenario) -> str:
+    """What an error of a run names: the scenario's file, or its name when it has none."""
+    return str(scenario.source or scenario.name)
 
 
 def price_index(scenario: Scenario) -> PriceIndex:

@@ -74,7 +74,16 @@ def load(spec: str, base_dir: Path | None = None) -> LifeTable:
             f"no such life table {spec!r}: use one of {', '.join(BUNDLED)} or a CSV file "
             "with columns age, sex, qx"
         )
+    if path.stat().st_size > MAX_TABLE_BYTES:
+        raise LifeTableError(
+            f"{path}: {path.stat().st_size:,} bytes: a life table has at most "
+            f"{MAX_TABLE_BYTES:,} (one row per age and sex)"
+        )
     return _read(path, spec, year=None)
+
+
+#: The largest life table read (a table of ages 0-119 for two sexes is a few kilobytes).
+MAX_TABLE_BYTES = 10_000_000
 
 
 def _read(path: Path, name: str, year: int | None) -> LifeTable:
@@ -114,6 +123,8 @@ def _read(path: Path, name: str, year: int | None) -> LifeTable:
                 qx[sex, age] = q
     except UnicodeDecodeError:
         raise LifeTableError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:  # a field beyond the csv module's limit, a NUL byte
+        raise LifeTableError(f"{path}: line {reader.line_num + 1}: {exc}") from None
     except OSError as exc:
         raise LifeTableError(f"{path}: cannot read: {exc.strerror or exc}") from None
     for sex, sex_name in enumerate(("female", "male")):

@@ -65,6 +65,15 @@ def uniform(seed: int, parameter_set: int, patient: int, stream: int, counter: i
 
 
 @njit(cache=True)
+def uniforms(seed: int, parameter_sets: int, patient: int, stream: int, counter: int):
+    """:func:`uniform` of parameter sets 1 .. parameter_sets (a PSA's draws of one value)."""
+    out = np.empty(parameter_sets)
+    for k in range(parameter_sets):
+        out[k] = uniform(seed, k + 1, patient, stream, counter)
+    return out
+
+
+@njit(cache=True)
 def exponential_time(u: float, rate: float) -> float:
     """Waiting time of a Poisson process of `rate` per year; infinite when the rate is 0."""
     if rate <= 0.0:

@@ -12,6 +12,7 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -55,10 +56,20 @@ def _read(folder: Path) -> pd.DataFrame:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         summary = pd.read_csv(folder / "summary.csv")
         resolved = manifest["resolved_scenario"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise NotAResult(
             f"{folder}: not a result folder of a run (needs manifest.json and summary.csv: {exc})"
         ) from None
+    try:
+        return _rows(summary, resolved)
+    except (KeyError, TypeError, ValueError) as exc:  # a table or manifest edited or cut
+        raise NotAResult(
+            f"{folder}: summary.csv or manifest.json is not as `baclofen-sim run` wrote it "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); run it again"
+        ) from None
+
+
+def _rows(summary: pd.DataFrame, resolved: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for r in summary.to_dict("records"):
         for wtp in resolved["wtp"]:

@@ -122,14 +122,17 @@ TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: a scenario's keys go a fe
 
 
 def _depth(node: Any) -> int:
-    """How deeply mappings and lists nest in `node` (without recursion: any depth)."""
-    deepest, todo = 0, [(node, 1)]
-    while todo:
-        item, level = todo.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            todo += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
-    return deepest
+    """How deeply mappings and lists nest in `node`, up to MAX_DEPTH + 1: level by level
+    (no recursion), each node shared by YAML aliases once a level, so that an alias bomb
+    costs what its text does (not the hundreds of millions of nodes it stands for)."""
+    level, frontier = 0, [node]
+    while level <= MAX_DEPTH:
+        nodes = {id(item): item for item in frontier if isinstance(item, dict | list)}
+        if not nodes:
+            break
+        level += 1
+        frontier = [v for n in nodes.values() for v in (n.values() if isinstance(n, dict) else n)]
+    return level
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +221,14 @@ def load(path: str | Path, changes: dict[str, Any] | None = None, **overrides: A
         lifetable.load(scenario.cohort.life_table, path.resolve().parent)
     except lifetable.LifeTableError as exc:
         raise ScenarioError(path, "cohort.life_table", str(exc)) from None
-    prices.check(data, prices.load_index(scenario.price_index, path.resolve().parent, path), path)
+    index = prices.load_index(scenario.price_index, path.resolve().parent, path)
+    prices.check(data, index, path)
+    try:  # what the engines run: every cost in the price year's prices, in its range too
+        validate(prices.priced_document(scenario.model_dump(), index), path)
+    except ScenarioError as exc:
+        raise ScenarioError(
+            path, exc.path, f"{exc.message} once inflated to {scenario.price_year} prices"
+        ) from None
     if overrides:
         scenario = validate({**scenario.model_dump(), **overrides}, path)
     return scenario.with_source(path)

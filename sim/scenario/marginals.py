@@ -74,6 +74,10 @@ class Marginal:
         return 0.0
 
 
+#: A standard error this small relative to the mean is fitted as a fixed value.
+NEGLIGIBLE_SE = 1e-12
+
+
 def fit(entry: Uncertain, base: float) -> Marginal:
     """The distribution of an `uncertainty` entry on a parameter whose base value is `base`:
     from mean/se by the method of moments (the convention for beta, gamma and lognormal),
@@ -84,7 +88,9 @@ def fit(entry: Uncertain, base: float) -> Marginal:
     if entry.relative_se is not None:
         mean, se = base, entry.relative_se * abs(base)
     by_moments = mean is not None and se is not None
-    if d == "fixed" or (by_moments and se == 0.0 and d != "uniform"):
+    # A standard error below 1e-12 of the mean is none: its draws would differ from the
+    # mean in the twelfth digit, and the moments (mean/se)^2 would overflow.
+    if d == "fixed" or (by_moments and se <= NEGLIGIBLE_SE * abs(mean) and d != "uniform"):  # type: ignore[operator]
         return Marginal("fixed", float(mean))  # type: ignore[arg-type]
     if d == "beta":
         if by_moments:

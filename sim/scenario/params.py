@@ -22,7 +22,7 @@ from scipy import special
 
 from sim import scenario as sc
 from sim.model.streams import STREAM, STREAM_KEY
-from sim.numerics.rng import uniform
+from sim.numerics.rng import uniform, uniforms
 from sim.scenario import prices
 from sim.scenario.marginals import Marginal, fit  # noqa: F401 - fit is part of params' API
 
@@ -92,6 +92,28 @@ def draw(scenario: sc.Scenario, iteration: int) -> dict[str, float]:
     return values
 
 
+def extreme_iterations(scenario: sc.Scenario, iterations: int) -> list[int]:
+    """The PSA iterations (of 1 .. `iterations`) that draw some uncertain value's lowest or
+    highest value: every marginal's inverse CDF increases with its uniform, so they are the
+    iterations of its extreme uniforms (after the copula, for correlated values). A value
+    outside what its parameter allows is drawn in one of them, if in any (Dirichlet shares
+    always lie in [0, 1])."""
+    if iterations < 1:
+        return []
+    seed = scenario.seed
+    u = {
+        path: uniforms(seed, iterations, path_key(path), _PARAMETERS, 0)
+        for path, entry in scenario.uncertainty.items()
+        if not isinstance(entry, sc.UncertainShares)
+    }
+    correlated, factor = correlation_factor(scenario)
+    if correlated:  # as in draw(); ndtr is increasing, so the clipping changes no order
+        z = factor @ special.ndtri(np.stack([u[p] for p in correlated]))
+        for p, row in zip(correlated, special.ndtr(z), strict=True):
+            u[p] = row
+    return sorted({int(f(x)) + 1 for x in u.values() for f in (np.argmin, np.argmax)})
+
+
 def dsa_range(entry: sc.Uncertain, base: float) -> tuple[float, float, str]:
     """Low and high of the one-way analysis: explicit, or the 2.5th/97.5th percentiles."""
     if entry.low is not None and entry.high is not None:
@@ -118,8 +140,10 @@ def apply(
     if index is not None:
         doc = prices.priced_document(doc, index)
     try:
-        return sc.validate(doc, file)
+        changed = sc.validate(doc, file)
     except sc.ScenarioError as exc:
+        if not values:  # the costs in the price year's prices: checked by load() already
+            raise
         # the drawn values at the key path, or named by the message (a cross-check)
         culprits = {
             p: v for p, v in values.items() if exc.path.startswith(p) or p in exc.message
@@ -128,6 +152,7 @@ def apply(
         raise sc.ScenarioError(
             file, exc.path, f"{exc.message} (with the uncertain value {named})"
         ) from None
+    return changed if scenario.source is None else changed.with_source(scenario.source)
 
 
 def value_at(scenario: sc.Scenario, path: str) -> float:

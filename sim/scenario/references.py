@@ -90,6 +90,23 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
             raise ScenarioError(
                 file, f"uncertainty.{key}", f"{entry.dist} needs a non-negative parameter"
             )
+        if entry.dist == "beta" and entry.relative_se is not None:
+            se = entry.relative_se * abs(target)
+            if not 0 < target < 1:
+                raise ScenarioError(
+                    file,
+                    f"uncertainty.{key}",
+                    f"the parameter is {target:g}: a beta around it needs a value strictly "
+                    "within (0, 1); give it mean/se or alpha/beta, or another distribution",
+                )
+            if se * se >= target * (1 - target):
+                raise ScenarioError(
+                    file,
+                    f"uncertainty.{key}.relative_se",
+                    f"{entry.relative_se:g} gives se {se:.4g}, too large for a beta of mean "
+                    f"{target:g}: relative_se must be below "
+                    f"{math.sqrt(target * (1 - target)) / target:.4g}",
+                )
         if entry.relative_se is not None and target == 0:
             raise ScenarioError(
                 file,

@@ -107,6 +107,13 @@ class Gamma(Strict):
     def _shape(self) -> Gamma:
         if self.sd > 0 and (self.mean / self.sd) ** 2 < 0.05:
             raise ValueError("sd more than 4.5 times the mean: the gamma is degenerate")
+        if self.sd > 0 and self.sd < self.mean / 1000:
+            # shape (mean/sd)^2 above 1e6: the compiled quantile loses digits, and
+            # beyond 1e15 divides by zero (found by the engine fuzzer)
+            raise ValueError(
+                "sd less than 1/1000 of the mean: the gamma is all but a point; give "
+                "dist: fixed (or a normal)"
+            )
         return self
 
 

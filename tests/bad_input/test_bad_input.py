@@ -439,6 +439,29 @@ def test_bad_command_line_is_one_line_exit_2(
 # ------------------------------------------------------------------------ safe writes
 
 
+@pytest.mark.parametrize("what", ["field", "file"])
+def test_an_oversized_life_table_is_one_line(tmp_path: Path, what: str) -> None:
+    """A qx of 200,000 digits passes the csv module's field limit (an internal error
+    before), and a table beyond 10 MB is refused before it is read: too large for the
+    corpus's data files, so made here."""
+    table = tmp_path / "table.csv"
+    with table.open("w", encoding="utf-8") as handle:
+        handle.write("age,sex,qx\n")
+        if what == "field":
+            handle.write("0,female,0." + "1" * 200_000 + "\n")
+        else:
+            handle.write("0,female,0.01\n" * 800_000)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(f"extends: {BASE}\nname: big\ncohort: {{life_table: table.csv}}\n")
+    ran = cli_in_process("validate", path, cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err, str(path), "cohort.life_table")
+    assert (
+        "line 2: field larger than field limit (131072)" in line
+        if what == "field"
+        else f"{table.stat().st_size:,} bytes: a life table has at most 10,000,000" in line
+    ), line
+
+
 def test_an_unwritable_results_folder_is_refused_before_the_run(tmp_path: Path) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder\n", encoding="utf-8")
@@ -505,6 +528,35 @@ def test_report_on_a_full_disk_is_exit_74_and_keeps_the_tables(
         "report.html); the tables are untouched"
     )
     assert {p.name: p.read_bytes() for p in folder.glob("*.csv")} == tables_before
+
+
+DAMAGE = {
+    # file damaged -> (its new bytes, what the line says of it)
+    "events.csv": (b"\xff\xfe\x00garbage", "events.csv: cannot be read (not UTF-8 text: byte 0)"),
+    "summary.csv": (b'strategy,cost\n"oral,1\n', "summary.csv: cannot be read (Error tokenizing"),
+    "manifest.json": (b'{"files": 3,', "manifest.json: cannot be read (Expecting"),
+}
+
+
+@pytest.mark.parametrize("damaged", sorted(DAMAGE))
+def test_report_and_compare_on_a_damaged_folder_are_one_line(
+    base_run: Path, tmp_path: Path, damaged: str
+) -> None:
+    """A table that is not UTF-8 or not CSV, or a manifest that is not JSON: one line
+    naming the file (exit 2), not an internal error; the other tables stay as they were."""
+    folder = copy_result(base_run / BASE_NAME, tmp_path)
+    data, said = DAMAGE[damaged]
+    (folder / damaged).write_bytes(data)
+    before = snapshot(folder)
+    ran = cli_in_process("report", folder, cwd=tmp_path)
+    line = assert_one_line_error(ran.code, ran.err)
+    assert line.startswith(f"error: {folder}: {said}") and line.endswith(
+        "not as `baclofen-sim run` wrote it; run the scenario again"
+    ), line
+    assert snapshot(folder) == before
+    if damaged != "events.csv":  # compare reads the summary and the manifest only
+        ran = cli_in_process("compare", folder, "--out", tmp_path / "out", cwd=tmp_path)
+        assert_one_line_error(ran.code, ran.err, str(folder))
 
 
 def test_the_workbooks_process_reports_its_errno() -> None:

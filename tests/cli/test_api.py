@@ -72,3 +72,33 @@ def test_the_large_tables_are_also_parquet_with_the_same_values(base_run: Path) 
         csv = pd.read_csv(folder / f"{name}.csv")
         assert list(parquet.columns) == list(csv.columns)
         pd.testing.assert_frame_equal(parquet, csv, check_dtype=False, rtol=1e-9)
+
+
+class _Stages:
+    """A progress display that keeps each stage's total and the units it was told of."""
+
+    def __init__(self) -> None:
+        self.stages: list[list] = []
+
+    def begin(self, stage: str, total: int | None, unit: str, lifetimes_per_unit: int) -> None:
+        self.stages.append([stage, total, 0])
+
+    def advance(self, units: int) -> None:
+        self.stages[-1][2] += units
+
+    def end(self) -> None:
+        pass
+
+
+def test_progress_knows_the_one_way_runs_and_counts_the_threshold_steps_apart() -> None:
+    """The one-way stage states its total (not `41/?`), and the threshold searches'
+    refinements, whose number no one knows ahead, are a stage of their own."""
+    shown = _Stages()
+    sim.run(sim.load(BASE, patients=50, psa_iterations=0), progress=shown)
+    stages = {
+        name.removeprefix(f"{BASE_NAME} "): (total, done) for name, total, done in shown.stages
+    }
+    assert list(stages) == [BASE_NAME, "one-way", "thresholds"]
+    total, done = stages["one-way"]
+    assert total is not None and done == total > 0
+    assert stages["thresholds"][0] is None and stages["thresholds"][1] > 0

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -375,7 +376,7 @@ def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
     """A normal distribution on a utility can draw above 1: the run stops with the key
-    path, the value drawn and what is allowed, before any result folder exists."""
+    path, the iteration, the value drawn and what is allowed, before anything runs."""
     path = tmp_path / "wide.yaml"
     key = "cohort.indications.spinal_cord_injury.baseline_utility"
     path.write_text(
@@ -386,8 +387,8 @@ def test_a_psa_draw_outside_the_allowed_range_is_one_line_and_writes_nothing(
     out = tmp_path / "out"
     args = ("run", path, "--patients", "10", "--out", out, "--quiet")
     ran = cli_in_process(*args, "--no-one-way", cwd=tmp_path)  # the PSA is where it fails
-    line = assert_one_line_error(ran.code, ran.err, str(path), key)
-    assert f"uncertain value {key} = " in line
+    line = assert_one_line_error(ran.code, ran.err, str(path), f"uncertainty.{key}")
+    assert re.search(r": PSA iteration \d+ would draw it at -?[\d.]+, where input should be", line)
     assert not out.exists() or entries(out) == []
     # with the one-way analyses, their high value is already outside: refused before any run
     ran = cli_in_process(*args, cwd=tmp_path)

@@ -562,6 +562,10 @@ def test_evppi_is_deterministic_and_degenerate_cases(inputs):
     assert estimate == first[0]
     assert math.isnan(se)
     assert econ.evppi(values, np.full(N_PSA, 3.0)) == (0.0, 0.0)  # constant parameter
+    # all but constant: draws within 1e-13 of each other, or denormal ones (the engine
+    # fuzzer's utility change of 5e-324: the spline's knot gaps underflowed)
+    assert econ.evppi(values, 3.0 + 3e-13 * inputs["uniform"]) == (0.0, 0.0)
+    assert econ.evppi(values, 5e-324 * (inputs["uniform"] > 0.5)) == (0.0, 0.0)
     assert econ.evppi(values[:, :1], inputs["normal"]) == (0.0, 0.0)  # one strategy
     assert econ.evppi(values[:1], inputs["normal"][:1]) == (0.0, 0.0)  # one iteration
     with pytest.raises(ValueError):

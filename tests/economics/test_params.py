@@ -163,3 +163,38 @@ def test_gaussian_copula_gives_the_rank_correlation_asked_for() -> None:
     # and uncorrelated parameters stay uncorrelated
     z = np.array([d["strategies.itb.utility_change"] for d in draws])
     assert abs(stats.spearmanr(x, z).statistic) < 4 / math.sqrt(len(x))
+
+
+def test_extreme_iterations_hold_every_value_s_lowest_and_highest_draw() -> None:
+    """What `validate` checks of a PSA: the iterations of each value's extreme draws,
+    found from the uniforms alone (the inverse CDFs increase), copula included."""
+    doc = base_document()
+    a = "cohort.indications.cerebral_palsy.baseline_utility"
+    b = "cohort.indications.multiple_sclerosis.baseline_utility"
+    doc["analysis"] = {"correlations": [{"parameters": [a, b], "rho": -0.6}]}
+    sc = build(doc)
+    n = 400
+    draws = [params.draw(sc, k) for k in range(1, n + 1)]
+    found = params.extreme_iterations(sc, n)
+    scalar = [
+        p for p in sc.uncertainty if not isinstance(sc.uncertainty[p], params.sc.UncertainShares)
+    ]
+    assert {a, b} <= set(scalar)
+    for path in scalar:
+        x = np.array([d[path] for d in draws])
+        if x.min() == x.max():
+            continue  # a fixed value: every iteration is an extreme
+        assert int(np.argmin(x)) + 1 in found, path
+        assert int(np.argmax(x)) + 1 in found, path
+    assert len(found) <= 2 * len(scalar)
+    assert params.extreme_iterations(sc, 0) == []
+
+
+@pytest.mark.parametrize("dist", ["beta", "gamma", "lognormal", "normal"])
+def test_a_negligible_standard_error_is_a_fixed_value(dist: str) -> None:
+    """se 5e-324 made the method of moments divide by zero (found by the engine fuzzer);
+    below 1e-12 of the mean the draws would differ from the mean in the twelfth digit."""
+    for se in (5e-324, 1e-200, 1e-13 * 0.3):
+        fitted = params.fit(entry(dist=dist, mean=0.3, se=se), 0.3)
+        assert (fitted.kind, fitted.ppf(0.999), fitted.sd()) == ("fixed", 0.3, 0.0)
+    assert params.fit(entry(dist=dist, mean=0.3, se=1e-11 * 0.3), 0.3).kind == dist

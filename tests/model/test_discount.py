@@ -34,6 +34,17 @@ def test_the_log_forms_give_the_rate_forms_to_the_bit(rate):
         )
 
 
+@pytest.mark.parametrize("rate", [5e-324, 1e-300, 1e-16, 2e-15])
+def test_a_negligible_rate_discounts_nothing_and_never_divides_by_zero(rate):
+    """A rate the loader accepts but too small to discount (5e-324 made the expm1
+    quotients 0/0, found by the engine fuzzer) weighs every amount 1, and the weights stay
+    continuous across the cut-off (within 1e-12 just above it)."""
+    for a, b in [(0.0, 20.0), (3.25, 3.25 + 1e-9), (0.5, 119.5)]:
+        assert discount.flow(rate, a, b) == pytest.approx(b - a, rel=1e-12)
+    for first, step, n in [(0.1, 0.25, 1), (2.0, 90 / 365.25, 57)]:
+        assert discount.periodic(rate, first, step, n) == pytest.approx(n, rel=1e-12)
+
+
 def _patient(age=50.0):
     return Patient(
         0, age, True, "multiple_sclerosis", 400.0, 60.0, 0.5, 0.5, math.inf, 0.5, BASELINE

@@ -504,6 +504,11 @@ def test_full_report_contents(full: Path) -> None:
     assert "<b>2</b> are assumptions" in methods
     events = section(page, "events")
     assert "Catheter failure" in events and "events" in events
+    # device complications have no ratio against tablets: named, not silently dropped
+    caption = re.search(r'id="plot-forest".*?<figcaption>(.*?)</figcaption>', page, re.S)
+    assert caption is not None
+    assert re.search(r"\b3 events happen under another strategy but never under \w+", caption[1])
+    assert "Catheter failure (itb 4" in caption[1] and "Pump failure (itb 0.9" in caption[1]
     assert "strategies.itb.utility" in section(page, "evppi")
     assert "0.61" in section(page, "threshold")
 

@@ -82,6 +82,30 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dtypes, encoding="utf-8")
 
 
+class DamagedTable(ValueError):
+    """A file of a result folder that cannot be read as `run` writes it."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DamagedTable(f"{path.name}: cannot be read ({_reason(exc)})") from None
+
+
+def _read_checked(path: Path) -> pd.DataFrame:
+    try:
+        return _read_table(path)
+    except (UnicodeDecodeError, csv.Error, pd.errors.ParserError) as exc:
+        raise DamagedTable(f"{path.name}: cannot be read ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text: byte {exc.start}"
+    return " ".join(str(exc).split())[:200]
+
+
 @dataclass(frozen=True)
 class ResultFolder:
     """The tables and manifest of one run, as read from its folder."""
@@ -100,7 +124,7 @@ class ResultFolder:
         manifest: dict[str, Any] = {}
         path = folder / "manifest.json"
         if path.is_file():
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = _read_json(path)
             if isinstance(loaded, dict):
                 manifest = loaded
             else:
@@ -111,7 +135,7 @@ class ResultFolder:
             p.stem for p in folder.glob("*.csv") if p.is_file() and not p.name.startswith(".")
         )
         ordered = [n for n in TABLES if n in names] + [n for n in names if n not in TABLES]
-        tables = {name: _read_table(folder / f"{name}.csv") for name in ordered}
+        tables = {name: _read_checked(folder / f"{name}.csv") for name in ordered}
         return cls(manifest, tables, problems)
 
     def table(self, name: str) -> pd.DataFrame | None:

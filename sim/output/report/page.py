@@ -322,9 +322,37 @@ def _forest(r: ResultFolder) -> str:
     caption = (
         "Rate ratio per event against the comparator, with a 95% interval widened for "
         "over-dispersion; right of the dashed line the event is more frequent than under "
-        "the comparator. Events absent from either arm are left out."
+        f"the comparator. {_one_arm_only(r, events, comp, others, order)}"
     )
     return plots.figure(r, "plot-forest", alt, figure, caption)
+
+
+def _one_arm_only(
+    r: ResultFolder, events: pd.DataFrame, comp: str, others: list[str], shown: list[str]
+) -> str:
+    """The events the forest plot cannot show: those of one arm only (a pump's device
+    complications have no ratio against tablets), counted, the most frequent named."""
+    rates = events[events["strategy"].isin(others) & ~events["event"].astype(str).isin(shown)]
+    rates = rates[rates["rate_per_100py"].to_numpy(float) > 0]
+    if rates.empty:
+        return "Events absent from either arm are left out."
+    top = rates.sort_values("rate_per_100py", ascending=False, kind="mergesort")
+    first = top.drop_duplicates("event").head(ONE_ARM_NAMED)
+    named = "; ".join(
+        f"{f.text(row.get('label')) or row['event']} ({row['strategy']} "
+        f"{f.auto(float(row['rate_per_100py']))})"
+        for row in first.to_dict("records")
+    )
+    n = rates["event"].nunique()
+    return (
+        f"{n} events happen under another strategy but never under {comp}: they have no "
+        f"ratio and are left out (every rate is in the event table below). The most "
+        f"frequent, per 100 patient-years: {named}."
+    )
+
+
+#: How many of the events seen under one arm only the forest plot's caption names.
+ONE_ARM_NAMED = 6
 
 
 def _events_table(r: ResultFolder) -> str:
