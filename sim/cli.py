@@ -112,6 +112,13 @@ def _options(
     _state["debug"] = debug
 
 
+def _preflight(loaded: scenario.Scenario, path: Path, one_way: bool = True) -> None:
+    """The uncertainty analyses' values validated before anything runs (see preflight)."""
+    from sim.analysis import preflight
+
+    preflight.check(loaded, path, one_way)
+
+
 def _load(
     path: Path,
     patients: int | None = None,
@@ -269,7 +276,7 @@ def run(
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
     loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
-    _check_analyses(loaded, scenario_file, one_way)
+    _preflight(loaded, scenario_file, one_way)
     _check_out(out_dir, loaded.name)
     _check_engine(engine)
     console.say_if_compiling(engine, quiet)
@@ -316,7 +323,7 @@ def batch(
     for path in paths:  # every bad file is reported before any scenario runs
         try:
             item = _load(path, patients, psa_iterations=psa_iterations, sets=sets)
-            _check_analyses(item, path, one_way)
+            _preflight(item, path, one_way)
             loaded.append((path, item))
         except scenario.ScenarioError as exc:
             problems += exc.lines()
@@ -396,7 +403,7 @@ def validate_command(
     for path in files:
         try:
             loaded = scenario.load(path)
-            _check_analyses(loaded, path)
+            _preflight(loaded, path)
         except scenario.ScenarioError as exc:
             for line in exc.lines():
                 err.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -410,48 +417,6 @@ def validate_command(
             )
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def _check_analyses(loaded: scenario.Scenario, path: Path, one_way: bool = True) -> None:
-    """The values the uncertainty analyses will run, validated as `run` will, so that a
-    value outside what its parameter allows is an error now, not after the base case (and
-    the PSA) have run: every one-way and threshold value, and the PSA iterations that draw
-    each uncertain value's extremes."""
-    from sim.analysis import one_way as one_way_analysis
-    from sim.analysis import psa
-    from sim.scenario import params
-
-    if one_way:
-        for dotted, value in one_way_analysis.points(loaded):
-            try:
-                params.apply(loaded, {dotted: value}, path)
-            except scenario.ScenarioError as exc:
-                raise scenario.ScenarioError(
-                    path,
-                    f"uncertainty.{dotted}",
-                    f"the one-way analysis would run it at {value:.6g}, where "
-                    f"{_problem(exc, value)}; narrow the distribution or give it low: and high:",
-                ) from None
-    for k, drawn, exc in psa.bad_draws(loaded, path):
-        named = [p for p in drawn if exc.path.startswith(p) or p in exc.message]
-        if len(named) != 1:  # values that only together break a rule
-            raise scenario.ScenarioError(
-                path, exc.path, f"PSA iteration {k} would fail: {exc.message}"
-            ) from None
-        value = drawn[named[0]]
-        raise scenario.ScenarioError(
-            path,
-            f"uncertainty.{named[0]}",
-            f"PSA iteration {k} would draw it at {value:.6g}, where {_problem(exc, value)}; "
-            "narrow the distribution, or take one that stays in range (beta for a "
-            "probability, gamma or lognormal for a cost or a rate)",
-        ) from None
-
-
-def _problem(exc: scenario.ScenarioError, value: float) -> str:
-    """What the validation said of a changed value, without the value said again."""
-    problem = re.sub(r" \(with the uncertain value [^)]*\)$", "", exc.message)
-    return problem.removeprefix(f"{value!r}: ")
 
 
 @app.command()

@@ -103,7 +103,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(path, "", "YAML error: " + " ".join(str(exc).split())) from None
     except RecursionError:
         raise ScenarioError(path, "", TOO_DEEP) from None
-    if _depth(data) > MAX_DEPTH:
+    depth = _depth(data)
+    if depth is None:
+        raise ScenarioError(
+            path,
+            "",
+            "a YAML alias refers to a mapping or list that holds it: it would nest without end",
+        )
+    if depth > MAX_DEPTH:
         raise ScenarioError(path, "", TOO_DEEP)
     if data is None:
         raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
@@ -121,18 +128,32 @@ MAX_DEPTH = 32
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: a scenario's keys go a few levels down"
 
 
-def _depth(node: Any) -> int:
-    """How deeply mappings and lists nest in `node`, up to MAX_DEPTH + 1: level by level
-    (no recursion), each node shared by YAML aliases once a level, so that an alias bomb
-    costs what its text does (not the hundreds of millions of nodes it stands for)."""
-    level, frontier = 0, [node]
-    while level <= MAX_DEPTH:
-        nodes = {id(item): item for item in frontier if isinstance(item, dict | list)}
-        if not nodes:
-            break
-        level += 1
-        frontier = [v for n in nodes.values() for v in (n.values() if isinstance(n, dict) else n)]
-    return level
+def _depth(node: Any) -> int | None:
+    """How deeply mappings and lists nest in `node`, or None when one holds itself (a
+    recursive YAML alias). Depth first without recursion, each node once however many
+    aliases share it, so that an alias bomb costs what its text does, not the hundreds of
+    millions of nodes it stands for."""
+    heights: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the path from the top to the node being walked
+    todo: list[tuple[Any, bool]] = [(node, False)]
+    while todo:
+        item, finished = todo.pop()
+        if not isinstance(item, dict | list):
+            continue
+        key = id(item)
+        children = [c for c in (item.values() if isinstance(item, dict) else item)]
+        if finished:
+            open_nodes.discard(key)
+            heights[key] = 1 + max(
+                (heights[id(c)] for c in children if isinstance(c, dict | list)), default=0
+            )
+        elif key in open_nodes:
+            return None
+        elif key not in heights:
+            open_nodes.add(key)
+            todo.append((item, True))
+            todo += [(c, False) for c in children]
+    return heights.get(id(node), 0)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from conftest import ROOT
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-#: Examples per run, and the child's time limit: about 30 s of work on this machine; the
+#: Examples per run, and the child's time limit: about 40 s of work on this machine; the
 #: limit only has to tell a hang from a slow machine.
-EXAMPLES = 120
+EXAMPLES = 60
 LIMIT_SECONDS = 600
 
 #: Run settings and calendar years: not model values (their edges are the loader's tests).
