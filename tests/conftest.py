@@ -343,3 +343,20 @@ def copy_result(folder: Path, into: Path) -> Path:
     target = into / folder.name
     shutil.copytree(folder, target)
     return target
+
+
+def key_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path in a document (list items by index), parents before children: what
+    the fuzzers pick from."""
+    found = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        found.append((*prefix, key))
+        found += key_paths(value, (*prefix, key))
+    return found

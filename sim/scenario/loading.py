@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from sim.numerics import lifetable
 from sim.scenario import prices
-from sim.scenario.messages import MISSING, ScenarioError, did_you_mean, from_validation_error
+from sim.scenario.messages import (
+    MISSING,
+    ScenarioError,
+    did_you_mean,
+    from_validation_error,
+    short,
+)
 from sim.scenario.references import check_analysis, check_calibration, check_references, lookup
 from sim.scenario.schema import Scenario
 
@@ -112,6 +118,15 @@ def read_yaml(path: Path) -> dict[str, Any]:
         )
     if depth > MAX_DEPTH:
         raise ScenarioError(path, "", TOO_DEEP)
+    unwritable = _unencodable(data)
+    if unwritable is not None:
+        where, value = unwritable
+        raise ScenarioError(
+            path,
+            where,
+            f"{short(value)}: holds a lone surrogate (an escape such as \\ud800 that is no "
+            "character): no result file could hold it; remove the escape",
+        )
     if data is None:
         raise ScenarioError(path, "", "empty file: a scenario is a YAML mapping of keys")
     if not isinstance(data, dict):
@@ -156,15 +171,45 @@ def _depth(node: Any) -> int | None:
     return heights.get(id(node), 0)
 
 
+def _unencodable(node: Any) -> tuple[str, str] | None:
+    """The first text (key or value) that UTF-8 cannot encode, with its key path: a YAML
+    escape of a lone surrogate reads, but would fail the run once its results are written.
+    Each node once, however many aliases share it."""
+    seen: set[int] = set()
+    todo: list[tuple[str, Any]] = [("", node)]
+    while todo:
+        where, item = todo.pop()
+        texts = [item] if isinstance(item, str) else []
+        if isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, value in pairs:
+                inner = f"{where}.{key}" if where else str(key)
+                texts += [key] if isinstance(key, str) else []
+                todo.append((inner, value))
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return where or "", text
+    return None
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Override's keys win; mappings merge recursively; a list replaces a list; a null
-    removes the inherited key (e.g. an indication a variant leaves out)."""
+    removes the inherited key (e.g. an indication a variant leaves out). A distribution
+    of another kind (its `dist:` differs) replaces the inherited one whole: the parent's
+    parameters (a weibull's shape under an exponential) would not fit it."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
+        inherited = merged.get(key)
         if value is None and key in merged:
             del merged[key]
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        elif isinstance(value, dict) and isinstance(inherited, dict):
+            if "dist" in value and value["dist"] != inherited.get("dist"):
+                merged[key] = {k: copy.deepcopy(v) for k, v in value.items() if v is not None}
+            else:
+                merged[key] = deep_merge(inherited, value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

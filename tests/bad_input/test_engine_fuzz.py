@@ -5,7 +5,7 @@ Hypothesis moves one to three numeric values of the shipped scenarios towards th
 their ranges (0, the smallest positive float, just below and at 1, a millionth and a
 million times the value, a huge number) and runs what validates briefly: 8 patients, the
 base case, 2 PSA iterations and every table. The run must end with finite costs, QALYs
-and life-years, or with a
+and life-years, the two engines giving the same tallies for its first patients, or with a
 :class:`ScenarioError` of one line (the per-life event budget names the patient and the
 clock). The examples run in a child process under a time limit, so that a run that never
 ends fails this test instead of stalling the suite.
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from conftest import ROOT
+from conftest import ROOT, key_paths
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -33,28 +33,26 @@ from hypothesis import strategies as st
 EXAMPLES = 60
 LIMIT_SECONDS = 600
 
+#: Patients whose lives both engines run, to be compared to the bit.
+ENGINE_PATIENTS = 3
+
 #: Run settings and calendar years: not model values (their edges are the loader's tests).
 SETTINGS = {"seed", "patients", "psa_iterations", "price_year", "wtp", "cost_years"}
 
 
-def _numbers(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def _numbers(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Key paths of every number in the document (not booleans), outside the settings."""
-    found: list[tuple[Any, ...]] = []
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
-    for key, value in items:
-        path = (*prefix, key)
-        if not prefix and key in SETTINGS:
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    found = []
+    for path in key_paths(doc):
+        value = doc
+        for key in path:
+            value = value[key]
+        if (
+            path[0] not in SETTINGS
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
             found.append(path)
-        else:
-            found += _numbers(value, path)
     return found
 
 
@@ -93,6 +91,7 @@ def edge_documents(draw: st.DrawFn, docs: dict[str, dict[str, Any]]) -> dict[str
 def run_one(doc: dict[str, Any], folder: Path) -> str:
     """Load and run one document: 'refused', 'stopped' or 'ran'; anything else raises."""
     import sim
+    from sim.execution import runner
     from sim.scenario import ScenarioError
 
     path = folder / "edge.yaml"
@@ -111,6 +110,12 @@ def run_one(doc: dict[str, Any], folder: Path) -> str:
     for column in ("cost", "qaly", "life_years"):
         values = summary[column].to_numpy(float)
         assert np.isfinite(values).all(), (column, values)
+    # two engines, one model, at the edges too: the first patients' tallies to the bit
+    few = loaded.model_copy(update={"patients": ENGINE_PATIENTS})
+    fast, des = (runner.run(few, folder, engine=engine) for engine in ("fast", "des"))
+    for name, value in vars(fast).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, getattr(des, name), err_msg=name)
     return "ran"
 
 

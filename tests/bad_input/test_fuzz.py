@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, key_paths
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -88,22 +88,6 @@ VALUES = st.one_of(
 )
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key path in the document (list items by index), parents before children."""
-    found = []
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
-    for key, value in items:
-        found.append((*prefix, key))
-        found += _paths(value, (*prefix, key))
-    return found
-
-
 def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
     for key in path[:-1]:
         doc = doc[key]
@@ -114,7 +98,7 @@ def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
 def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(DOCUMENTS[draw(st.sampled_from(sorted(DOCUMENTS)))])
     for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(doc)
+        paths = key_paths(doc)
         if not paths:
             break
         path = draw(st.sampled_from(paths))

@@ -595,3 +595,23 @@ def test_trace_patient_index_and_scheduler_address_are_checked(tmp_path: Path) -
     args = ("run", BASE, "--backend", "dask", "--scheduler", "tcp://host:port", "--quiet")
     ran = cli_in_process(*args, "--out", tmp_path / "out", cwd=tmp_path)
     assert_one_line_error(ran.code, ran.err, "'tcp://host:port'", "tcp://HOST:8786")
+
+
+def test_a_variant_that_changes_a_distribution_s_kind_replaces_it(tmp_path: Path) -> None:
+    """A weibull inherited under an exponential used to keep its shape and scale (an
+    'unknown key shape' blamed on a key the variant never wrote); another kind now
+    replaces the distribution whole, and the same kind still merges key by key."""
+    from sim import scenario as sc
+
+    path = tmp_path / "kind.yaml"
+    path.write_text(
+        f"extends: {BASE}\nname: kind\nstrategies:\n  itb:\n    catheter:\n"
+        "      time_to_failure_years: {dist: exponential, rate_per_year: 0.05}\n"
+        "cohort:\n  age_years: {sd: 10}\n",
+        encoding="utf-8",
+    )
+    loaded = sc.load(path)
+    failure = loaded.strategies["itb"].catheter.time_to_failure_years.model_dump()
+    assert failure == {"dist": "exponential", "rate_per_year": 0.05}
+    age = loaded.cohort.age_years.model_dump()
+    assert age == {"dist": "normal", "mean": 45.0, "sd": 10.0, "low": 18.0, "high": 80.0}
