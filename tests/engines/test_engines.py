@@ -224,3 +224,20 @@ def test_a_life_without_end_stops_with_an_error_naming_its_clock(monkeypatch) ->
     expected = "patient 1 took more than 2,000 events in one lifetime, the last a catheter"
     with pytest.raises(scenario.ScenarioError, match=expected):
         runner.run(sc, ROOT / "scenarios", engine="des")
+
+
+def test_a_life_without_end_names_the_scenario_file(tmp_path: Path) -> None:
+    """The engines run copies of the scenario (its costs priced, its draws applied): the
+    error names the file the user wrote, as every other error does (it said the
+    scenario's name, and a base-case error of a priced cost said no file at all)."""
+    import yaml
+
+    import sim
+
+    path = tmp_path / "endless.yaml"
+    doc = with_values(base_document(), **ENDLESS)
+    doc["patients"], doc["psa_iterations"] = 8, 0
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    with pytest.raises(scenario.ScenarioError) as error:
+        sim.run(sim.load(path), one_way_analyses=False)
+    assert str(error.value).startswith(f"{path}: strategies.itb: patient 4 took more than")
