@@ -27,9 +27,15 @@ def main() -> None:
     interrupts.quiet_when_swallowed()
     try:
         from sim import cli  # installs its own handlers, then checks the record
-    except interrupts.Interrupted as exc:
+    except BaseException:
+        # The Interrupted raised by the handler may come out as another exception: a
+        # library that was running (pydantic building a validator, say) wraps it in its
+        # own error. The record says whether a signal was the cause.
+        signum = interrupts.seen()
+        if signum is None:
+            raise
         sys.stderr.write(START_UP)
-        sys.exit(143 if exc.args == (signal.SIGTERM,) else 130)
+        sys.exit(143 if signum == signal.SIGTERM else 130)
     try:
         cli.main()
     except SystemExit as exc:

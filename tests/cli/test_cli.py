@@ -615,3 +615,39 @@ def test_a_variant_that_changes_a_distribution_s_kind_replaces_it(tmp_path: Path
     assert failure == {"dist": "exponential", "rate_per_year": 0.05}
     age = loaded.cohort.age_years.model_dump()
     assert age == {"dist": "normal", "mean": 45.0, "sd": 10.0, "low": 18.0, "high": 80.0}
+
+
+def test_an_interrupt_a_library_wraps_during_start_up_is_still_one_line(
+    monkeypatch, capsys
+) -> None:
+    """A SIGTERM while pydantic built a validator came out as pydantic's SchemaError (with
+    'Interrupted: 15' inside) and a traceback, exit 1 (a CI failure): the record of the
+    signal, not the exception's type, decides."""
+    import importlib.abc
+    import sys
+
+    import sim
+    from sim import entry
+    from sim.execution import interrupts
+
+    class Wrapping(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "sim.cli":  # the signal lands while the heavy modules load
+                interrupts.record(signal.SIGTERM)
+                raise RuntimeError("Error building validator: Interrupted: 15")
+            return None
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(interrupts, "_SEEN", [])
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    monkeypatch.delitem(sys.modules, "sim.cli", raising=False)
+    monkeypatch.delattr(sim, "cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Wrapping(), *sys.meta_path])
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            entry.main()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert stopped.value.code == 143
+    assert capsys.readouterr().err == entry.START_UP
