@@ -156,7 +156,7 @@ def _depth(node: Any) -> int | None:
         if not isinstance(item, dict | list):
             continue
         key = id(item)
-        children = [c for c in (item.values() if isinstance(item, dict) else item)]
+        children = item.values() if isinstance(item, dict) else item
         if finished:
             open_nodes.discard(key)
             heights[key] = 1 + max(

@@ -90,7 +90,8 @@ def fit(entry: Uncertain, base: float) -> Marginal:
     by_moments = mean is not None and se is not None
     # A standard error below 1e-12 of the mean is none: its draws would differ from the
     # mean in the twelfth digit, and the moments (mean/se)^2 would overflow.
-    if d == "fixed" or (by_moments and se <= NEGLIGIBLE_SE * abs(mean) and d != "uniform"):  # type: ignore[operator]
+    negligible = by_moments and se <= NEGLIGIBLE_SE * abs(mean)  # type: ignore[operator]
+    if d == "fixed" or (negligible and d != "uniform"):
         return Marginal("fixed", float(mean))  # type: ignore[arg-type]
     if d == "beta":
         if by_moments:

@@ -14,6 +14,7 @@ from sim.scenario import prices
 from sim.scenario.marginals import fit
 from sim.scenario.messages import MISSING, ScenarioError, did_you_mean, short
 from sim.scenario.schema import Scenario, Uncertain, UncertainShares
+from sim.scenario.uncertainty import beta_problem
 
 RUN_SETTINGS = frozenset({"seed", "patients", "psa_iterations", "horizon_years", "price_year"})
 
@@ -92,14 +93,15 @@ def check_references(scenario: Scenario, data: dict[str, Any], file: str | Path)
             )
         if entry.dist == "beta" and entry.relative_se is not None:
             se = entry.relative_se * abs(target)
-            if not 0 < target < 1:
+            problem = beta_problem(float(target), se)
+            if problem == "mean":
                 raise ScenarioError(
                     file,
                     f"uncertainty.{key}",
                     f"the parameter is {target:g}: a beta around it needs a value strictly "
                     "within (0, 1); give it mean/se or alpha/beta, or another distribution",
                 )
-            if se * se >= target * (1 - target):
+            if problem == "se":
                 raise ScenarioError(
                     file,
                     f"uncertainty.{key}.relative_se",

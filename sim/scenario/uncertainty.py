@@ -52,9 +52,10 @@ class Uncertain(Strict):
             wanted = " or ".join("/".join(opt) for opt in options)
             raise ValueError(f"a {d} distribution needs {wanted}")
         if d == "beta" and self.mean is not None and self.se is not None:
-            if not 0 < self.mean < 1:
+            problem = beta_problem(self.mean, self.se)
+            if problem == "mean":
                 raise ValueError(f"beta mean {self.mean:g} must lie strictly within (0, 1)")
-            if self.se**2 >= self.mean * (1 - self.mean):
+            if problem == "se":
                 raise ValueError(
                     f"beta se {self.se:g} too large for mean {self.mean:g}: "
                     f"se must be below {math.sqrt(self.mean * (1 - self.mean)):.4g}"
@@ -66,6 +67,16 @@ class Uncertain(Strict):
         if d == "triangular" and not (self.low <= self.mode <= self.high):  # type: ignore[operator]
             raise ValueError("triangular needs low <= mode <= high")
         return self
+
+
+def beta_problem(mean: float, se: float) -> Literal["mean", "se"] | None:
+    """Why no beta has this mean and standard error: a mean outside (0, 1), or a variance
+    of at least mean (1 - mean); None when one does (the method of moments then fits)."""
+    if not 0 < mean < 1:
+        return "mean"
+    if se * se >= mean * (1 - mean):
+        return "se"
+    return None
 
 
 #: A Dirichlet count: below about 0.001, gamma draws underflow to 0 and shares to 0/0.
