@@ -100,18 +100,16 @@ def one_way(
     from scipy import optimize  # the threshold searches only
 
     base_inc = _incremental(scenario, base)
-    index = runner.price_index(scenario)
     comparator, wtp = scenario.comparator, scenario.wtp[0]
     cache: dict[tuple[str, float], dict[str, tuple[float, float, float, float]]] = {}
 
     def run_all(points: list[tuple[str, float]]) -> None:
         """Simulate the points not yet known, all at once (every worker busy)."""
         todo = list(dict.fromkeys(p for p in points if p not in cache))
-        changed = [params.apply(scenario, {path: value}, file) for path, value in todo]
-        for point, sc, tally in zip(
-            todo, changed, runner.simulate_many(changed, table, engine, backend, index), strict=True
-        ):
-            cache[point] = _incremental(sc, tally)
+        values = [{path: value} for path, value in todo]
+        tallies = runner.simulate_values(scenario, table, str(file), values, engine, backend)
+        for point, tally in zip(todo, tallies, strict=True):
+            cache[point] = _incremental(scenario, tally)  # strategies and WTP: not uncertain
             if progress is not None:
                 progress(1)
 

@@ -72,9 +72,10 @@ def psa(
     wtp = scenario.wtp[0]
     ks = list(range(1, n + 1))
     sets = runner.simulate_sets(scenario, table, str(file), ks, engine, backend)
+    variants = params.Variants(scenario, file)
     for k, tally in zip(ks, sets, strict=True):
         i = k - 1
-        values = params.draw(scenario, k)
+        values = variants.draw(k)
         out.means[i] = tally.means()
         out.values[i] = [values[c] for c in columns]
         for s in range(len(names)):
@@ -90,11 +91,11 @@ def bad_draws(
 ) -> Iterator[tuple[int, dict[str, float], ScenarioError]]:
     """The PSA iterations among those drawing an uncertain value's extremes whose scenario
     fails validation as the run would validate it: (iteration, its draws, the error)."""
-    index = runner.price_index(scenario)
+    variants = params.Variants(scenario, file, runner.price_index(scenario))
     for k in params.extreme_iterations(scenario, scenario.psa_iterations):
-        drawn = params.draw(scenario, k)
+        drawn = variants.draw(k)
         try:
-            params.apply(scenario, drawn, file, index)
+            variants.apply(drawn)
         except ScenarioError as exc:
             yield k, drawn, exc
 

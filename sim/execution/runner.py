@@ -8,6 +8,7 @@ threads ran it.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ ENGINES = ("fast", "des")
 @dataclass(frozen=True)
 class Job:
     """What the units of one simulation share. With `draw`, parameter set k > 0 simulates
-    the scenario with its uncertain values drawn for k (a PSA iteration); without, every
-    set simulates `scenario` as given (the base case and one-way analyses use set 0)."""
+    the scenario with its uncertain values drawn for k (a PSA iteration); with `values`,
+    set i simulates it with values[i] at their paths (the points of a one-way analysis), on
+    the base case's patients; without either, every set simulates `scenario` as given (the
+    base case uses set 0)."""
 
     scenario: Scenario
     table: lifetable.LifeTable
@@ -39,6 +42,22 @@ class Job:
     file: str
     engine: str
     draw: bool = False
+    values: tuple[dict[str, float], ...] = ()
+
+    @functools.cached_property
+    def variants(self) -> params.Variants:
+        """The scenario dumped, priced and fitted once for all the job's sets."""
+        return params.Variants(self.scenario, self.file, self.index)
+
+    def variant(self, k: int) -> Scenario:
+        """What set k simulates: validated, its costs in the price year's prices."""
+        if self.values:
+            return self.variants.apply(self.values[k])
+        return self.variants.apply(self.variants.draw(k) if self.draw and k > 0 else {})
+
+    def key(self, k: int) -> int:
+        """The parameter set whose keyed streams set k draws its patients from."""
+        return 0 if self.values else k
 
 
 @dataclass(frozen=True)
@@ -64,10 +83,7 @@ def prepare(task: Task) -> Prepared:
     """What a task's units need before they run: each set's scenario (its drawn values,
     its costs in the price year's prices, validated) and its cohort's arrays."""
     job = task.job
-    scenarios = []
-    for k in task.parameter_sets:
-        drawn = params.draw(job.scenario, k) if job.draw and k > 0 else {}
-        scenarios.append(params.apply(job.scenario, drawn, job.file, job.index))
+    scenarios = [job.variant(k) for k in task.parameter_sets]
     return scenarios, [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
 
 
@@ -84,11 +100,11 @@ def compute(task: Task, prepared: Prepared) -> list[Tally]:
     ]
     if job.engine == "des":
         return [
-            run_block(sc, a, start, stop, k)
+            run_block(sc, a, start, stop, job.key(k))
             for sc, a, k in zip(scenarios, arrays, task.parameter_sets, strict=True)
             for start, stop in spans
         ]
-    compiled = fast.Run(scenarios, arrays, months, list(task.parameter_sets))
+    compiled = fast.Run(scenarios, arrays, months, [job.key(k) for k in task.parameter_sets])
     units = [(i, b) for i in range(len(scenarios)) for b in task.blocks[: len(spans)]]
     tallies, _ = compiled.blocks(units, task.block_size, task.threads)
     return tallies
@@ -166,17 +182,19 @@ def simulate_sets(
     return tallies([(job, parameter_sets)], backend or Backend())
 
 
-def simulate_many(
-    scenarios: list[Scenario],
+def simulate_values(
+    scenario: Scenario,
     table: lifetable.LifeTable,
-    engine: str,
-    backend: Backend | None,
-    index: PriceIndex,
+    file: str,
+    values: list[dict[str, float]],
+    engine: str = "fast",
+    backend: Backend | None = None,
 ) -> Iterator[Tally]:
-    """Base-case tallies (parameter set 0) of several scenarios, run together (the values
-    of a one-way analysis, priced with `index`), each as soon as it is complete."""
-    jobs = [(Job(sc, table, index, _file(sc), _checked(engine)), [0]) for sc in scenarios]
-    return tallies(jobs, backend or Backend())
+    """Base-case tallies of the scenario with each of `values` at their paths (the points
+    of a one-way analysis), in order, each on the base case's patients and the same as the
+    base case of the scenario so changed. Several share a task, as PSA iterations do."""
+    job = Job(scenario, table, price_index(scenario), file, _checked(engine), values=tuple(values))
+    return tallies([(job, list(range(len(values))))], backend or Backend())
 
 
 def _file(scenario: Scenario) -> str:

@@ -83,6 +83,10 @@ def load_index(spec: str, base_dir: Path, file: str | Path) -> PriceIndex:
     return PriceIndex(str(path), values)
 
 
+#: Blocks whose numbers are not amounts of money (a cost's distribution, its source).
+_NOT_COSTS = ("uncertainty", "sources", "cost_years")
+
+
 def cost_paths(node: Any, prefix: str = "") -> list[tuple[str, float]]:
     """Every cost of a scenario document: (dotted path, amount), in document order."""
     found: list[tuple[str, float]] = []
@@ -93,7 +97,7 @@ def cost_paths(node: Any, prefix: str = "") -> list[tuple[str, float]]:
                 continue
             if isinstance(value, (int, float)) and is_cost(str(key)):
                 found.append((path, float(value)))
-            elif isinstance(value, dict) and key not in ("uncertainty", "sources", "cost_years"):
+            elif isinstance(value, dict) and key not in _NOT_COSTS:
                 found += cost_paths(value, path)
     return found
 
@@ -106,6 +110,16 @@ def year_of(path: str, cost_years: dict[str, int]) -> int | None:
         if key in cost_years:
             return cost_years[key]
     return None
+
+
+def factor_at(document: dict[str, Any], path: str, index: PriceIndex) -> float | None:
+    """The factor that :func:`priced_document` inflates a non-zero amount at `path` by
+    (None: not a cost, or one without a price year, left as it is)."""
+    *parents, leaf = path.split(".")
+    if not is_cost(leaf) or any(part in _NOT_COSTS for part in parents):
+        return None
+    year = year_of(path, document.get("cost_years") or {})
+    return None if year is None else index.factor(year, document["price_year"])
 
 
 def check(document: dict[str, Any], index: PriceIndex, file: str | Path) -> None:

@@ -6,10 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from conftest import base_document, build
+from conftest import SCENARIOS, base_document, build
 from scipy import stats
 
-from sim.scenario import Uncertain, params
+from sim.analysis import one_way
+from sim.execution import runner
+from sim.scenario import ScenarioError, Uncertain, load, params, prices
+from sim.scenario.loading import validate
+from sim.scenario.schema import canonical_json
 
 
 def entry(**kw) -> Uncertain:
@@ -198,3 +202,41 @@ def test_a_negligible_standard_error_is_a_fixed_value(dist: str) -> None:
         fitted = params.fit(entry(dist=dist, mean=0.3, se=se), 0.3)
         assert (fitted.kind, fitted.ppf(0.999), fitted.sd()) == ("fixed", 0.3, 0.0)
     assert params.fit(entry(dist=dist, mean=0.3, se=1e-11 * 0.3), 0.3).kind == dist
+
+
+def _whole_document(sc, values: dict[str, float], index):
+    """A variant as the whole document's validation makes it: dumped, values set, priced."""
+    doc = sc.model_dump()
+    for path, value in values.items():
+        *parents, leaf = path.split(".")
+        node = doc
+        for part in parents:
+            node = node[part]
+        node[leaf] = float(value)
+    return validate(prices.priced_document(doc, index), "x.yaml")
+
+
+@pytest.mark.parametrize("name", ["base", "uk", "children-cp", "saulino-2015", "sampson-2002"])
+def test_a_variant_is_the_whole_document_validated(name: str) -> None:
+    """Variants builds a PSA iteration or a one-way value from the validated blocks of the
+    priced scenario: every number is the one the whole document's pricing and validation
+    give (canonical JSON, floats by repr), and an error names what that one names."""
+    path = next(SCENARIOS.rglob(f"{name}.yaml"))
+    sc = load(path)
+    index = runner.price_index(sc)
+    variants = params.Variants(sc, "x.yaml", index)
+    sets = [variants.draw(k) for k in range(1, 13)]
+    sets += [{p: v} for p, v in one_way.points(sc)] + [{}]
+    for values in sets:
+        assert canonical_json(variants.apply(values)) == canonical_json(
+            _whole_document(sc, values, index)
+        ), values
+    if not sc.uncertainty:
+        return
+    bad = {next(iter(sc.uncertainty)): -1.0}
+    with pytest.raises(ScenarioError) as fast:
+        variants.apply(bad)
+    with pytest.raises(ScenarioError) as whole:
+        params.Variants(sc, "x.yaml", index)._validated(bad)
+    assert str(fast.value) == str(whole.value)
+    assert "(with the uncertain value" in str(fast.value)
