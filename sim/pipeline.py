@@ -35,6 +35,7 @@ from sim.analysis.psa import (
 from sim.engines.tally import Tally
 from sim.execution import runner
 from sim.execution.backends import Backend
+from sim.execution.background import Background
 from sim.numerics import lifetable
 from sim.output import files
 from sim.output import tables as output_tables
@@ -174,31 +175,39 @@ def run(
         backend=backend,
     )
     progress.end()
-    result_psa = None
+    result_psa, evppi = None, None
     if scenario.psa_iterations:
         lifetimes = scenario.patients * strategies
         progress.begin(f"{scenario.name} PSA", scenario.psa_iterations, "iterations", lifetimes)
         result_psa = psa(scenario, table, file, progress.advance, engine, backend)
         progress.end()
-    result_one_way = None
-    n_one_way = 2 * sum(isinstance(e, Uncertain) for e in scenario.uncertainty.values())
-    if one_way_analyses and (n_one_way or scenario.analysis.thresholds):
-        lifetimes = scenario.patients * strategies
-        progress.begin(f"{scenario.name} one-way", runs_known(scenario), "runs", lifetimes)
+        # fitted while the one-way runs go on: one core's work, and the same numbers
+        evppi = Background(evppi_table, scenario, result_psa, name="evppi")
+    try:
+        result_one_way = None
+        n_one_way = 2 * sum(isinstance(e, Uncertain) for e in scenario.uncertainty.values())
+        if one_way_analyses and (n_one_way or scenario.analysis.thresholds):
+            lifetimes = scenario.patients * strategies
+            progress.begin(f"{scenario.name} one-way", runs_known(scenario), "runs", lifetimes)
 
-        def refining() -> None:  # the threshold searches' steps: not known ahead
+            def refining() -> None:  # the threshold searches' steps: not known ahead
+                progress.end()
+                progress.begin(f"{scenario.name} thresholds", None, "runs", lifetimes)
+
+            result_one_way = one_way(
+                scenario, table, tally, file, progress.advance, engine, backend, refining
+            )
             progress.end()
-            progress.begin(f"{scenario.name} thresholds", None, "runs", lifetimes)
-
-        result_one_way = one_way(
-            scenario, table, tally, file, progress.advance, engine, backend, refining
-        )
-        progress.end()
+        evppi_frame = evppi.result() if evppi is not None else None
+    except BaseException:
+        if evppi is not None:
+            evppi.stop()
+        raise
     seconds = time.perf_counter() - start
     warnings = convergence.noise_warnings(scenario, result_psa) if result_psa is not None else []
     return Results(
         scenario,
-        _tables(scenario, tally, result_psa, result_one_way, running),
+        _tables(scenario, tally, result_psa, evppi_frame, result_one_way, running),
         tally,
         result_psa,
         result_one_way,
@@ -215,6 +224,7 @@ def _tables(
     scenario: Scenario,
     tally: Tally,
     result_psa: Psa | None,
+    evppi: pd.DataFrame | None,
     result_one_way: OneWay | None,
     running: convergence.Running,
 ) -> dict[str, pd.DataFrame]:
@@ -234,7 +244,7 @@ def _tables(
     if result_psa is not None:
         frames["psa"] = psa_table(result_psa)
         frames["ceac"] = ceac_table(scenario, result_psa)
-        frames["evppi"] = evppi_table(scenario, result_psa)
+        frames["evppi"] = evppi
     if result_one_way is not None and len(result_one_way.tornado):
         frames["tornado"] = result_one_way.tornado
     if result_one_way is not None and len(result_one_way.threshold):

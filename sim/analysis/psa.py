@@ -8,6 +8,7 @@ strategies. The numbers of the CEAC, EVPI and EVPPI come from :mod:`sim.analysis
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from sim.analysis import econ
 from sim.analysis.econ import wtp_tag
 from sim.engines.tally import OUTCOMES
-from sim.execution import runner
+from sim.execution import background, runner
 from sim.execution.backends import Backend
 from sim.numerics import lifetable
 from sim.scenario import Scenario, ScenarioError, UncertainShares, params
@@ -195,9 +196,12 @@ def _population(scenario: Scenario, name: str, value: float, se: float) -> dict[
     }
 
 
-def evppi_table(scenario: Scenario, result: Psa) -> pd.DataFrame:
+def evppi_table(
+    scenario: Scenario, result: Psa, stop: threading.Event | None = None
+) -> pd.DataFrame:
     """EVPPI of each uncertain parameter (a Dirichlet set as one group) and of each named
-    group, at each WTP of the scenario, by the regression meta-model (econ.evppi)."""
+    group, at each WTP of the scenario, by the regression meta-model (econ.evppi); `stop`
+    (set when run in the background of a run that has stopped) ends it between fits."""
     index = {name: j for j, name in enumerate(result.parameters)}
 
     def members_of(path: str) -> list[str]:
@@ -219,11 +223,12 @@ def evppi_table(scenario: Scenario, result: Psa) -> pd.DataFrame:
     nmbs = [econ.nmb(result.costs, result.qalys, w) for w in scenario.wtp]
     # one BLAS thread: a threaded BLAS sums in an order that depends on the thread count,
     # and the table must be the same bytes on any machine
+    found = []
     with threadpool_limits(limits=1, user_api="blas"):
-        found = [
-            econ.evppi_many(nmbs, result.values[:, [index[m] for m in members]], seed=scenario.seed)
-            for _name, _kind, members in targets
-        ]
+        for _name, _kind, members in targets:
+            background.check(stop)
+            x = result.values[:, [index[m] for m in members]]
+            found.append(econ.evppi_many(nmbs, x, seed=scenario.seed))
     rows = []
     for k, w in enumerate(scenario.wtp):
         evpi = float(ceac.evpi[k])

@@ -382,3 +382,50 @@ def test_a_scheduler_address_that_is_not_dask_fails_within_its_timeout(
         server.close()
     assert_one_line_error(ran.code, ran.err, f"tcp://127.0.0.1:{port}", "cannot connect")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_background_computation_gives_its_result_or_its_error_and_stops_when_asked() -> None:
+    """EVPPI is fitted on a thread of its own during the one-way runs: its result (or its
+    exception) reaches the run, and a run that stops does not wait for it."""
+    from sim.execution.background import Background, Stopped, check
+
+    assert Background(lambda x, stop: x * 2, 21).result() == 42
+    failing = Background(lambda stop: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result()
+    started = threading.Event()
+
+    def endless(stop: threading.Event) -> None:
+        started.set()
+        while True:
+            check(stop)
+            time.sleep(0.001)
+
+    job = Background(endless)
+    assert started.wait(5)
+    job.stop()
+    with pytest.raises(Stopped):
+        job.result()
+
+
+def test_a_run_that_fails_after_its_psa_stops_the_evppi_fits(monkeypatch) -> None:
+    """An error in the one-way runs stops the EVPPI fits running beside them."""
+    from sim import pipeline
+    from sim.analysis import psa as psa_module
+
+    seen: dict[str, threading.Event] = {}
+    original = psa_module.evppi_table
+
+    def watched(scenario, result, stop=None):
+        seen["stop"] = stop
+        return original(scenario, result, stop)
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("one-way failed")
+
+    monkeypatch.setattr(pipeline, "evppi_table", watched)
+    monkeypatch.setattr(pipeline, "one_way", failing)
+    sc = build({**base_document(), "patients": 200, "psa_iterations": 20})
+    with pytest.raises(RuntimeError, match="one-way failed"):
+        pipeline.run(sc)
+    assert seen["stop"].is_set()
