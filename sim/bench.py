@@ -94,14 +94,16 @@ class _Stages:
         self._start = 0.0
 
     def begin(self, stage: str, total: int | None, unit: str, lifetimes_per_unit: int) -> None:
+        """A stage in `unit`s: the threshold searches add to the one-way runs' stage."""
         self._stage, self._start = unit, time.perf_counter()
-        self.units[unit] = 0
+        self.units.setdefault(unit, 0)
 
     def advance(self, units: int) -> None:
         self.units[self._stage] += units
 
     def end(self) -> None:
-        self.seconds[self._stage] = time.perf_counter() - self._start
+        elapsed = time.perf_counter() - self._start
+        self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + elapsed
 
 
 def _study_child(patients: int | None, iterations: int | None) -> None:

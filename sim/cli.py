@@ -27,6 +27,7 @@ from sim.execution import interrupts
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.numerics.lifetable import LifeTableError
 from sim.output import files
+from sim.output.beside import Writer
 
 app = typer.Typer(
     add_completion=False,
@@ -198,6 +199,7 @@ def _run_one(
     progress: Progress,
     backend: Backend,
     one_way: bool = True,
+    writer: Writer | None = None,
 ) -> Path:
     """Base case, then PSA and one-way analyses when the scenario asks for them; every
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
@@ -213,7 +215,7 @@ def _run_one(
     )
     target = out_dir / loaded.name
     try:
-        results.write(out_dir)
+        results.write(out_dir, writer)
     except OSError as exc:
         kept = "the earlier results there are untouched" if target.exists() else "nothing written"
         raise WriteError(
@@ -275,13 +277,15 @@ def run(
     one_way: OneWayOption = True,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
-    loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
-    _preflight(loaded, scenario_file, one_way)
-    _check_out(out_dir, loaded.name)
-    _check_engine(engine)
-    console.say_if_compiling(engine, quiet)
-    with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:
-        _run_one(loaded, out_dir, engine, progress, pool, one_way)
+    # the workbook's process imports its libraries while the scenario is read and run
+    with Writer() as writer:
+        loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
+        _preflight(loaded, scenario_file, one_way)
+        _check_out(out_dir, loaded.name)
+        _check_engine(engine)
+        console.say_if_compiling(engine, quiet)
+        with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:
+            _run_one(loaded, out_dir, engine, progress, pool, one_way, writer)
 
 
 @app.command()

@@ -39,6 +39,7 @@ from sim.execution.background import Background
 from sim.numerics import lifetable
 from sim.output import files
 from sim.output import tables as output_tables
+from sim.output.beside import Writer
 from sim.scenario import Scenario, Uncertain, prices
 
 
@@ -128,20 +129,21 @@ class Results:
         names += [f"{n}.parquet" for n in self.tables if n in output_tables.PARQUET_TABLES]
         return [*names, "report.html", "results.xlsx"]
 
-    def write(self, out_dir: str | Path) -> Path:
+    def write(self, out_dir: str | Path, writer: Writer | None = None) -> Path:
         """Every table, the manifest, report.html and results.xlsx into OUT/<name>/, at once
         or not at all (an earlier result there stays until the new one is complete).
-        Returns the folder."""
+        The workbook is written by `writer` (a process the command line starts ahead), or
+        by one started here, while the tables are written. Returns the folder."""
         from sim.output import report  # here: matplotlib only when a report is written
 
         target = Path(out_dir) / self.scenario.name
-        with files.atomic_folder(target) as tmp:
+        with files.atomic_folder(target) as tmp, writer or Writer() as ahead:
             for name, frame in self.tables.items():
                 output_tables.write_csv(frame, tmp / f"{name}.csv")
                 if name in output_tables.PARQUET_TABLES:
                     output_tables.write_parquet(frame, tmp / f"{name}.parquet")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
-            report.write(tmp)
+            report.write(tmp, writer=ahead)
         return target
 
 

@@ -9,15 +9,14 @@ or a link; missing values are empty cells.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import importlib
 import io
 import math
 import os
 import re
-import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -375,41 +374,18 @@ def write(folder: Path) -> None:
     atomic_write(folder / "results.xlsx", workbook(results.tables, results.manifest))
 
 
-@contextlib.contextmanager
-def writing_beside(folder: Path) -> Iterator[None]:
-    """Write `folder/results.xlsx` in a process of its own while the block runs (the
-    report's figures), and wait for it at the end: both are pure Python work of about
-    the same size, and a machine with two cores does them in the time of one. A failure
-    of the workbook raises here; an exception in the block stops the process."""
-    package = Path(__file__).resolve().parents[2]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")])),
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "sim.output.workbook", str(folder)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,  # a Ctrl-C reaches this process, which stops the child
-    )
-    try:
-        yield
-        _, err = child.communicate()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    if child.returncode:
-        last = (err.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1]
-        failed = re.search(r"\[Errno (\d+)\] ([^:']+)", last)  # a full disk, say: its errno
-        if failed:
-            raise OSError(
-                int(failed.group(1)), failed.group(2).strip(), str(folder / "results.xlsx")
-            )
-        raise OSError(f"{folder / 'results.xlsx'}: not written ({last})")
+def _main(argument: str) -> None:
+    """The writer's process: the folder as an argument, or with "-" on a line of stdin
+    (nothing there: the run it was started for stopped first)."""
+    if argument == "-":
+        for module in ("xlsxwriter", "sim.output.files", "sim.output.report.folder"):
+            importlib.import_module(module)  # while the parent is still writing the tables
+        line = sys.stdin.buffer.readline().rstrip(b"\n")
+        if not line:
+            return
+        argument = os.fsdecode(line)
+    write(Path(argument))
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1]))
+    _main(sys.argv[1])

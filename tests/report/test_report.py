@@ -785,3 +785,26 @@ def test_subgroup_section_of_a_real_run(tmp_path: Path) -> None:
     minimal = make_results(tmp_path / "minimal" / "s")
     report.write(minimal)
     assert "was not run" in section((minimal / "report.html").read_text("utf-8"), "subgroups")
+
+
+def test_a_workbook_process_started_ahead_writes_the_same_bytes(
+    full: Path, tmp_path: Path
+) -> None:
+    """The command line starts the workbook's process before it reads the scenario: the
+    workbook is the one a process started at the report writes; a process never given a
+    folder (the run stopped first) is stopped and writes nothing."""
+    from sim.output.beside import Writer
+
+    folder = tmp_path / "ahead"
+    shutil.copytree(full, folder)
+    (folder / "results.xlsx").unlink()
+    with Writer() as writer:
+        report.write(folder, writer=writer)
+    assert (folder / "results.xlsx").read_bytes() == (full / "results.xlsx").read_bytes()
+    with Writer() as unused:
+        pass
+    assert unused._child.returncode is not None  # stopped, not left behind
+    (folder / "results.xlsx").unlink()
+    (folder / "results.xlsx").mkdir()  # the workbook cannot be put in place: its error here
+    with pytest.raises(IsADirectoryError), Writer() as writer:
+        report.write(folder, writer=writer)

@@ -20,10 +20,11 @@ import dataclasses
 import re
 from pathlib import Path
 
+from sim.output.beside import Writer, writing_beside
 from sim.output.files import atomic_write
 from sim.output.report.folder import TABLES, ResultFolder
 from sim.output.report.page import PLOT_IDS, SECTION_IDS, render
-from sim.output.workbook import workbook, writing_beside
+from sim.output.workbook import workbook
 
 __all__ = ["PLOT_IDS", "SECTION_IDS", "TABLES", "ResultFolder", "render", "workbook", "write"]
 
@@ -34,15 +35,16 @@ _EMBEDDED = re.compile(
 )
 
 
-def write(folder: Path, svg: bool = False) -> None:
+def write(folder: Path, svg: bool = False, writer: Writer | None = None) -> None:
     """Build `folder/report.html` and `folder/results.xlsx` from the run's tables there,
     and each of the report's plots as `folder/plots/<plot id>.png` (the same bytes as
-    the embedded one), for a paper or a slide; with `svg`, also as SVG."""
+    the embedded one), for a paper or a slide; with `svg`, also as SVG. The workbook is
+    written by `writer` (a process started ahead) or by one started now."""
     folder = Path(folder)
     results = ResultFolder.read(folder)
     if svg:
         results = dataclasses.replace(results, svg={})
-    with writing_beside(folder):
+    with writing_beside(folder, writer):
         html = render(results)
     atomic_write(folder / "report.html", html.encode("utf-8"))
     plots = folder / "plots"
