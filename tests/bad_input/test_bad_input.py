@@ -565,13 +565,16 @@ def test_the_workbooks_process_reports_its_errno() -> None:
     import errno
     import subprocess as sp
 
-    from sim.output import workbook
+    import io
+
+    from sim.output import beside
 
     class Child:
         returncode = 1
+        stderr = None
 
         def __init__(self, *args, **kwargs) -> None:
-            pass
+            self.stdin = io.BytesIO()
 
         def communicate(self):
             return b"", b"Traceback...\nOSError: [Errno 28] No space left on device: 'x'\n"
@@ -581,7 +584,7 @@ def test_the_workbooks_process_reports_its_errno() -> None:
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(sp, "Popen", Child)
-        with pytest.raises(OSError) as caught, workbook.writing_beside(Path("/nowhere")):
+        with pytest.raises(OSError) as caught, beside.writing_beside(Path("/nowhere")):
             pass
     assert caught.value.errno == errno.ENOSPC
     assert caught.value.strerror == "No space left on device"
