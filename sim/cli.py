@@ -280,8 +280,7 @@ def run(
     # the workbook's process imports its libraries while the scenario is read and run
     with Writer() as writer:
         loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
-        _preflight(loaded, scenario_file, one_way)
-        _check_out(out_dir, loaded.name)
+        _check_out(out_dir, loaded.name)  # the analyses' values: checked by pipeline.run
         _check_engine(engine)
         console.say_if_compiling(engine, quiet)
         with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from sim.analysis import convergence
+from sim.analysis import convergence, preflight
 from sim.analysis.one_way import OneWay, one_way, runs_known
 from sim.analysis.psa import (
     Psa,
@@ -158,7 +158,10 @@ def run(
     """The base case, then the PSA and the one-way and threshold analyses when the scenario
     asks for them (`one_way_analyses=False` skips the latter), and every table. Relative
     paths of the scenario (a life table) are read from its file's folder
-    (`Scenario.base_dir`)."""
+    (`Scenario.base_dir`). Every one-way value and the PSA iterations that draw a value's
+    extremes are validated first: a value outside its range is a ScenarioError before
+    any patient runs."""
+    preflight.check(scenario, scenario.source or Path(scenario.name), one_way_analyses)
     progress = progress or Silent()
     backend = backend or Backend()
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """What the uncertainty analyses will run, validated before anything runs: `validate`,
-`run` and `batch` refuse the same files, and a value outside what its parameter allows is
-an error at once, not after the base case (and the PSA) have run."""
+`run`, `batch` and `sim.run()` refuse the same files, and a value outside what its
+parameter allows is an error at once, not after the base case (and the PSA) have run."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ def check(loaded: Scenario, path: Path, one_way: bool = True) -> None:
     """Every one-way and threshold value (with `one_way`), and the PSA iterations that
     draw each uncertain value's extremes, validated as the run will validate them."""
     if one_way:
+        variants = params.Variants(loaded, path)
         for dotted, value in one_way_analysis.points(loaded):
             try:
-                params.apply(loaded, {dotted: value}, path)
+                variants.apply({dotted: value})
             except ScenarioError as exc:
                 raise ScenarioError(
                     path,

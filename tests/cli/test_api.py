@@ -102,3 +102,26 @@ def test_progress_knows_the_one_way_runs_and_counts_the_threshold_steps_apart() 
     total, done = stages["one-way"]
     assert total is not None and done == total > 0
     assert stages["thresholds"][0] is None and stages["thresholds"][1] > 0
+
+
+def test_run_refuses_a_psa_draw_outside_its_range_before_anything_runs(monkeypatch) -> None:
+    """sim.run validates what its analyses will run first, as the command line does: the
+    error names the iteration and the file, and no patient has been simulated."""
+    from conftest import base_document, build
+
+    from sim.execution import runner
+
+    doc = base_document()  # as tests/bad_input/psa-draw-outside-its-range.yaml changes it
+    wide = {"dist": "normal", "mean": 0.865, "se": 0.06}
+    doc["uncertainty"] = {
+        **doc["uncertainty"],
+        "strategies.itb.screening.response_probability": wide,
+    }
+    loaded = build(doc)
+
+    def simulated(*args, **kwargs):
+        raise AssertionError("simulated before the check")
+
+    monkeypatch.setattr(runner, "simulate", simulated)
+    with pytest.raises(sim.ScenarioError, match=r"PSA iteration 133 would draw it at 1\.04755"):
+        sim.run(loaded)

@@ -787,9 +787,7 @@ def test_subgroup_section_of_a_real_run(tmp_path: Path) -> None:
     assert "was not run" in section((minimal / "report.html").read_text("utf-8"), "subgroups")
 
 
-def test_a_workbook_process_started_ahead_writes_the_same_bytes(
-    full: Path, tmp_path: Path
-) -> None:
+def test_a_workbook_process_started_ahead_writes_the_same_bytes(full: Path, tmp_path: Path) -> None:
     """The command line starts the workbook's process before it reads the scenario: the
     workbook is the one a process started at the report writes; a process never given a
     folder (the run stopped first) is stopped and writes nothing."""
