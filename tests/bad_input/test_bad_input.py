@@ -563,9 +563,8 @@ def test_the_workbooks_process_reports_its_errno() -> None:
     """The workbook is written by a process of its own: a full disk there is still an
     OSError with its errno (exit 74 at the command line), not an internal error."""
     import errno
-    import subprocess as sp
-
     import io
+    import subprocess as sp
 
     from sim.output import beside
 
