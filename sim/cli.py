@@ -29,7 +29,27 @@ from sim.numerics.lifetable import LifeTableError
 from sim.output import files
 from sim.output.beside import Writer
 
+
+class _SwitchHelp:
+    """-h/--help listed as a switch, without the `<bool>` help would print (as Flag)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _SwitchHelpGroup(_SwitchHelp, typer.core.TyperGroup):
+    pass
+
+
+class _SwitchHelpCommand(_SwitchHelp, typer.core.TyperCommand):
+    pass
+
+
 app = typer.Typer(
+    cls=_SwitchHelpGroup,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -620,6 +640,10 @@ def report_command(
             "are untouched"
         ) from exc
     out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
+
+
+for _registered in app.registered_commands:  # every command's -h/--help as a switch
+    _registered.cls = _SwitchHelpCommand
 
 
 def main() -> None:

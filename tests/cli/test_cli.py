@@ -651,3 +651,17 @@ def test_an_interrupt_a_library_wraps_during_start_up_is_still_one_line(
             signal.signal(sig, handler)
     assert stopped.value.code == 143
     assert capsys.readouterr().err == entry.START_UP
+
+
+def test_every_command_s_help_lists_its_switches_without_a_type(tmp_path: Path) -> None:
+    """-h of the tool and of each command: switches (--quiet, --all, -h itself) show no
+    `<bool>` after them; the options that take a value keep their type."""
+    from sim import cli
+
+    commands = [c.name or c.callback.__name__ for c in cli.app.registered_commands]
+    assert {"run", "batch", "trace", "validate"} <= set(commands)
+    for command in ["", *commands]:
+        ran = cli_in_process(*([command] if command else []), "-h", cwd=tmp_path)
+        assert ran.code == 0, command
+        assert "--help" in ran.out and "<bool>" not in ran.out, command
+    assert "<int range>" in cli_in_process("run", "-h", cwd=tmp_path).out
