@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -26,30 +26,21 @@ from sim.console import err, out
 from sim.execution import interrupts
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.numerics.lifetable import LifeTableError
+from sim.options import (
+    BackendOption,
+    Flag,
+    OneWayOption,
+    SchedulerOption,
+    SetOption,
+    SwitchHelpCommand,
+    SwitchHelpGroup,
+    WorkersOption,
+)
 from sim.output import files
 from sim.output.beside import Writer
 
-
-class _SwitchHelp:
-    """-h/--help listed as a switch, without the `<bool>` help would print (as Flag)."""
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)  # type: ignore[misc]
-        if option is not None:
-            option.metavar = ""
-        return option
-
-
-class _SwitchHelpGroup(_SwitchHelp, typer.core.TyperGroup):
-    pass
-
-
-class _SwitchHelpCommand(_SwitchHelp, typer.core.TyperCommand):
-    pass
-
-
 app = typer.Typer(
-    cls=_SwitchHelpGroup,
+    cls=SwitchHelpGroup,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -59,43 +50,6 @@ app = typer.Typer(
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_WRITE = 74  # EX_IOERR of sysexits.h: the disk, not the input
 _state = {"debug": False}
-
-
-#: The backend options, the same on `run` and `batch`.
-BackendOption = Annotated[
-    str, typer.Option(help="Where units run: serial (default), processes or dask.")
-]
-WorkersOption = Annotated[
-    int | None, typer.Option(min=1, max=256, help="Worker processes (default: one per core).")
-]
-
-
-def Flag(*names: str, **options: Any) -> Any:
-    """A switch: typer.Option without the `<bool>` that help would print after it."""
-    return typer.Option(*names, metavar="", **options)
-
-
-SchedulerOption = Annotated[
-    str | None, typer.Option(help="Dask scheduler address tcp://HOST:PORT (with --backend dask).")
-]
-
-
-OneWayOption = Annotated[
-    bool,
-    Flag(
-        "--one-way/--no-one-way",
-        help="Run the one-way (tornado) and threshold analyses the scenario asks for.",
-    ),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="KEY.PATH=VALUE",
-        help="Change one value of the scenario for this run (repeatable), e.g. --set "
-        "strategies.itb.care_cost_multiplier=0.8; the value is read as YAML.",
-    ),
-]
 
 
 class UsageError(Exception):
@@ -643,7 +597,7 @@ def report_command(
 
 
 for _registered in app.registered_commands:  # every command's -h/--help as a switch
-    _registered.cls = _SwitchHelpCommand
+    _registered.cls = SwitchHelpCommand
 
 
 def main() -> None:
