@@ -7,6 +7,7 @@ threads ran it.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import functools
 import math
@@ -24,6 +25,8 @@ from sim.scenario import Scenario, params, prices
 from sim.scenario.prices import PriceIndex
 
 BLOCK_SIZE = 4096
+#: Compiled calls in flight at once in this process (see _results).
+COMPUTE_AHEAD = 2
 #: The compiled engine is the default; the SimPy engine is the executable specification.
 ENGINES = ("fast", "des")
 
@@ -250,20 +253,43 @@ def tallies(
 
 
 def _results(tasks: list[Task], backend: Backend) -> Iterator[list[Tally]]:
-    """Each task's tallies, in order. In this process, a thread prepares the next task
-    (drawing, validating and pricing its scenarios: Python work) while the compiled engine
-    runs the current one with the interpreter lock released: a PSA's thousand iterations
-    would otherwise leave the cores idle for every preparation."""
+    """Each task's tallies, in order. In this process the work is a pipeline: while the
+    caller merges and reads task i's tallies, threads run the next COMPUTE_AHEAD tasks in
+    the compiled engine (which releases the interpreter lock) and another prepares the one
+    after (drawing, validating and pricing its scenarios). Two compiled calls at once keep
+    both cores busy while one call waits for its last, short block; a PSA's thousand
+    iterations would otherwise leave a core idle at the end of every call, and both
+    during every preparation and merge. Each task's tallies are its own, so the order in
+    which threads finish changes no sum."""
     if not backend.in_process:
         yield from backend.map(run_task, tasks)
         return
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prepare") as ahead:
-        pending = ahead.submit(prepare, tasks[0]) if tasks else None
-        for i, task in enumerate(tasks):
-            assert pending is not None
-            prepared = pending.result()
-            pending = ahead.submit(prepare, tasks[i + 1]) if i + 1 < len(tasks) else None
-            yield compute(task, prepared)
+    with (
+        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prepare") as preparing,
+        concurrent.futures.ThreadPoolExecutor(
+            COMPUTE_AHEAD, thread_name_prefix="compute"
+        ) as computing,
+    ):
+        prepared: dict[int, concurrent.futures.Future[Prepared]] = {}
+        computed: collections.deque[concurrent.futures.Future[list[Tally]]] = collections.deque()
+
+        def run(i: int) -> list[Tally]:
+            return compute(tasks[i], prepared.pop(i).result())  # held no longer than needed
+
+        def submit(i: int) -> None:
+            """Task i to compute, and the one after it to prepare."""
+            for j in (i, i + 1):
+                if j < len(tasks) and j not in prepared:
+                    prepared[j] = preparing.submit(prepare, tasks[j])
+            computed.append(computing.submit(run, i))
+
+        for i in range(min(COMPUTE_AHEAD, len(tasks))):
+            submit(i)
+        for i in range(len(tasks)):
+            results = computed.popleft().result()
+            if i + COMPUTE_AHEAD < len(tasks):
+                submit(i + COMPUTE_AHEAD)
+            yield results
 
 
 def _tasks(job: Job, parameter_sets: list[int], backend: Backend) -> list[Task]:
