@@ -111,6 +111,9 @@ def _study_child(patients: int | None, iterations: int | None) -> None:
     plain simulation of as many patient-lifetimes (one base-case run of all its patients:
     the base case's, every PSA iteration's and every one-way run's) in the same process."""
     start = time.perf_counter()
+    from sim.output.beside import Writers
+
+    writers = Writers()  # as the command line does: their imports overlap the run
     import sim
     from sim.analysis import psa as psa_tables
     from sim.execution import runner
@@ -122,8 +125,8 @@ def _study_child(patients: int | None, iterations: int | None) -> None:
     stages = _Stages()
     results = sim.run(sc, progress=stages)
     ran = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        results.write(out)
+    with tempfile.TemporaryDirectory() as out, writers:
+        results.write(out, writers)
     written = time.perf_counter()
     evppi_start = time.perf_counter()
     if results.psa is not None:

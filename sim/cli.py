@@ -7,6 +7,7 @@ half-written result folder. ``--debug`` shows tracebacks.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import signal
@@ -37,7 +38,7 @@ from sim.options import (
     WorkersOption,
 )
 from sim.output import files
-from sim.output.beside import Writer
+from sim.output.beside import Writers
 
 app = typer.Typer(
     cls=SwitchHelpGroup,
@@ -103,7 +104,17 @@ def _load(
 ) -> scenario.Scenario:
     given = {"patients": patients, "psa_iterations": psa_iterations, "seed": seed}
     changes = dict(_parsed_set(item) for item in sets or [])
-    return scenario.load(path, changes, **{k: v for k, v in given.items() if v is not None})
+    # the first load also loads the compiled engine's machinery (Numba's target context):
+    # objects that live as long as the process, kept out of the collector's walks as the
+    # imports' are (sim.entry)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return scenario.load(path, changes, **{k: v for k, v in given.items() if v is not None})
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _parsed_set(item: str) -> tuple[str, object]:
@@ -173,7 +184,7 @@ def _run_one(
     progress: Progress,
     backend: Backend,
     one_way: bool = True,
-    writer: Writer | None = None,
+    writers: Writers | None = None,
 ) -> Path:
     """Base case, then PSA and one-way analyses when the scenario asks for them; every
     table, the manifest and the report are written into OUT/<name>/ at once, or not at all."""
@@ -189,7 +200,7 @@ def _run_one(
     )
     target = out_dir / loaded.name
     try:
-        results.write(out_dir, writer)
+        results.write(out_dir, writers)
     except OSError as exc:
         kept = "the earlier results there are untouched" if target.exists() else "nothing written"
         raise WriteError(
@@ -251,14 +262,15 @@ def run(
     one_way: OneWayOption = True,
 ) -> None:
     """Run one scenario; tables go to OUT/<name>/."""
-    # the workbook's process imports its libraries while the scenario is read and run
-    with Writer() as writer:
+    # the report's and the workbook's processes import their libraries while the scenario
+    # is read and run
+    with Writers() as writers:
         loaded = _load(scenario_file, patients, seed, psa_iterations, sets)
         _check_out(out_dir, loaded.name)  # the analyses' values: checked by pipeline.run
         _check_engine(engine)
         console.say_if_compiling(engine, quiet)
         with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:
-            _run_one(loaded, out_dir, engine, progress, pool, one_way, writer)
+            _run_one(loaded, out_dir, engine, progress, pool, one_way, writers)
 
 
 @app.command()
@@ -335,10 +347,14 @@ def batch(
             todo.append((path, item))
     if todo:
         console.say_if_compiling(engine, quiet)
-        with _backend(backend, workers, scheduler) as pool, console.progress(quiet) as progress:
+        with (
+            _backend(backend, workers, scheduler) as pool,
+            console.progress(quiet) as progress,
+            Writers() as writers,  # for every scenario: their libraries imported once
+        ):
             whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
             for _, item in todo:
-                _run_one(item, out_dir, engine, progress, pool, one_way)
+                _run_one(item, out_dir, engine, progress, pool, one_way, writers)
                 progress.advance(whole)
     if len(loaded) > 1:
         _compare([out_dir / item.name for _, item in loaded], out_dir)

@@ -13,6 +13,7 @@ The command line adds only its options, a progress display and exit codes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -39,7 +40,7 @@ from sim.execution.background import Background
 from sim.numerics import lifetable
 from sim.output import files
 from sim.output import tables as output_tables
-from sim.output.beside import Writer
+from sim.output.beside import Writers
 from sim.scenario import Scenario, Uncertain, prices
 
 
@@ -129,21 +130,22 @@ class Results:
         names += [f"{n}.parquet" for n in self.tables if n in output_tables.PARQUET_TABLES]
         return [*names, "report.html", "results.xlsx"]
 
-    def write(self, out_dir: str | Path, writer: Writer | None = None) -> Path:
+    def write(self, out_dir: str | Path, writers: Writers | None = None) -> Path:
         """Every table, the manifest, report.html and results.xlsx into OUT/<name>/, at once
         or not at all (an earlier result there stays until the new one is complete).
-        The workbook is written by `writer` (a process the command line starts ahead), or
-        by one started here, while the tables are written. Returns the folder."""
-        from sim.output import report  # here: matplotlib only when a report is written
-
+        The report and the workbook are written from the tables by two processes, side by
+        side: `writers` (started ahead by the command line, so that their imports overlap
+        the run) or two started here. Returns the folder."""
         target = Path(out_dir) / self.scenario.name
-        with files.atomic_folder(target) as tmp, writer or Writer() as ahead:
+        with files.atomic_folder(target) as tmp, contextlib.ExitStack() as own:
+            ahead = writers or own.enter_context(Writers())
             for name, frame in self.tables.items():
                 output_tables.write_csv(frame, tmp / f"{name}.csv")
                 if name in output_tables.PARQUET_TABLES:
                     output_tables.write_parquet(frame, tmp / f"{name}.parquet")
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
-            report.write(tmp, writer=ahead)
+            ahead.start(tmp)
+            ahead.finish()
         return target
 
 

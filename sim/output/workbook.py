@@ -10,10 +10,8 @@ or a link; missing values are empty cells.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import io
 import math
-import os
 import re
 import sys
 from collections.abc import Iterable
@@ -375,16 +373,13 @@ def write(folder: Path) -> None:
 
 
 def _main(argument: str) -> None:
-    """The writer's process: the folder as an argument, or with "-" on a line of stdin
-    (nothing there: the run it was started for stopped first)."""
+    """The writer's process: the folder as an argument, or with "-" on a line of stdin."""
     if argument == "-":
-        for module in ("xlsxwriter", "sim.output.files", "sim.output.report.folder"):
-            importlib.import_module(module)  # while the parent is still writing the tables
-        line = sys.stdin.buffer.readline().rstrip(b"\n")
-        if not line:
-            return
-        argument = os.fsdecode(line)
-    write(Path(argument))
+        from sim.output.beside import serve
+
+        serve(("xlsxwriter", "sim.output.files", "sim.output.report.folder"), write)
+    else:
+        write(Path(argument))
 
 
 if __name__ == "__main__":

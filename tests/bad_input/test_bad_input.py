@@ -560,8 +560,9 @@ def test_report_and_compare_on_a_damaged_folder_are_one_line(
 
 
 def test_the_workbooks_process_reports_its_errno() -> None:
-    """The workbook is written by a process of its own: a full disk there is still an
-    OSError with its errno (exit 74 at the command line), not an internal error."""
+    """The workbook (and the report) are written by processes of their own: a full disk
+    there is still an OSError with its errno (exit 74 at the command line), not an
+    internal error."""
     import errno
     import io
     import subprocess as sp
@@ -569,14 +570,18 @@ def test_the_workbooks_process_reports_its_errno() -> None:
     from sim.output import beside
 
     class Child:
+        """A writer process that fails on its first folder: no DONE line, and its
+        traceback in the file given as its stderr."""
+
         returncode = 1
-        stderr = None
 
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args, stderr, **kwargs) -> None:
             self.stdin = io.BytesIO()
+            self.stdout = io.BytesIO()  # ends at once: no DONE
+            stderr.write(b"Traceback...\nOSError: [Errno 28] No space left on device: 'x'\n")
 
-        def communicate(self):
-            return b"", b"Traceback...\nOSError: [Errno 28] No space left on device: 'x'\n"
+        def wait(self, timeout: float | None = None) -> int:
+            return 1
 
         def poll(self):
             return 1

@@ -665,3 +665,23 @@ def test_every_command_s_help_lists_its_switches_without_a_type(tmp_path: Path) 
         assert ran.code == 0, command
         assert "--help" in ran.out and "<bool>" not in ran.out, command
     assert "<int range>" in cli_in_process("run", "-h", cwd=tmp_path).out
+
+
+def test_loading_leaves_the_collector_as_it_found_it() -> None:
+    """The command line loads a scenario with the cyclic collector off and freezes what
+    the load made (the engine's machinery lives as long as the process): on again after,
+    and left off when it was off."""
+    import gc
+
+    from sim import cli
+
+    try:
+        assert gc.isenabled()
+        cli._load(BASE)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.disable()
+        cli._load(BASE)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -787,22 +787,40 @@ def test_subgroup_section_of_a_real_run(tmp_path: Path) -> None:
     assert "was not run" in section((minimal / "report.html").read_text("utf-8"), "subgroups")
 
 
-def test_a_workbook_process_started_ahead_writes_the_same_bytes(full: Path, tmp_path: Path) -> None:
-    """The command line starts the workbook's process before it reads the scenario: the
-    workbook is the one a process started at the report writes; a process never given a
-    folder (the run stopped first) is stopped and writes nothing."""
-    from sim.output.beside import Writer
+def test_processes_started_ahead_write_the_same_bytes(full: Path, tmp_path: Path) -> None:
+    """The command line starts the report's and the workbook's processes before it reads
+    the scenario: they write the same bytes as this process draws, folder after folder
+    (a batch starts them once); a process never given a folder (the run stopped first) is
+    stopped and writes nothing; a failure is one line, with its errno when it has one."""
+    from sim.output.beside import REPORT, Writer, Writers
 
-    folder = tmp_path / "ahead"
-    shutil.copytree(full, folder)
-    (folder / "results.xlsx").unlink()
-    with Writer() as writer:
-        report.write(folder, writer=writer)
-    assert (folder / "results.xlsx").read_bytes() == (full / "results.xlsx").read_bytes()
-    with Writer() as unused:
+    outputs = [
+        "report.html",
+        "results.xlsx",
+        *(f"plots/{p.name}" for p in (full / "plots").iterdir()),
+    ]
+    folders = [tmp_path / "first", tmp_path / "second"]
+    with Writers() as writers:
+        for folder in folders:
+            shutil.copytree(full, folder)
+            shutil.rmtree(folder / "plots")
+            (folder / "report.html").unlink()
+            (folder / "results.xlsx").unlink()
+            writers.start(folder)
+            writers.finish()
+    for folder in folders:
+        for name in outputs:
+            assert (folder / name).read_bytes() == (full / name).read_bytes(), name
+    with Writers() as unused:
         pass
-    assert unused._child.returncode is not None  # stopped, not left behind
+    assert all(w._child.returncode is not None for w in unused.each)  # not left behind
+    folder = folders[0]
     (folder / "results.xlsx").unlink()
     (folder / "results.xlsx").mkdir()  # the workbook cannot be put in place: its error here
     with pytest.raises(IsADirectoryError), Writer() as writer:
         report.write(folder, writer=writer)
+    (folder / "manifest.json").write_text("{")  # damaged: the child's last line, not a hang
+    failing = pytest.raises(RuntimeError, match=r"report\.html: not written \(.+\)$")
+    with failing, Writer(REPORT) as writer:
+        writer.start(folder)
+        writer.finish()

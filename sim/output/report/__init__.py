@@ -26,7 +26,16 @@ from sim.output.report.folder import TABLES, ResultFolder
 from sim.output.report.page import PLOT_IDS, SECTION_IDS, render
 from sim.output.workbook import workbook
 
-__all__ = ["PLOT_IDS", "SECTION_IDS", "TABLES", "ResultFolder", "render", "workbook", "write"]
+__all__ = [
+    "PLOT_IDS",
+    "SECTION_IDS",
+    "TABLES",
+    "ResultFolder",
+    "render",
+    "workbook",
+    "write",
+    "write_page",
+]
 
 
 #: An embedded plot of the page: its id and its PNG.
@@ -36,16 +45,22 @@ _EMBEDDED = re.compile(
 
 
 def write(folder: Path, svg: bool = False, writer: Writer | None = None) -> None:
-    """Build `folder/report.html` and `folder/results.xlsx` from the run's tables there,
-    and each of the report's plots as `folder/plots/<plot id>.png` (the same bytes as
-    the embedded one), for a paper or a slide; with `svg`, also as SVG. The workbook is
-    written by `writer` (a process started ahead) or by one started now."""
+    """Build `folder/report.html` (:func:`write_page`) and `folder/results.xlsx` from the
+    run's tables there; the workbook is written beside the page by `writer` (a process
+    started ahead) or by one started now."""
+    with writing_beside(folder, writer):
+        write_page(folder, svg)
+
+
+def write_page(folder: Path, svg: bool = False) -> None:
+    """Build `folder/report.html` from the run's tables there, and each of the report's
+    plots as `folder/plots/<plot id>.png` (the same bytes as the embedded one), for a
+    paper or a slide; with `svg`, also as SVG."""
     folder = Path(folder)
     results = ResultFolder.read(folder)
     if svg:
         results = dataclasses.replace(results, svg={})
-    with writing_beside(folder, writer):
-        html = render(results)
+    html = render(results)
     atomic_write(folder / "report.html", html.encode("utf-8"))
     plots = folder / "plots"
     plots.mkdir(exist_ok=True)
