@@ -201,9 +201,11 @@ def run(
                 progress.end()
                 progress.begin(f"{scenario.name} thresholds", None, "runs", lifetimes)
 
-            result_one_way = one_way(
-                scenario, table, tally, file, progress.advance, engine, backend, refining
-            )
+            # the fits keep a core of their own while they last (Backend.beside)
+            with backend.beside(evppi.running) if evppi else contextlib.nullcontext():
+                result_one_way = one_way(
+                    scenario, table, tally, file, progress.advance, engine, backend, refining
+                )
             progress.end()
         evppi_frame = evppi.result() if evppi is not None else None
     except BaseException:

@@ -13,6 +13,7 @@ any number of workers.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -42,6 +43,7 @@ class Backend:
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
+        self._beside: list[Callable[[], bool]] = []
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         for item in items:
@@ -49,6 +51,28 @@ class Backend:
 
     def threads_per_task(self) -> int | None:
         return self.threads
+
+    @contextlib.contextmanager
+    def beside(self, busy: Callable[[], bool]) -> Iterator[None]:
+        """While `busy()` holds, a computation of this process (the EVPPI fits, on a
+        thread of their own) keeps a core: tasks run here leave it to it (`threads_now`).
+        Otherwise it would get a fifth of a core beside two calls of two threads, and the
+        run would wait for it at the end with a core idle."""
+        self._beside.append(busy)
+        try:
+            yield
+        finally:
+            self._beside.remove(busy)
+
+    def threads_now(self) -> int | None:
+        """The compiled engine's threads for a task run here now: `threads` (None: one
+        per core), less a core for each computation beside it (at least one)."""
+        taken = sum(1 for busy in self._beside if busy())
+        if not taken:
+            return self.threads
+        from sim.engines.fast import default_threads
+
+        return max(1, (self.threads or default_threads()) - taken)
 
     def close(self) -> None:
         """Stop the workers (also after an interruption: no process is left behind)."""
@@ -87,6 +111,7 @@ class Processes(Backend):
     in_process = False
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
+        super().__init__(threads)
         self.workers = workers
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -205,6 +230,7 @@ class Dask(Backend):
     def __init__(
         self, workers: int | None, scheduler: str | None, threads: int | None = None
     ) -> None:
+        super().__init__(threads)
         import dask
         from distributed import Client, LocalCluster
 

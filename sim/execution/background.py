@@ -36,6 +36,10 @@ class Background:
         except BaseException as exc:  # handed to the caller by result()
             self._error = exc
 
+    def running(self) -> bool:
+        """Whether the computation is still going on."""
+        return self._thread.is_alive()
+
     def result(self) -> Any:
         """The computation's result (waiting for it), or its exception raised here."""
         self._thread.join()

@@ -90,8 +90,9 @@ def prepare(task: Task) -> Prepared:
     return scenarios, [cohort.CohortArrays.of(sc, job.table) for sc in scenarios]
 
 
-def compute(task: Task, prepared: Prepared) -> list[Tally]:
-    """The tallies of a prepared task's units, set by set and block by block."""
+def compute(task: Task, prepared: Prepared, threads: int | None = None) -> list[Tally]:
+    """The tallies of a prepared task's units, set by set and block by block, on
+    `threads` compiled threads (default: the task's)."""
     job = task.job
     scenarios, arrays = prepared
     months = months_of(job.scenario)
@@ -109,7 +110,7 @@ def compute(task: Task, prepared: Prepared) -> list[Tally]:
         ]
     compiled = fast.Run(scenarios, arrays, months, [job.key(k) for k in task.parameter_sets])
     units = [(i, b) for i in range(len(scenarios)) for b in task.blocks[: len(spans)]]
-    tallies, _ = compiled.blocks(units, task.block_size, task.threads)
+    tallies, _ = compiled.blocks(units, task.block_size, threads or task.threads)
     return tallies
 
 
@@ -259,8 +260,9 @@ def _results(tasks: list[Task], backend: Backend) -> Iterator[list[Tally]]:
     after (drawing, validating and pricing its scenarios). Two compiled calls at once keep
     both cores busy while one call waits for its last, short block; a PSA's thousand
     iterations would otherwise leave a core idle at the end of every call, and both
-    during every preparation and merge. Each task's tallies are its own, so the order in
-    which threads finish changes no sum."""
+    during every preparation and merge. An engine of one thread (asked for, or all that a
+    computation beside the run leaves it: Backend.beside) runs one call at a time. Each
+    task's tallies are its own, so the order in which threads finish changes no sum."""
     if not backend.in_process:
         yield from backend.map(run_task, tasks)
         return
@@ -274,21 +276,29 @@ def _results(tasks: list[Task], backend: Backend) -> Iterator[list[Tally]]:
         computed: collections.deque[concurrent.futures.Future[list[Tally]]] = collections.deque()
 
         def run(i: int) -> list[Tally]:
-            return compute(tasks[i], prepared.pop(i).result())  # held no longer than needed
+            # held no longer than needed
+            return compute(tasks[i], prepared.pop(i).result(), backend.threads_now())
 
-        def submit(i: int) -> None:
-            """Task i to compute, and the one after it to prepare."""
-            for j in (i, i + 1):
-                if j < len(tasks) and j not in prepared:
-                    prepared[j] = preparing.submit(prepare, tasks[j])
-            computed.append(computing.submit(run, i))
+        def submit_up_to(ahead: int) -> None:
+            """Tasks to compute until `ahead` are in flight, and the next to prepare."""
+            while len(computed) < ahead and submitted[0] < len(tasks):
+                i = submitted[0]
+                for j in (i, i + 1):
+                    if j < len(tasks) and j not in prepared:
+                        prepared[j] = preparing.submit(prepare, tasks[j])
+                computed.append(computing.submit(run, i))
+                submitted[0] += 1
 
-        for i in range(min(COMPUTE_AHEAD, len(tasks))):
-            submit(i)
-        for i in range(len(tasks)):
+        def ahead() -> int:
+            """Calls in flight: one when the engine has a single thread (asked for, or
+            all that a computation beside it leaves)."""
+            return 1 if backend.threads_now() == 1 else COMPUTE_AHEAD
+
+        submitted = [0]
+        submit_up_to(ahead())
+        for _ in range(len(tasks)):
             results = computed.popleft().result()
-            if i + COMPUTE_AHEAD < len(tasks):
-                submit(i + COMPUTE_AHEAD)
+            submit_up_to(ahead())
             yield results
 
 

@@ -129,6 +129,32 @@ def test_threads_do_not_change_the_tally(monkeypatch) -> None:
     assert_same_tally(one, two)
 
 
+def test_a_computation_beside_the_run_takes_a_core_and_changes_no_bit(monkeypatch) -> None:
+    """While a computation beside the run keeps a core (the EVPPI fits), the compiled
+    engine runs one call at a time on the threads left; the tallies are the same bits as
+    with every core, two calls in flight."""
+    monkeypatch.setattr(runner, "BLOCK_SIZE", 64)
+    sc = build(base_document()).model_copy(update={"patients": 700})
+    table = lifetable.load(sc.cohort.life_table, ROOT / "scenarios")
+    values = [{"strategies.itb.care_cost_multiplier": v} for v in (0.5, 0.7, 0.9, 1.1)]
+    backend = Backend(threads=2)
+    alone = list(runner.simulate_values(sc, table, "", values, backend=backend))
+    threads: list[int | None] = []
+    original = runner.compute
+    monkeypatch.setattr(
+        runner,
+        "compute",
+        lambda task, prepared, n=None: threads.append(n) or original(task, prepared, n),
+    )
+    with backend.beside(lambda: True):
+        assert backend.threads_now() == 1
+        beside = list(runner.simulate_values(sc, table, "", values, backend=backend))
+    assert threads and set(threads) == {1}
+    assert backend.threads_now() == 2  # the core is back once the computation is done
+    for a, b in zip(alone, beside, strict=True):
+        assert_same_tally(a, b)
+
+
 def test_block_size_is_shared_and_results_do_not_depend_on_chunking(monkeypatch) -> None:
     """Calls of the compiled loop hold a few blocks each; how many must not matter."""
     monkeypatch.setattr(runner, "BLOCK_SIZE", 50)
