@@ -629,3 +629,60 @@ def test_debug_shows_the_traceback_the_default_hides(tmp_path: Path) -> None:
     assert ran.code != 0
     assert "Traceback (most recent call last)" in ran.err
     assert "ScenarioError" in ran.err and "response_probability" in ran.err
+
+
+def _tokens(value: object) -> list[object]:
+    """A document as a flat list, walked without recursion (a case nests 10,000 deep), a
+    container met again (an alias) by its first place (a case is an alias bomb)."""
+    out: list[object] = []
+    seen: dict[int, int] = {}
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict | list):
+            if id(item) in seen:
+                out.append(("again", seen[id(item)]))
+                continue
+            seen[id(item)] = len(out)
+        if isinstance(item, dict):
+            out.append(("dict", len(item)))
+            for key, inner in reversed(list(item.items())):
+                stack += [inner, key]
+        elif isinstance(item, list):
+            out.append(("list", len(item)))
+            stack += reversed(item)
+        else:
+            out.append((type(item), item))
+    return out
+
+
+def test_libyaml_and_pyyaml_read_every_file_alike(tmp_path: Path) -> None:
+    """Scenarios are parsed by libyaml when it is there: every shipped scenario and the
+    file of every case of this corpus reads as the same data as PyYAML's own parser reads
+    it, and a file either refuses is refused in PyYAML's words."""
+    from sim.scenario import ScenarioError, loading
+
+    files = sorted(SCENARIOS.rglob("*.yaml"))
+    for case in CASES:
+        made = case.make(tmp_path / case.id) if (tmp_path / case.id).mkdir() is None else None
+        if made is not None and made.is_file():
+            files.append(made)
+    assert len(files) > 50
+    for path in files:
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # refused before parsing
+        try:
+            expected: object = yaml.load(text, Loader=loading._SafeLoader)
+        except Exception as exc:  # each refusal is compared
+            expected = (type(exc), str(exc))
+        try:
+            got: object = loading._parse(text)
+        except Exception as exc:
+            got = (type(exc), str(exc))
+        assert _tokens(got) == _tokens(expected), path
+    duplicated = tmp_path / "twice.yaml"
+    duplicated.write_text("name: a\nseed: 1\nseed: 2\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="line 3, column 1: duplicate key 'seed'"):
+        loading.read_yaml(duplicated)
