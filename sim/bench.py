@@ -113,21 +113,21 @@ def _study_child(patients: int | None, iterations: int | None) -> None:
     start = time.perf_counter()
     from sim.output.beside import Writers
 
-    writers = Writers()  # as the command line does: their imports overlap the run
-    import sim
-    from sim.analysis import psa as psa_tables
-    from sim.execution import runner
-    from sim.numerics import lifetable
+    # as the command line does: the writers' imports overlap the run
+    with Writers() as writers, tempfile.TemporaryDirectory() as out:
+        import sim
+        from sim.analysis import psa as psa_tables
+        from sim.execution import runner
+        from sim.numerics import lifetable
 
-    changes = {k: v for k, v in (("patients", patients), ("psa_iterations", iterations)) if v}
-    sc = sim.load(BASE, **changes)
-    loaded = time.perf_counter()
-    stages = _Stages()
-    results = sim.run(sc, progress=stages)
-    ran = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out, writers:
+        changes = {k: v for k, v in (("patients", patients), ("psa_iterations", iterations)) if v}
+        sc = sim.load(BASE, **changes)
+        loaded = time.perf_counter()
+        stages = _Stages()
+        results = sim.run(sc, progress=stages)
+        ran = time.perf_counter()
         results.write(out, writers)
-    written = time.perf_counter()
+        written = time.perf_counter()
     evppi_start = time.perf_counter()
     if results.psa is not None:
         psa_tables.evppi_table(sc, results.psa)

@@ -279,22 +279,23 @@ def _results(tasks: list[Task], backend: Backend) -> Iterator[list[Tally]]:
             # held no longer than needed
             return compute(tasks[i], prepared.pop(i).result(), backend.threads_now())
 
-        def submit_up_to(ahead: int) -> None:
-            """Tasks to compute until `ahead` are in flight, and the next to prepare."""
-            while len(computed) < ahead and submitted[0] < len(tasks):
-                i = submitted[0]
-                for j in (i, i + 1):
+        next_task = 0
+
+        def submit_up_to(in_flight: int) -> None:
+            """Tasks to compute until `in_flight` are, and the one after to prepare."""
+            nonlocal next_task
+            while len(computed) < in_flight and next_task < len(tasks):
+                for j in (next_task, next_task + 1):
                     if j < len(tasks) and j not in prepared:
                         prepared[j] = preparing.submit(prepare, tasks[j])
-                computed.append(computing.submit(run, i))
-                submitted[0] += 1
+                computed.append(computing.submit(run, next_task))
+                next_task += 1
 
         def ahead() -> int:
             """Calls in flight: one when the engine has a single thread (asked for, or
             all that a computation beside it leaves)."""
             return 1 if backend.threads_now() == 1 else COMPUTE_AHEAD
 
-        submitted = [0]
         submit_up_to(ahead())
         for _ in range(len(tasks)):
             results = computed.popleft().result()
