@@ -71,7 +71,10 @@ class Writer:
         failed = re.search(r"\[Errno (\d+)\] ([^:']+)", last)  # a full disk, say
         if failed:
             raise OSError(int(failed.group(1)), failed.group(2).strip(), str(target))
-        raise RuntimeError(f"{target}: not written ({last})")
+        error = RuntimeError(f"{target}: not written ({last})")
+        # the child's whole traceback, for --debug (a note is not part of the one line)
+        error.add_note(err.decode("utf-8", "replace").rstrip())
+        raise error
 
     def stop(self, wait: bool = False) -> None:
         """Stop the process: with `wait`, once it has read its last folder (it ends at

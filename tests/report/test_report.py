@@ -820,7 +820,9 @@ def test_processes_started_ahead_write_the_same_bytes(full: Path, tmp_path: Path
     with pytest.raises(IsADirectoryError), Writer() as writer:
         report.write(folder, writer=writer)
     (folder / "manifest.json").write_text("{")  # damaged: the child's last line, not a hang
-    failing = pytest.raises(RuntimeError, match=r"report\.html: not written \(.+\)$")
-    with failing, Writer(REPORT) as writer:
+    failing = pytest.raises(RuntimeError, match=r"report\.html: not written \(.+DamagedTable")
+    with failing as caught, Writer(REPORT) as writer:
         writer.start(folder)
         writer.finish()
+    assert "\n" not in str(caught.value)  # one line; the child's traceback for --debug:
+    assert "Traceback" in caught.value.__notes__[0]
