@@ -7,7 +7,6 @@ half-written result folder. ``--debug`` shows tracebacks.
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 import signal
@@ -26,6 +25,7 @@ from sim import console, scenario
 from sim.console import err, out
 from sim.execution import interrupts
 from sim.execution.backends import BACKENDS, Backend, open_backend
+from sim.execution.collector import long_lived
 from sim.numerics.lifetable import LifeTableError
 from sim.options import (
     BackendOption,
@@ -104,17 +104,8 @@ def _load(
 ) -> scenario.Scenario:
     given = {"patients": patients, "psa_iterations": psa_iterations, "seed": seed}
     changes = dict(_parsed_set(item) for item in sets or [])
-    # the first load also loads the compiled engine's machinery (Numba's target context):
-    # objects that live as long as the process, kept out of the collector's walks as the
-    # imports' are (sim.entry)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with long_lived():  # the first load also loads Numba's machinery
         return scenario.load(path, changes, **{k: v for k, v in given.items() if v is not None})
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def _parsed_set(item: str) -> tuple[str, object]:

@@ -13,6 +13,7 @@ import threading
 import time
 
 from sim.execution import interrupts
+from sim.execution.collector import long_lived
 
 START_UP = "interrupted while starting: nothing was run\n"
 
@@ -26,12 +27,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, _early)
     signal.signal(signal.SIGTERM, _early)
     interrupts.quiet_when_swallowed()
-    # The libraries' imports make about a million objects that live as long as the
-    # process: the cyclic collector would walk them over and over while they are made,
-    # and once more at exit (0.4 s). Kept out of its sight (gc.freeze) once imported.
-    gc.disable()
     try:
-        from sim import cli  # installs its own handlers, then checks the record
+        with long_lived():  # the libraries' imports: about a million objects
+            from sim import cli  # installs its own handlers, then checks the record
     except BaseException:
         # The Interrupted raised by the handler may come out as another exception: a
         # library that was running (pydantic building a validator, say) wraps it in its
@@ -41,9 +39,6 @@ def main() -> None:
             raise
         sys.stderr.write(START_UP)
         sys.exit(143 if signum == signal.SIGTERM else 130)
-    finally:
-        gc.freeze()
-        gc.enable()
     try:
         cli.main()
     except SystemExit as exc:

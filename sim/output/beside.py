@@ -130,7 +130,7 @@ class Writers:
 
 
 @contextlib.contextmanager
-def writing_beside(folder: Path, writer: Writer | Writers | None = None) -> Iterator[None]:
+def writing_beside(folder: Path, writer: Writer | None = None) -> Iterator[None]:
     """The outputs of `writer` (default: a workbook process started now) written into
     `folder` while the block runs, waited for at its end; an exception in the block stops
     the writer."""
