@@ -5,42 +5,166 @@ cells), so a machine with two cores writes them in the time of one, and the proc
 ran the scenario never imports matplotlib. Only the standard library here: the command
 line starts the processes before it reads the scenario, so that they have imported their
 libraries by the time the tables are written.
+
+On Linux, a process with a single thread forks its writers (`start="fork"`): they share
+the libraries it has imported (NumPy, pandas and the result folder's reader: about a
+second of CPU that two fresh interpreters spent importing them again, while the run
+wanted the cores). Elsewhere, or beside other threads (a notebook's kernel), each writer
+is a fresh interpreter (`python -m <module> -`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, NoReturn
 
-#: What each process writes into a result folder, and the module it runs.
-WORKBOOK = ("results.xlsx", "sim.output.workbook")
-REPORT = ("report.html", "sim.output.report")
 #: What a writer process says when it has written a folder.
 DONE = b"written\n"
+#: Imported by the process that forks its writers, before it forks: what both writers
+#: use (the result folder's reader imports pandas and NumPy).
+SHARED = ("sim.output.report.folder",)
+
+
+@dataclass(frozen=True)
+class Output:
+    """An output of a result folder and the process that writes it: `module` is run as
+    `python -m <module> -`, imports `imports` while the run goes on, and writes a folder
+    with its function `write`."""
+
+    made: str
+    module: str
+    write: str
+    imports: tuple[str, ...]
+
+
+WORKBOOK = Output(
+    "results.xlsx",
+    "sim.output.workbook",
+    "write",
+    ("xlsxwriter", "sim.output.files", "sim.output.report.folder"),
+)
+REPORT = Output(
+    "report.html",
+    "sim.output.report",
+    "write_page",
+    ("matplotlib.backends.backend_agg", "matplotlib.figure", "matplotlib.ticker"),
+)
+
+
+def can_fork() -> bool:
+    """Whether writers may be forked from this process: Linux (elsewhere a fork without
+    exec can break system libraries), and no other thread (a fork copies only the calling
+    thread: a lock another one held would never be released in the child)."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+class _Forked:
+    """A writer process forked from this one, with the part of `subprocess.Popen` that
+    Writer uses: its stdin and stdout pipes, `poll`, `wait`, `kill` and `returncode`. The
+    child keeps only its pipes and `err` (every other descriptor closed: a writer forked
+    after another must not hold the first one's pipes open), runs in a session of its
+    own, serves `output` and ends with os._exit: it never returns into this process's
+    code."""
+
+    def __init__(self, output: Output, err: IO[bytes]) -> None:
+        for module in SHARED:
+            importlib.import_module(module)
+        child_in, self_in = os.pipe()
+        self_out, child_out = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            _forked_child(output, child_in, child_out, err.fileno())
+        os.close(child_in)
+        os.close(child_out)
+        self.stdin: IO[bytes] | None = os.fdopen(self_in, "wb")
+        self.stdout: IO[bytes] | None = os.fdopen(self_out, "rb")
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            while self.poll() is None:
+                _pid, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"writer {self.pid}", timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _forked_child(output: Output, stdin: int, stdout: int, err: int) -> NoReturn:
+    """The forked writer: its descriptors 0, 1 and 2 are its pipes and `err`."""
+    code = 1
+    try:
+        os.setsid()  # a Ctrl-C at the terminal reaches the parent only, which stops it
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        os.dup2(stdin, 0)
+        os.dup2(stdout, 1)
+        os.dup2(err, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        serve(output.imports, getattr(importlib.import_module(output.module), output.write))
+        code = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 class Writer:
     """The process that writes one output of a result folder (`WORKBOOK` or `REPORT`),
     started ahead of the folders it will write (`start` names each, `finish` waits for
     it): a batch imports the libraries once. A Ctrl-C reaches this process only, which
-    stops the child."""
+    stops the child. `start` says how the process starts: "fork" (see the module's
+    docstring), "spawn" (a fresh interpreter), or by default fork where `can_fork`."""
 
-    def __init__(self, output: tuple[str, str] = WORKBOOK) -> None:
-        package = Path(__file__).resolve().parents[2]
-        path = os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")]))
-        self.made, module = output
+    def __init__(self, output: Output = WORKBOOK, start: str | None = None) -> None:
+        self.made = output.made
         self._folder: Path | None = None
         # its stderr to a file, not a pipe: warnings over a long batch can never fill a
         # pipe that nobody reads until the end, and block the child
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
+        if (start or ("fork" if can_fork() else "spawn")) == "fork":
+            self._child: subprocess.Popen[bytes] | _Forked = _Forked(output, self._err)
+            return
+        package = Path(__file__).resolve().parents[2]
+        path = os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")]))
         self._child = subprocess.Popen(
-            [sys.executable, "-m", module, "-"],
+            [sys.executable, "-m", output.module, "-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._err,
@@ -100,12 +224,12 @@ class Writer:
 
 
 class Writers:
-    """The report's and the workbook's processes, started together."""
+    """The report's and the workbook's processes, started together (`start` as Writer's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: str | None = None) -> None:
         self.each: list[Writer] = []
         try:
-            self.each += [Writer(REPORT), Writer(WORKBOOK)]
+            self.each += [Writer(REPORT, start), Writer(WORKBOOK, start)]
         except BaseException:
             self.stop()
             raise
@@ -147,13 +271,18 @@ def writing_beside(folder: Path, writer: Writer | None = None) -> Iterator[None]
         writer.stop(wait=True)
 
 
+def serve_spawned(output: Output, write: Callable[[Path], None]) -> None:
+    """The main of `python -m <output.module> -`: `write` is the module's own function (run
+    as __main__, the module is not imported a second time)."""
+    serve(output.imports, write)
+
+
 def serve(imports: tuple[str, ...], write: Callable[[Path], None]) -> None:
     """A writer process's main: import its libraries while the parent is still running,
     then write each folder named on a line of stdin, saying DONE after each, until stdin
     ends (at once: the run it was started for stopped first). A failure ends the process
     with its traceback on stderr, which the parent reads."""
     import gc
-    import importlib
 
     for module in imports:
         importlib.import_module(module)

@@ -375,9 +375,9 @@ def write(folder: Path) -> None:
 def _main(argument: str) -> None:
     """The writer's process: the folder as an argument, or with "-" on a line of stdin."""
     if argument == "-":
-        from sim.output.beside import serve
+        from sim.output.beside import WORKBOOK, serve_spawned
 
-        serve(("xlsxwriter", "sim.output.files", "sim.output.report.folder"), write)
+        serve_spawned(WORKBOOK, write)
     else:
         write(Path(argument))
 

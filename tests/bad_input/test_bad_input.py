@@ -588,7 +588,8 @@ def test_the_workbooks_process_reports_its_errno() -> None:
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(sp, "Popen", Child)
-        with pytest.raises(OSError) as caught, beside.writing_beside(Path("/nowhere")):
+        writer = beside.Writer(start="spawn")  # (a forked one is no Popen)
+        with pytest.raises(OSError) as caught, beside.writing_beside(Path("/nowhere"), writer):
             pass
     assert caught.value.errno == errno.ENOSPC
     assert caught.value.strerror == "No space left on device"

@@ -787,11 +787,17 @@ def test_subgroup_section_of_a_real_run(tmp_path: Path) -> None:
     assert "was not run" in section((minimal / "report.html").read_text("utf-8"), "subgroups")
 
 
-def test_processes_started_ahead_write_the_same_bytes(full: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_processes_started_ahead_write_the_same_bytes(
+    full: Path, tmp_path: Path, start: str
+) -> None:
     """The command line starts the report's and the workbook's processes before it reads
-    the scenario: they write the same bytes as this process draws, folder after folder
-    (a batch starts them once); a process never given a folder (the run stopped first) is
-    stopped and writes nothing; a failure is one line, with its errno when it has one."""
+    the scenario, forked (they share this process's libraries) or as fresh interpreters:
+    either way they write the same bytes as this process draws, folder after folder (a
+    batch starts them once); a process never given a folder (the run stopped first) ends
+    when its input does (a writer forked after another holds none of its pipes, or the
+    first would wait for ever and be killed); a failure is one line, with its errno when
+    it has one."""
     from sim.output.beside import REPORT, Writer, Writers
 
     outputs = [
@@ -800,7 +806,7 @@ def test_processes_started_ahead_write_the_same_bytes(full: Path, tmp_path: Path
         *(f"plots/{p.name}" for p in (full / "plots").iterdir()),
     ]
     folders = [tmp_path / "first", tmp_path / "second"]
-    with Writers() as writers:
+    with Writers(start) as writers:
         for folder in folders:
             shutil.copytree(full, folder)
             shutil.rmtree(folder / "plots")
@@ -811,18 +817,40 @@ def test_processes_started_ahead_write_the_same_bytes(full: Path, tmp_path: Path
     for folder in folders:
         for name in outputs:
             assert (folder / name).read_bytes() == (full / name).read_bytes(), name
-    with Writers() as unused:
+    with Writers(start) as unused:
         pass
-    assert all(w._child.returncode is not None for w in unused.each)  # not left behind
+    assert [w._child.returncode for w in unused.each] == [0, 0]  # ended, not killed
     folder = folders[0]
     (folder / "results.xlsx").unlink()
     (folder / "results.xlsx").mkdir()  # the workbook cannot be put in place: its error here
-    with pytest.raises(IsADirectoryError), Writer() as writer:
+    with pytest.raises(IsADirectoryError), Writer(start=start) as writer:
         report.write(folder, writer=writer)
     (folder / "manifest.json").write_text("{")  # damaged: the child's last line, not a hang
     failing = pytest.raises(RuntimeError, match=r"report\.html: not written \(.+DamagedTable")
-    with failing as caught, Writer(REPORT) as writer:
+    with failing as caught, Writer(REPORT, start) as writer:
         writer.start(folder)
         writer.finish()
     assert "\n" not in str(caught.value)  # one line; the child's traceback for --debug:
     assert "Traceback" in caught.value.__notes__[0]
+
+
+def test_writers_are_forked_only_from_a_process_of_one_thread() -> None:
+    """A fork copies only the calling thread: beside another thread (a notebook's kernel,
+    a pool left running) the writers start as fresh interpreters."""
+    import threading
+
+    from sim.output.beside import Writer, can_fork
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()
+        with Writer() as writer:
+            assert isinstance(writer._child, subprocess.Popen)
+    finally:
+        stop.set()
+        other.join()
+    if can_fork():  # Linux, this thread alone
+        with Writer() as writer:
+            assert not isinstance(writer._child, subprocess.Popen)
