@@ -39,11 +39,19 @@ Z95 = econ.Z95
 PUBLISHED: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load(
     (Path(__file__).parent / "published.yaml").read_text(encoding="utf-8")
 )
+#: The registry-like set-up of the external checks per pump-year (an entry's `set_up`
+#: names another), in scenarios/validation/.
+REGISTRY = "registry-itb.yaml"
 #: The external set-ups, in scenarios/validation/.
-SET_UPS = (
-    "registry-itb.yaml",
-    "device-only.yaml",
-    *(entry["set_up"] for entry in PUBLISHED["cross_model"]),
+SET_UPS = tuple(
+    dict.fromkeys(
+        [
+            REGISTRY,
+            "device-only.yaml",
+            *(e["set_up"] for e in PUBLISHED["external"].values() if "set_up" in e),
+            *(entry["set_up"] for entry in PUBLISHED["cross_model"]),
+        ]
+    )
 )
 #: Internal checks: the model must lie within this many Monte Carlo standard errors.
 Z_INTERNAL = 4.0
@@ -51,7 +59,9 @@ Z_INTERNAL = 4.0
 
 @dataclass(frozen=True)
 class Check:
-    kind: str  # internal | external | calibration (never counted as validation)
+    # internal | external | calibration or derivation (a default derived from the figure:
+    # never counted as validation)
+    kind: str
     check: str
     reference: float
     reference_source: str
@@ -354,55 +364,53 @@ class Validator:
     # -- external
 
     def external(self, folder: Path) -> list[Check]:
-        """Published outcomes beside the model's, on the set-ups in `folder`."""
+        """Published outcomes beside the model's, on the set-ups in `folder`; a figure a
+        default was derived from is a derivation check, not a validation."""
         checks = []
-        registry = scenario.load(folder / "registry-itb.yaml").model_copy(
-            update={"patients": self.patients}
-        )
-        tally = runner.simulate(registry, self.table)
-        itb = registry.strategy_names().index("itb")
-        pump_years = float(tally.itb_years[itb])
+        runs: dict[str, tuple[int, Tally]] = {}
 
-        def per_pump_year(counters: tuple[str, ...]) -> tuple[float, float, float]:
+        def run(set_up: str) -> tuple[int, Tally]:
+            """The ITB strategy's index and the tally of a set-up (each run once)."""
+            if set_up not in runs:
+                sc = scenario.load(folder / set_up).model_copy(update={"patients": self.patients})
+                runs[set_up] = (sc.strategy_names().index("itb"), runner.simulate(sc, self.table))
+            return runs[set_up]
+
+        def per_pump_year(set_up: str, counters: list[str]) -> tuple[float, float, float]:
+            itb, tally = run(set_up)
+            pump_years = float(tally.itb_years[itb])
             events = float(sum(tally.count[itb, COUNTERS.index(c)] for c in counters))
             low, high = _rate_interval(events, pump_years)
             return events / pump_years, low, high
 
-        for key in (
-            "catheter_per_pump_year",
-            "pump_per_pump_year",
-            "device_per_pump_year",
-            "withdrawal_per_pump_year",
-        ):
-            ref = PUBLISHED["external"][key]
+        for ref in PUBLISHED["external"].values():
+            if "counters" not in ref or "exposure" in ref:
+                continue  # a share or a count per implant: below
             events = ref["events"]
             value = ref["value"] if "value" in ref else events / ref["exposure_years"]
-            exposure = events / value
-            ref_low, ref_high = _rate_interval(events, exposure)
             checks.append(
                 _external(
-                    ref["check"],
+                    ref,
                     value,
-                    (ref_low, ref_high),
-                    f"{ref['source']} (95% interval from {events} events)",
-                    per_pump_year(tuple(ref["counters"])),
-                    ref["note"],
+                    _rate_interval(events, events / value),
+                    f"{' '.join(ref['source'].split())} (95% interval from {events} events)",
+                    per_pump_year(ref.get("set_up", REGISTRY), ref["counters"]),
                 )
             )
         # infections per surgical procedure
         ref = PUBLISHED["external"]["infections_per_procedure"]
+        itb, tally = run(REGISTRY)
         infections = float(tally.count[itb, COUNTERS.index("infection")])
         surgeries = float(tally.count[itb, GROUP_ID["any_surgery"]])
         p = infections / surgeries
         half = Z95 * math.sqrt(p * (1 - p) / surgeries)
         checks.append(
             _external(
-                ref["check"],
+                ref,
                 ref["successes"] / ref["trials"],
                 econ.wilson_interval(ref["successes"], ref["trials"]),
                 ref["source"],
                 (p, p - half, p + half),
-                ref["note"],
             )
         )
         checks += self._device_only(folder)
@@ -421,9 +429,10 @@ class Validator:
         half = Z95 * math.sqrt(free * (1 - free) / n)
         ref = PUBLISHED["external"]["catheter_free"]
         bound = ref["lower_bound"]
+        kind, note = _kind(ref)
         checks = [
             Check(
-                "external",
+                kind,
                 ref["check"].format(horizon=f"{device.horizon:g}"),
                 bound,
                 ref["source"],
@@ -432,7 +441,7 @@ class Validator:
                 free + half,
                 f"the model's 95% interval reaches {bound:g} or above (a lower bound is published)",
                 bool(free + half >= bound),
-                ref["note"],
+                note,
             )
         ]
         # catheter revisions per implant (Poisson interval of the published count)
@@ -440,12 +449,12 @@ class Validator:
         (counter,) = ref["counters"]
         checks.append(
             _external(
-                ref["check"].format(horizon=f"{device.horizon:g}"),
+                ref,
                 ref["events"] / ref["exposure"],
                 _rate_interval(ref["events"], ref["exposure"]),
                 " ".join(ref["source"].split()),
                 _count_interval(tally, itb, counter),
-                " ".join(ref["note"].split()),
+                horizon=device.horizon,
             )
         )
         # median time to the first battery replacement, from the SimPy engine's histories
@@ -474,31 +483,44 @@ class Validator:
         ref = PUBLISHED["external"]["median_battery"]
         checks.append(
             _external(
-                ref["check"],
+                ref,
                 ref["value"],
                 tuple(ref["interval"]),
                 ref["source"],
                 (median, low, high),
-                ref["note"],
             )
         )
         return checks
 
 
+def _kind(ref: dict[str, Any]) -> tuple[str, str]:
+    """An external entry's kind and note: a figure that a default of the base case was
+    derived from (`derived_input`) checks the derivation, and is no validation."""
+    note = " ".join(ref["note"].split())
+    if "derived_input" not in ref:
+        return "external", note
+    derived = (
+        f"a derivation, not a validation: the base case's {ref['derived_input']} comes from it"
+    )
+    return "derivation", f"{derived}; {note}" if note else derived
+
+
 def _external(
-    name: str,
+    ref: dict[str, Any],
     reference: float,
     reference_interval: tuple[float, float],
     source: str,
     model: tuple[float, float, float],
-    note: str,
+    horizon: float | None = None,
 ) -> Check:
-    """An external check passes when the model's 95% interval meets the published one."""
+    """A published outcome beside the model's (`ref`: its entry in published.yaml): it
+    passes when the model's 95% interval meets the published one."""
     value, low, high = model
     ref_low, ref_high = reference_interval
+    kind, note = _kind(ref)
     return Check(
-        "external",
-        name,
+        kind,
+        ref["check"].format(horizon=f"{horizon:g}") if horizon is not None else ref["check"],
         reference,
         f"{source}; published 95% interval {ref_low:.4g}-{ref_high:.4g}",
         value,

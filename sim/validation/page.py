@@ -52,8 +52,9 @@ def page(
     sections.append(
         _checks_section(
             checks,
-            "calibration",
-            "Calibration targets (a default derived from them; never counted as validation)",
+            NOT_VALIDATION,
+            "Calibration and derivation targets (a default derived from them; never counted "
+            "as validation)",
         )
     )
     sections.append(_costs_section(costs, base))
@@ -79,8 +80,9 @@ def page(
         "where a figure is not reproduced, the study's structural difference is removed in "
         "a run of its own, to show how much of the gap it explains (such a run explains; it "
         "is not a validation). The shipped base case is not tuned to any of them. A "
-        "calibration target is a figure a default was derived from: it shows the "
-        "derivation holds and is never counted as a validation.</p>"
+        "calibration target (fitted by a calibration step) or a derivation target (a "
+        "published figure a default was computed from) is a figure a default was derived "
+        "from: it shows the derivation holds and is never counted as a validation.</p>"
         + "".join(sections)
         + "<h2>Assumptions of the base scenario (weakest evidence)</h2>"
         "<p>Every default the base scenario's sources mark as an assumption: the inputs "
@@ -89,7 +91,12 @@ def page(
     )
 
 
-def _checks_section(checks: list[Check], kind: str, title: str) -> str:
+#: The kinds of check that are no validation, shown together.
+NOT_VALIDATION = ("calibration", "derivation")
+
+
+def _checks_section(checks: list[Check], kind: str | tuple[str, ...], title: str) -> str:
+    kinds = (kind,) if isinstance(kind, str) else kind
     rows = "".join(
         "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td class='result'>{}</td><td>{}</td></tr>".format(
@@ -104,10 +111,10 @@ def _checks_section(checks: list[Check], kind: str, title: str) -> str:
             html.escape(c.note),
         )
         for c in checks
-        if c.kind == kind
+        if c.kind in kinds
     )
-    passed = sum(c.passed for c in checks if c.kind == kind)
-    total = sum(c.kind == kind for c in checks)
+    passed = sum(c.passed for c in checks if c.kind in kinds)
+    total = sum(c.kind in kinds for c in checks)
     return (
         f"<h2>{title}: {passed} of {total} pass</h2><table><tr><th>check</th>"
         "<th>reference</th><th>source</th><th>model (95% MC interval)</th>"

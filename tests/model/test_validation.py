@@ -76,11 +76,34 @@ def test_a_wrong_reference_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> N
 def test_external_checks_state_reference_and_reason() -> None:
     validator = validation.Validator(BASE, 2000)
     checks = validator.external(FOLDER)
-    assert {c.kind for c in checks} == {"external"}
+    assert {c.kind for c in checks} == {"external", "derivation"}
     for c in checks:
         assert c.reference_source and c.tolerance
         assert math.isfinite(c.reference)
         assert c.passed or c.note, f"{c.check} differs without a reason"
+        if c.kind == "derivation":
+            assert c.note.startswith("a derivation, not a validation: the base case's ")
+
+
+def test_a_figure_an_input_was_derived_from_is_no_validation() -> None:
+    """A published figure that a default of the base case was computed from checks the
+    derivation, not the model (issue 16): its entry names that input, whose citation in
+    base.yaml names the same source, and it is a derivation check; every other entry is
+    an external check."""
+    import yaml
+
+    sources = yaml.safe_load(BASE.read_text(encoding="utf-8"))["sources"]
+    entries = validation.PUBLISHED["external"]
+    derived = {k: e for k, e in entries.items() if "derived_input" in e}
+    assert set(derived) == {"pump_per_pump_year", "catheter_free", "median_battery"}
+    for entry in derived.values():
+        author = entry["source"].split()[0]
+        assert author in sources[entry["derived_input"]], entry["derived_input"]
+    validator = validation.Validator(BASE, 1000)
+    kinds = {c.check: c.kind for c in validator.external(FOLDER)}
+    for key, entry in entries.items():
+        shown = next(k for k in kinds if k.startswith(entry["check"].split("{")[0]))
+        assert kinds[shown] == ("derivation" if key in derived else "external"), key
 
 
 def test_every_study_figure_is_reproduced_or_explained() -> None:
