@@ -6,7 +6,9 @@ reproduce what is known?
   count, the reservoir and battery arithmetic) and must pass: a failure is a bug.
 * **External** checks set the model's outputs beside published outcomes (registry and
   cohort figures from PARAMETERS.md) with the published interval; a difference is
-  reported with its likely reason, and the shipped base case is never tuned to them.
+  reported with its likely reason, and the shipped base case is never tuned to them. A
+  figure that a default was derived from is a **derivation** check instead: it shows the
+  derivation holds and is never counted as a validation.
 
 Each check states its reference, the model's value with its 95% Monte Carlo interval, the
 difference and the tolerance; `baclofen-sim validation` writes them as a table and a page.
