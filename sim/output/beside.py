@@ -37,6 +37,8 @@ DONE = b"written\n"
 #: Imported by the process that forks its writers, before it forks: what both writers
 #: use (the result folder's reader imports pandas and NumPy).
 SHARED = ("sim.output.report.folder",)
+#: The signals that stop a run (the command line's handlers catch them).
+_STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,19 @@ class _Forked:
         self_out, child_out = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        self.pid = os.fork()
-        if self.pid == 0:
-            _forked_child(output, child_in, child_out, err.fileno())
+        # a signal between the fork and the child's own handlers would run this process's
+        # handler in the child, and its exception this process's code: held until then
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            self.pid = os.fork()
+            if self.pid == 0:
+                _forked_child(output, child_in, child_out, err.fileno(), held)
+        except BaseException:
+            for fd in (child_in, self_in, self_out, child_out):
+                os.close(fd)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(child_in)
         os.close(child_out)
         self.stdin: IO[bytes] | None = os.fdopen(self_in, "wb")
@@ -122,13 +134,17 @@ class _Forked:
                 os.kill(self.pid, signal.SIGKILL)
 
 
-def _forked_child(output: Output, stdin: int, stdout: int, err: int) -> NoReturn:
-    """The forked writer: its descriptors 0, 1 and 2 are its pipes and `err`."""
+def _forked_child(
+    output: Output, stdin: int, stdout: int, err: int, mask: set[signal.Signals]
+) -> NoReturn:
+    """The forked writer: its descriptors 0, 1 and 2 are its pipes and `err`; `mask` is
+    the signal mask to restore once its handlers are the defaults."""
     code = 1
     try:
         os.setsid()  # a Ctrl-C at the terminal reaches the parent only, which stops it
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOPS:
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.dup2(stdin, 0)
         os.dup2(stdout, 1)
         os.dup2(err, 2)
@@ -269,12 +285,6 @@ def writing_beside(folder: Path, writer: Writer | None = None) -> Iterator[None]
         raise
     if own:
         writer.stop(wait=True)
-
-
-def serve_spawned(output: Output, write: Callable[[Path], None]) -> None:
-    """The main of `python -m <output.module> -`: `write` is the module's own function (run
-    as __main__, the module is not imported a second time)."""
-    serve(output.imports, write)
 
 
 def serve(imports: tuple[str, ...], write: Callable[[Path], None]) -> None:

@@ -375,9 +375,9 @@ def write(folder: Path) -> None:
 def _main(argument: str) -> None:
     """The writer's process: the folder as an argument, or with "-" on a line of stdin."""
     if argument == "-":
-        from sim.output.beside import WORKBOOK, serve_spawned
+        from sim.output.beside import WORKBOOK, serve
 
-        serve_spawned(WORKBOOK, write)
+        serve(WORKBOOK.imports, write)  # (run as __main__: its own write, not a second import)
     else:
         write(Path(argument))
 

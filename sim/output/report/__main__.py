@@ -4,8 +4,8 @@ folder named on a line of stdin."""
 
 from __future__ import annotations
 
-from sim.output.beside import REPORT, serve_spawned
+from sim.output.beside import REPORT, serve
 from sim.output.report import write_page
 
 if __name__ == "__main__":
-    serve_spawned(REPORT, write_page)
+    serve(REPORT.imports, write_page)
