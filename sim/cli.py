@@ -339,9 +339,11 @@ def batch(
     if todo:
         console.say_if_compiling(engine, quiet)
         with (
+            # for every scenario: their libraries imported once; first, so that they are
+            # forked before the backend's and the progress display's threads start
+            Writers() as writers,
             _backend(backend, workers, scheduler) as pool,
             console.progress(quiet) as progress,
-            Writers() as writers,  # for every scenario: their libraries imported once
         ):
             whole = progress.add_task("batch", total=len(todo), unit="scenarios", lifetimes=0)
             for _, item in todo:
