@@ -47,7 +47,7 @@ def page(
         ("internal", "Internal (analytic)"),
         ("external", "External (published outcomes)"),
     ):
-        sections.append(_checks_section(checks, kind, title))
+        sections.append(_checks_section(checks, (kind,), title))
     sections.append(_studies_section(figures))
     sections.append(
         _checks_section(
@@ -95,8 +95,7 @@ def page(
 NOT_VALIDATION = ("calibration", "derivation")
 
 
-def _checks_section(checks: list[Check], kind: str | tuple[str, ...], title: str) -> str:
-    kinds = (kind,) if isinstance(kind, str) else kind
+def _checks_section(checks: list[Check], kinds: tuple[str, ...], title: str) -> str:
     rows = "".join(
         "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td class='result'>{}</td><td>{}</td></tr>".format(
