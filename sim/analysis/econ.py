@@ -510,10 +510,12 @@ def evppi_many(
         ]
         problems.append((inb, inb.mean(axis=0), inb_centred, pens))
 
+    diagonal = np.diag_indices_from(gram)
+
     def voi(weights: np.ndarray) -> list[float]:
         wx = design * weights[:, None]
         g = design.T @ wx
-        g[np.diag_indices_from(g)] += ridge
+        g[diagonal] += ridge
         found = []
         for inb, inb_mean, inb_centred, pens in problems:
             rhs = wx.T @ inb_centred

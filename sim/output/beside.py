@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import io
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -30,7 +31,10 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, NoReturn, TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 #: What a writer process says when it has written a folder.
 DONE = b"written\n"
@@ -130,8 +134,17 @@ class _Forked:
 
     def kill(self) -> None:
         if self.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            _kill_group(self.pid)
+
+
+def _kill_group(pid: int) -> None:
+    """Kill a writer and whatever it forked (in_two): it leads a process group of its
+    own, unless it is killed before it made one."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _forked_child(
@@ -226,7 +239,7 @@ class Writer:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._child.wait(timeout=5)
         if self._child.poll() is None:
-            self._child.kill()
+            _kill_group(self._child.pid)
             self._child.wait()
         if self._child.stdout is not None:
             self._child.stdout.close()
@@ -285,6 +298,52 @@ def writing_beside(folder: Path, writer: Writer | None = None) -> Iterator[None]
         raise
     if own:
         writer.stop(wait=True)
+
+
+def in_two(here: Callable[[], T], there: Callable[[], U]) -> tuple[T, U]:
+    """`here()` in this process and `there()` at the same time in one forked from it (the
+    report's figures on both cores): the results of both, as if called one after the
+    other. Where `can_fork` says no, or when the forked process fails (its exception,
+    a signal, a result that does not pickle), `there()` runs here too, and raises here
+    as it would have. The forked process shares this one's imports and data, and ends
+    with os._exit: it never returns into the caller's code."""
+    if not can_fork():
+        return here(), there()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read)
+        os.close(write)
+        return here(), there()
+    if pid == 0:
+        os.close(read)
+        code = 1
+        try:
+            data = pickle.dumps(there(), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(data)
+            code = 0
+        except BaseException:
+            pass  # this process runs `there()` again, and says what went wrong
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        try:
+            mine = here()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
+        data = pipe.read()
+    _pid, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return mine, there()
+    return mine, pickle.loads(data)
 
 
 def serve(imports: tuple[str, ...], write: Callable[[Path], None]) -> None:

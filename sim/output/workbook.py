@@ -1,5 +1,6 @@
 """results.xlsx: a headline sheet, every table of a run (one sheet each), the inputs and
-the manifest, written with XlsxWriter as the same bytes on every rebuild.
+the manifest, written with XlsxWriter as the same bytes on every rebuild. A table on a
+monthly grid of more than 20 years shows whole years; the manifest sheet says so.
 
 A sheet looks finished when it opens: a bold frozen header row with an autofilter, column
 widths from the contents, and number formats from what a column holds (currency, QALYs,
@@ -39,6 +40,10 @@ FORMATS = {
 #: scenario file was, the backend and its workers): left out, so that a rerun rebuilds the
 #: same bytes on any backend and any number of workers.
 MACHINE_DEPENDENT = frozenset({"run_seconds", "source", "backend", "workers"})
+#: A table on a monthly grid longer than this many months shows whole years in the
+#: workbook (a lifetime grid is 1,441 months: 17,000 rows of cumulative incidence that
+#: took most of the workbook's time, and that nobody reads month by month in a sheet).
+MONTHLY_UP_TO = 240
 #: Characters XML 1.0 (and so Excel) refuses.
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
@@ -207,14 +212,29 @@ def workbook(tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes
     notes: list[tuple[object, ...]] = []
     currency = str(scenario.get("currency") or "") if isinstance(scenario, dict) else ""
     for stem, frame in tables.items():
+        frame, thinned = _yearly(frame)
         note = book.table(stem, _labelled(frame, currency))
-        if note:
-            notes.append((f"{stem}.csv", note))
+        for said in (thinned, note):
+            if said:
+                notes.append((f"{stem}.csv", said))
     if isinstance(scenario, dict):
         book.pairs("inputs", ("parameter", "value", "distribution", "source"), inputs(scenario))
     book.pairs("manifest", ("field", "value"), _manifest_rows(manifest) + notes)
     book.close()
     return buffer.getvalue()
+
+
+def _yearly(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """A table on a monthly grid of more than MONTHLY_UP_TO months as whole years (every
+    12th month, and the grid's last), with a note saying so; the CSV keeps every month."""
+    if "month" not in frame.columns or frame["month"].dtype.kind not in "iu":
+        return frame, None
+    month = frame["month"].to_numpy()
+    last = int(month.max()) if len(month) else 0
+    if last <= MONTHLY_UP_TO:
+        return frame, None
+    kept = frame[(month % 12 == 0) | (month == last)]
+    return kept, f"whole years here (every 12th month and month {last:,}); every month in the CSV"
 
 
 def _labelled(frame: pd.DataFrame, currency: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ values as empty fields), so these tests need no simulation and run in seconds.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -533,6 +534,33 @@ def test_minimal_report_says_not_run(minimal: Path) -> None:
         book.close()
 
 
+def test_too_few_running_means_draw_no_convergence_plot(tmp_path: Path, minimal: Path) -> None:
+    """A base case of one block has one running mean per series: an empty plot (lines of
+    one point) is not drawn, the page says why, and a plot from an earlier build goes."""
+    folder = tmp_path / "one-block"
+    shutil.copytree(minimal, folder)
+    (folder / "plots" / "plot-convergence.png").write_bytes(PNG_SIGNATURE)
+    rows = [
+        {"axis": "patients", "n": 1000, "strategy": s, "quantity": q, "running_mean": 1.0}
+        | {"mcse": 0.1}
+        for s in ("oral", "itb")
+        for q in ("cost", "qaly")
+    ]
+    write_csv(pd.DataFrame(rows), folder / "convergence.csv")
+    report.write_page(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    text = section(page, "convergence")
+    assert "No plot. By patients: only 1 running mean (one per block of patients)" in text
+    assert embedded_png(page, "plot-convergence") is None
+    assert not (folder / "plots" / "plot-convergence.png").exists()
+    # five running means make a line worth a plot
+    rows = [r | {"n": n} for r in rows for n in range(1000, 6000, 1000)]
+    write_csv(pd.DataFrame(rows), folder / "convergence.csv")
+    report.write_page(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert embedded_png(page, "plot-convergence") is not None
+
+
 def test_svg_plots_when_asked_for(tmp_path: Path) -> None:
     """`report --svg`: every plot also as SVG, text kept as text, the same bytes on a
     rebuild; a rebuild without it leaves only the PNG files."""
@@ -616,6 +644,35 @@ def test_xlsx_has_one_sheet_per_table(full: Path) -> None:
     assert manifest["strategies"] == "none; oral; itb"
     assert manifest["versions.numpy"] == "2.4.6"
     assert "resolved_scenario" not in manifest
+
+
+def test_xlsx_shows_a_long_monthly_grid_by_whole_years() -> None:
+    """A lifetime grid (1,441 months) shows months 0, 12, ... and the last, and the manifest
+    sheet says so; a grid of 20 years or less keeps every month."""
+    from openpyxl import load_workbook
+
+    from sim.output.workbook import MONTHLY_UP_TO, workbook
+
+    def grid(months: int) -> pd.DataFrame:
+        month = np.arange(months + 1)
+        return pd.DataFrame(
+            {"strategy": "itb", "month": month, "years": month / 12, "dead": month / months}
+        )
+
+    data = workbook({"state_occupancy": grid(1441), "short": grid(MONTHLY_UP_TO)}, {"seed": 1})
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        rows = list(book["state_occupancy"].iter_rows(min_row=2, values_only=True))
+        assert [r[1] for r in rows] == [*range(0, 1441, 12), 1441]
+        assert rows[-1][3] == 1.0
+        assert len(list(book["short"].iter_rows(min_row=2))) == MONTHLY_UP_TO + 1
+        notes = {r[0]: r[1] for r in book["manifest"].iter_rows(values_only=True)}
+        assert notes["state_occupancy.csv"] == (
+            "whole years here (every 12th month and month 1,441); every month in the CSV"
+        )
+        assert "short.csv" not in notes
+    finally:
+        book.close()
 
 
 def test_xlsx_looks_finished(full: Path) -> None:
@@ -854,3 +911,46 @@ def test_writers_are_forked_only_from_a_process_of_one_thread() -> None:
     if can_fork():  # Linux, this thread alone
         with Writer() as writer:
             assert not isinstance(writer._child, subprocess.Popen)
+
+
+def test_in_two_gives_what_two_calls_give() -> None:
+    """`in_two` runs its second call in a forked process (Linux, one thread) and returns
+    what the two calls return; a second call that fails there (an exception, a result
+    that does not pickle) runs again here and raises here, as it would have alone."""
+    import os
+    import threading
+
+    from sim.output.beside import can_fork, in_two
+
+    here, there = in_two(lambda: ("here", os.getpid()), lambda: ("there", os.getpid()))
+    assert here == ("here", os.getpid()) and there[0] == "there"
+    assert (there[1] != os.getpid()) == can_fork()
+    calls = []
+
+    def failing() -> None:
+        calls.append(os.getpid())
+        raise ValueError("bad table")
+
+    with pytest.raises(ValueError, match="bad table"):
+        in_two(lambda: 1, failing)
+    assert calls == [os.getpid()]  # (the forked attempt's append stayed in its process)
+    lock = in_two(lambda: 1, threading.Lock)[1]  # no pickle of a lock: made here
+    assert isinstance(lock, type(threading.Lock()))
+
+
+def test_the_page_is_the_same_built_on_one_core(
+    full: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sections built beside the page by a forked process (page.BUILT_BESIDE) give the
+    page built in one process, byte for byte; the SVGs they keep come back with them."""
+    from sim.output import beside
+    from sim.output.report import page
+
+    results = dataclasses.replace(report.ResultFolder.read(full), svg={})
+    forked = page.render(results)
+    monkeypatch.setattr(beside, "can_fork", lambda: False)
+    alone = dataclasses.replace(report.ResultFolder.read(full), svg={})
+    assert page.render(alone) == forked
+    assert results.svg is not None and alone.svg is not None
+    assert results.svg and results.svg == alone.svg
+    assert page.BUILT_BESIDE.issubset(report.SECTION_IDS)

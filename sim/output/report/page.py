@@ -6,12 +6,13 @@ named, so a reader knows what the run did not do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sim.output.beside import in_two
 from sim.output.report import formats as f
 from sim.output.report import methods, plots, uncertainty
 from sim.output.report.folder import ResultFolder
@@ -400,7 +401,15 @@ def _convergence(r: ResultFolder) -> str:
     kinds += [str(a) for a in dict.fromkeys(conv["axis"]) if a not in kinds]
     points = {k: conv.loc[conv["axis"] == k, "n"].nunique() for k in kinds}
     few = [k for k in kinds if points[k] < CONVERGENCE_POINTS]
-    kinds = [k for k in kinds if k not in few] or kinds  # a line of 3 points shows nothing
+    kinds = [k for k in kinds if k not in few]  # a line of 3 points shows nothing
+    unplotted = "".join(
+        f" By {k}: only {points[k]} running mean{'s' if points[k] != 1 else ''} (one per "
+        f"{'block of patients' if k == 'patients' else 'iteration'}), not plotted; "
+        f"{'they are' if points[k] != 1 else 'it is'} in convergence.csv."
+        for k in few
+    )
+    if not kinds:  # (a base case of a block or two: its MCSE is in the headline's intervals)
+        return f'<p class="note">{f.e("No plot." + unplotted)}</p>'
     quantities = [str(q) for q in dict.fromkeys(conv["quantity"])]
     present = [s for s in r.strategies if s in set(conv["strategy"])]
     figure = plots.convergence(r, conv, kinds, quantities, present)
@@ -411,13 +420,7 @@ def _convergence(r: ResultFolder) -> str:
     caption = (
         "Running mean as patients (base case, block by block) and PSA iterations accumulate; "
         "the band is ±1.96 Monte Carlo standard errors. Flat lines with narrow bands mean "
-        "enough patients or iterations."
-        + "".join(
-            f" By {k}: only {points[k]} running means (one per block of patients), not "
-            "plotted; they are in convergence.csv."
-            for k in few
-            if k not in kinds
-        )
+        "enough patients or iterations." + unplotted
     )
     return plots.figure(r, "plot-convergence", alt, figure, caption)
 
@@ -466,19 +469,46 @@ SECTIONS: tuple[tuple[str, str, Callable[[ResultFolder], str]], ...] = (
 )
 
 
-def render(results: ResultFolder) -> str:
-    """The whole HTML page. A section that cannot be built says why; the rest still shows."""
-    problems = list(results.problems)
-    bodies = []
-    for section_id, title, build in SECTIONS:
+#: Sections built by a second process beside the first (their figures are about half of
+#: the page's time, in a base case as in a whole study): see render.
+BUILT_BESIDE = frozenset({"tornado", "cumulative-incidence", "convergence"})
+
+
+def _built(
+    results: ResultFolder, sections: Iterable[tuple[str, str, Callable[[ResultFolder], str]]]
+) -> tuple[list[tuple[str, str | None]], dict[str, bytes]]:
+    """Each section's body, with the problem when it could not be built (the body then
+    says why), and the SVGs its plots kept."""
+    built: list[tuple[str, str | None]] = []
+    for _section_id, title, build in sections:
         try:
-            body = build(results)
+            built.append((build(results), None))
         except (KeyError, ValueError, TypeError, IndexError) as error:
             message = (
                 f"{title}: could not be built from the tables ({type(error).__name__}: {error})"
             )
-            problems.append(message)
-            body = f'<p class="error">{f.e(message)}</p>'
+            built.append((f'<p class="error">{f.e(message)}</p>', message))
+    return built, dict(results.svg or {})
+
+
+def render(results: ResultFolder) -> str:
+    """The whole HTML page. A section that cannot be built says why; the rest still shows.
+    The sections of BUILT_BESIDE are built by a process forked for them where that is
+    possible (sim.output.beside.in_two): the same page, on two cores."""
+    here = [s for s in SECTIONS if s[0] not in BUILT_BESIDE]
+    there = [s for s in SECTIONS if s[0] in BUILT_BESIDE]
+    (mine, _), (theirs, svgs) = in_two(
+        lambda: _built(results, here), lambda: _built(results, there)
+    )
+    if results.svg is not None:
+        results.svg.update(svgs)
+    by_id = dict(zip([s[0] for s in here + there], mine + theirs, strict=True))
+    problems = list(results.problems)
+    bodies = []
+    for section_id, title, _build in SECTIONS:
+        body, problem = by_id[section_id]
+        if problem is not None:
+            problems.append(problem)
         bodies.append(f'<section id="{section_id}"><h2>{f.e(title)}</h2>{body}</section>')
     s, m = results.scenario, results.manifest
     name = str(m.get("scenario") or s.get("name") or "scenario")
