@@ -418,14 +418,36 @@ def _smoothing(
     return best
 
 
-def _voi(fitted: np.ndarray, inb: np.ndarray, weights: np.ndarray) -> float:
-    """EVPPI from fitted incremental NMBs (against strategy 0), clipped to [0, EVPI]."""
+#: Bootstrap replicates of each EVPPI, for its standard error.
+EVPPI_BOOTSTRAP = 200
+
+
+def _gain(inb: np.ndarray, weights: np.ndarray) -> float:
+    """Mean over (weighted) iterations of the best incremental NMB (against strategy 0),
+    less the best mean: of the fitted values, the EVPPI; of the values themselves, EVPI."""
     total = weights.sum()
-    partial = weights @ np.maximum(fitted.max(axis=1), 0.0) / total
-    partial -= max(0.0, float((weights @ fitted / total).max()))
-    perfect = weights @ np.maximum(inb.max(axis=1), 0.0) / total
-    perfect -= max(0.0, float((weights @ inb / total).max()))
-    return float(max(0.0, min(partial, perfect)))
+    gain = weights @ np.maximum(inb.max(axis=1), 0.0) / total
+    return float(gain - max(0.0, float((weights @ inb / total).max())))
+
+
+class Resamples:
+    """The bootstrap's resamples of the iterations (as weights, the full sample first) and
+    the EVPI of each NMB matrix under each: what every parameter's `evppi_many` of one PSA
+    shares, since each draws them from a generator seeded alike. Made once for an EVPPI
+    table: the same numbers, without redrawing them and their EVPIs for each parameter."""
+
+    def __init__(self, nmbs: list[np.ndarray], n_bootstrap: int, seed: int) -> None:
+        n = nmbs[0].shape[0] if nmbs else 0
+        rng = np.random.default_rng(seed)
+        draws = (rng.integers(0, n, n) for _ in range(n_bootstrap))
+        self.weights = [np.ones(n)] + [np.bincount(d, minlength=n).astype(float) for d in draws]
+        incremental = [
+            np.asarray(v, dtype=float)[:, 1:] - np.asarray(v, float)[:, :1] for v in nmbs
+        ]
+        # (one strategy: nothing to choose, no value of information)
+        self.perfect = [
+            [_gain(inb, w) if inb.shape[1] else 0.0 for inb in incremental] for w in self.weights
+        ]
 
 
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -444,7 +466,7 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def evppi(
-    nmb: np.ndarray, x: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
+    nmb: np.ndarray, x: np.ndarray, *, n_bootstrap: int = EVPPI_BOOTSTRAP, seed: int = 0
 ) -> tuple[float, float]:
     """EVPPI of the parameter(s) x ((N,) or (N, P)) from per-iteration NMBs (N, S), with
     its bootstrap standard error.
@@ -464,12 +486,18 @@ def evppi(
 
 
 def evppi_many(
-    nmbs: list[np.ndarray], x: np.ndarray, *, n_bootstrap: int = 200, seed: int = 0
+    nmbs: list[np.ndarray],
+    x: np.ndarray,
+    *,
+    n_bootstrap: int = EVPPI_BOOTSTRAP,
+    seed: int = 0,
+    resamples: Resamples | None = None,
 ) -> list[tuple[float, float]]:
     """:func:`evppi` of the same parameters for several NMB matrices (one per WTP), each
     exactly what `evppi` gives it alone: the design, the bootstrap draws (the same for
     every matrix, as each call seeds its own) and their weighted cross-products are built
-    once for all, and so are the smoothing searches' decompositions."""
+    once for all, and so are the smoothing searches' decompositions. `resamples`, made
+    for these `nmbs`, `n_bootstrap` and `seed`, saves making them again."""
     params = np.asarray(x, dtype=float)
     if params.ndim == 1:
         params = params[:, None]
@@ -485,11 +513,18 @@ def evppi_many(
             raise ValueError("nmb and x must be finite")
     if n_bootstrap < 0:
         raise ValueError("n_bootstrap must be >= 0")
+    resamples = resamples or Resamples(matrices, n_bootstrap, seed)
+    rows = matrices[0].shape[0] if matrices else 0
+    if (
+        len(resamples.weights) != n_bootstrap + 1
+        or resamples.weights[0].shape != (rows,)
+        or any(len(found) != len(matrices) for found in resamples.perfect)
+    ):
+        raise ValueError("resamples made for other NMB matrices or another bootstrap")
     # A value whose draws (all but) do not vary tells nothing, and its spline would divide
     # by knot gaps that underflow (draws within 1e-12 of each other, or denormal ones).
     spread, size = np.ptp(params, axis=0), np.abs(params).max(axis=0)
     params = params[:, (spread > 1e-12 * size) & (spread > 1e-290)]
-    n = params.shape[0]
     if params.shape[1] == 0 or not matrices or matrices[0].shape[1] == 1:
         return [(0.0, 0.0)] * len(matrices)
     design, penalties = _design(params)
@@ -508,29 +543,30 @@ def evppi_many(
             )
             for y in inb_centred.T
         ]
-        problems.append((inb, inb.mean(axis=0), inb_centred, pens))
+        problems.append((inb.mean(axis=0), inb_centred, pens))
 
     diagonal = np.diag_indices_from(gram)
 
-    def voi(weights: np.ndarray) -> list[float]:
+    def voi(weights: np.ndarray, perfect: list[float]) -> list[float]:
+        """EVPPI of each NMB matrix under one resample, clipped to [0, EVPI]."""
         wx = design * weights[:, None]
         g = design.T @ wx
         g[diagonal] += ridge
         found = []
-        for inb, inb_mean, inb_centred, pens in problems:
+        for (inb_mean, inb_centred, pens), evpi in zip(problems, perfect, strict=True):
             rhs = wx.T @ inb_centred
             coef = np.column_stack([_solve(g + pen, rhs[:, j]) for j, pen in enumerate(pens)])
-            found.append(_voi(design @ coef + inb_mean, inb, weights))
+            found.append(max(0.0, min(_gain(design @ coef + inb_mean, weights), evpi)))
         return found
 
-    estimates = voi(np.ones(n))
+    shared = list(zip(resamples.weights, resamples.perfect, strict=True))
+
+    estimates = voi(*shared[0])
     if n_bootstrap == 0:
         return [(e, math.nan) for e in estimates]
-    rng = np.random.default_rng(seed)
     replicates = np.empty((n_bootstrap, len(problems)))
     for b in range(n_bootstrap):
-        weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        replicates[b] = voi(weights)
+        replicates[b] = voi(*shared[b + 1])
     return [
         (e, float(replicates[:, i].std(ddof=1)) if n_bootstrap > 1 else math.nan)
         for i, e in enumerate(estimates)

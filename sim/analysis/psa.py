@@ -225,10 +225,11 @@ def evppi_table(
     # and the table must be the same bytes on any machine
     found = []
     with threadpool_limits(limits=1, user_api="blas"):
+        resamples = econ.Resamples(nmbs, econ.EVPPI_BOOTSTRAP, scenario.seed)
         for _name, _kind, members in targets:
             background.check(stop)
             x = result.values[:, [index[m] for m in members]]
-            found.append(econ.evppi_many(nmbs, x, seed=scenario.seed))
+            found.append(econ.evppi_many(nmbs, x, seed=scenario.seed, resamples=resamples))
     rows = []
     for k, w in enumerate(scenario.wtp):
         evpi = float(ceac.evpi[k])

@@ -587,6 +587,18 @@ def test_evppi_many_is_each_evppi_alone(inputs):
     together = econ.evppi_many(matrices, x, n_bootstrap=25, seed=5)
     assert together == [econ.evppi(m, x, n_bootstrap=25, seed=5) for m in matrices]
     assert len({t for t in together}) == 3
+    # the resamples and their EVPIs, made once for every parameter of a table: no bit moves
+    resamples = econ.Resamples(matrices, 25, 5)
+    for columns in ([0], [1], [0, 1]):
+        alone = econ.evppi_many(matrices, x[:, columns], n_bootstrap=25, seed=5)
+        shared = econ.evppi_many(
+            matrices, x[:, columns], n_bootstrap=25, seed=5, resamples=resamples
+        )
+        assert shared == alone
+    with pytest.raises(ValueError, match="resamples made for other"):
+        econ.evppi_many(matrices, x, n_bootstrap=24, seed=5, resamples=resamples)
+    with pytest.raises(ValueError, match="resamples made for other"):
+        econ.evppi_many(matrices[:2], x, n_bootstrap=25, seed=5, resamples=resamples)
 
 
 # --- running_mean --------------------------------------------------------------------------
