@@ -312,16 +312,21 @@ def in_two(here: Callable[[], T], there: Callable[[], U]) -> tuple[T, U]:
     sys.stdout.flush()
     sys.stderr.flush()
     read, write = os.pipe()
+    # a signal's handler must not raise in the forked process outside the try below (its
+    # exception would run the caller's code there): held until then
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
         pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(read)
         os.close(write)
         return here(), there()
     if pid == 0:
-        os.close(read)
         code = 1
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            os.close(read)
             data = pickle.dumps(there(), protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write, "wb") as pipe:
                 pipe.write(data)
@@ -330,16 +335,17 @@ def in_two(here: Callable[[], T], there: Callable[[], U]) -> tuple[T, U]:
             pass  # this process runs `there()` again, and says what went wrong
         finally:
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
         try:
             mine = here()
-        except BaseException:
+            data = pipe.read()
+        except BaseException:  # a failure here, or an interrupt: the other one stops too
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise
-        data = pipe.read()
     _pid, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         return mine, there()

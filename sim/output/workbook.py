@@ -44,6 +44,8 @@ MACHINE_DEPENDENT = frozenset({"run_seconds", "source", "backend", "workers"})
 #: workbook (a lifetime grid is 1,441 months: 17,000 rows of cumulative incidence that
 #: took most of the workbook's time, and that nobody reads month by month in a sheet).
 MONTHLY_UP_TO = 240
+#: The tables on a monthly grid (a row per month from 0 to the horizon).
+MONTHLY_GRIDS = frozenset({"cumulative_incidence", "state_occupancy"})
 #: Characters XML 1.0 (and so Excel) refuses.
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
@@ -212,7 +214,7 @@ def workbook(tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes
     notes: list[tuple[object, ...]] = []
     currency = str(scenario.get("currency") or "") if isinstance(scenario, dict) else ""
     for stem, frame in tables.items():
-        frame, thinned = _yearly(frame)
+        frame, thinned = _yearly(frame) if stem in MONTHLY_GRIDS else (frame, None)
         note = book.table(stem, _labelled(frame, currency))
         for said in (thinned, note):
             if said:
@@ -226,7 +228,8 @@ def workbook(tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes
 
 def _yearly(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """A table on a monthly grid of more than MONTHLY_UP_TO months as whole years (every
-    12th month, and the grid's last), with a note saying so; the CSV keeps every month."""
+    12th month, and the grid's last), with a note saying so; the CSV keeps every month.
+    A table without whole months (edited by hand) is shown as it is."""
     if "month" not in frame.columns or frame["month"].dtype.kind not in "iu":
         return frame, None
     month = frame["month"].to_numpy()

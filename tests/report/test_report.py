@@ -659,18 +659,20 @@ def test_xlsx_shows_a_long_monthly_grid_by_whole_years() -> None:
             {"strategy": "itb", "month": month, "years": month / 12, "dead": month / months}
         )
 
-    data = workbook({"state_occupancy": grid(1441), "short": grid(MONTHLY_UP_TO)}, {"seed": 1})
+    tables = {"state_occupancy": grid(1441), "cumulative_incidence": grid(MONTHLY_UP_TO)}
+    data = workbook(tables | {"trace": grid(1441)}, {"seed": 1})  # (not a grid: every row)
     book = load_workbook(io.BytesIO(data), read_only=True)
     try:
         rows = list(book["state_occupancy"].iter_rows(min_row=2, values_only=True))
         assert [r[1] for r in rows] == [*range(0, 1441, 12), 1441]
         assert rows[-1][3] == 1.0
-        assert len(list(book["short"].iter_rows(min_row=2))) == MONTHLY_UP_TO + 1
+        assert len(list(book["cumulative_incidence"].iter_rows(min_row=2))) == MONTHLY_UP_TO + 1
+        assert len(list(book["trace"].iter_rows(min_row=2))) == 1442
         notes = {r[0]: r[1] for r in book["manifest"].iter_rows(values_only=True)}
         assert notes["state_occupancy.csv"] == (
             "whole years here (every 12th month and month 1,441); every month in the CSV"
         )
-        assert "short.csv" not in notes
+        assert "cumulative_incidence.csv" not in notes and "trace.csv" not in notes
     finally:
         book.close()
 

@@ -535,6 +535,7 @@ def render(results: ResultFolder) -> str:
         f"<nav><ol>{nav}</ol></nav>\n"
         + "\n".join(bodies)
         + f'\n<footer><p class="meta">Built by baclofen-sim from the tables in its folder '
-        f"({f.e(tables)}, manifest.json); results.xlsx holds the same tables.</p></footer>"
+        f"({f.e(tables)}, manifest.json); results.xlsx holds the same tables (a monthly grid "
+        "of more than 20 years by whole years).</p></footer>"
         "</body></html>\n"
     )
