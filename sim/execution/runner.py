@@ -239,12 +239,10 @@ def tallies(
         units = iter(results)
         for _ in task.parameter_sets:
             for b in task.blocks:
-                if total is None:
-                    names = job.scenario.strategy_names()
-                    total = Tally(
-                        len(names), names.index(job.scenario.comparator), months_of(job.scenario)
-                    )
-                total.merge(next(units))
+                if total is None:  # the set's first block: the sums start from its own
+                    total = next(units)
+                else:
+                    total.merge(next(units))
                 if on_block is not None:
                     on_block(total, min((b + 1) * BLOCK_SIZE, n) - b * BLOCK_SIZE)
                 done += 1

@@ -139,11 +139,15 @@ class Run:
         vv[:, lower[0], lower[1]] = vv[:, lower[1], lower[0]]  # products commute: exact
         group_vv = stacked[FOLD_FIELDS.index("group_sum_vv")]
         group_vv[:, :, lower[0], lower[1]] = group_vv[:, :, lower[1], lower[0]]
-        tallies = []
-        for u in range(n):
-            tally = self._tally()
-            tally.load({name: value[u] for name, value in zip(FOLD_FIELDS, stacked, strict=True)})
-            tallies.append(tally)
+        tallies = [
+            Tally.of(
+                len(self.names),
+                self.comparator,
+                self.months,
+                {name: value[u] for name, value in zip(FOLD_FIELDS, stacked, strict=True)},
+            )
+            for u in range(n)
+        ]
         for u, made in enumerate(events):
             if made < 0:
                 self._endless(units[u][0], -1 - made)
