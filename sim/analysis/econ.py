@@ -441,9 +441,8 @@ class Resamples:
         rng = np.random.default_rng(seed)
         draws = (rng.integers(0, n, n) for _ in range(n_bootstrap))
         self.weights = [np.ones(n)] + [np.bincount(d, minlength=n).astype(float) for d in draws]
-        incremental = [
-            np.asarray(v, dtype=float)[:, 1:] - np.asarray(v, float)[:, :1] for v in nmbs
-        ]
+        values = [np.asarray(v, dtype=float) for v in nmbs]
+        incremental = [v[:, 1:] - v[:, :1] for v in values]
         # (one strategy: nothing to choose, no value of information)
         self.perfect = [
             [_gain(inb, w) if inb.shape[1] else 0.0 for inb in incremental] for w in self.weights

@@ -408,7 +408,7 @@ def _convergence(r: ResultFolder) -> str:
         f"{'they are' if points[k] != 1 else 'it is'} in convergence.csv."
         for k in few
     )
-    if not kinds:  # (a base case of a block or two: its MCSE is in the headline's intervals)
+    if not kinds:  # a base case of up to four blocks: its precision is in the headline
         return f'<p class="note">{f.e("No plot." + unplotted)}</p>'
     quantities = [str(q) for q in dict.fromkeys(conv["quantity"])]
     present = [s for s in r.strategies if s in set(conv["strategy"])]
