@@ -108,8 +108,8 @@ class _Stages:
 
 def _study_child(patients: int | None, iterations: int | None) -> None:
     """The whole base study (`baclofen-sim run scenarios/base.yaml`) by its parts, and the
-    plain simulation of as many patient-lifetimes (one base-case run of all its patients:
-    the base case's, every PSA iteration's and every one-way run's) in the same process."""
+    patient-lifetimes it simulated (the base case's, every PSA iteration's and every
+    one-way run's patients: what `_plain_child` simulates in one run)."""
     start = time.perf_counter()
     from sim.output.beside import Writers
 
@@ -117,11 +117,8 @@ def _study_child(patients: int | None, iterations: int | None) -> None:
     with Writers() as writers, tempfile.TemporaryDirectory() as out:
         import sim
         from sim.analysis import psa as psa_tables
-        from sim.execution import runner
-        from sim.numerics import lifetable
 
-        changes = {k: v for k, v in (("patients", patients), ("psa_iterations", iterations)) if v}
-        sc = sim.load(BASE, **changes)
+        sc = sim.load(BASE, **_changes(patients, iterations))
         loaded = time.perf_counter()
         stages = _Stages()
         results = sim.run(sc, progress=stages)
@@ -132,13 +129,6 @@ def _study_child(patients: int | None, iterations: int | None) -> None:
     if results.psa is not None:
         psa_tables.evppi_table(sc, results.psa)
     evppi = time.perf_counter() - evppi_start
-    lifetimes = sc.patients * (1 + sc.psa_iterations + stages.units.get("runs", 0))
-    table = lifetable.load(sc.cohort.life_table, BASE.parent)
-    plain = sc.model_copy(update={"patients": lifetimes, "psa_iterations": 0})
-    t = time.perf_counter()
-    runner.simulate(plain, table)
-    simulation = time.perf_counter() - t
-    total = written - start
     parts = {
         "imports_and_load": loaded - start,
         "base_case": stages.seconds.get("patients", 0.0),
@@ -148,17 +138,32 @@ def _study_child(patients: int | None, iterations: int | None) -> None:
         "of_which_evppi": evppi,
         "report_and_workbook": written - ran,
     }
+    lifetimes = sc.patients * (1 + sc.psa_iterations + stages.units.get("runs", 0))
+    print(json.dumps({"total_seconds": written - start, "parts": parts, "lifetimes": lifetimes}))
+
+
+def _changes(patients: int | None, iterations: int | None) -> dict[str, int]:
+    return {k: v for k, v in (("patients", patients), ("psa_iterations", iterations)) if v}
+
+
+def _plain_child(patients: int | None, iterations: int | None) -> None:
+    """The plain simulation a study is measured against: one base-case run of as many
+    patients as the study simulates (its one-way runs as known before the threshold
+    searches refine), in patients per second of the simulation alone."""
+    import sim
+    from sim.analysis.one_way import runs_known
+    from sim.execution import runner
+    from sim.numerics import lifetable
+
+    sc = sim.load(BASE, **_changes(patients, iterations))
+    lifetimes = sc.patients * (1 + sc.psa_iterations + runs_known(sc))
+    table = lifetable.load(sc.cohort.life_table, BASE.parent)
+    plain = sc.model_copy(update={"patients": lifetimes, "psa_iterations": 0})
+    start = time.perf_counter()
+    runner.simulate(plain, table)
+    seconds = time.perf_counter() - start
     print(
-        json.dumps(
-            {
-                "total_seconds": total,
-                "parts": parts,
-                "patients_per_run": lifetimes,
-                "simulation_seconds": simulation,
-                "total_over_simulation": total / simulation,
-                "share_not_simulation": 1 - simulation / total,
-            }
-        )
+        json.dumps({"lifetimes": lifetimes, "seconds": seconds, "per_second": lifetimes / seconds})
     )
 
 
@@ -179,25 +184,45 @@ def _small_runs(repeats: int) -> dict:
 
 
 def _time_to_answer(quick: bool, repeats: int) -> dict:
-    """The small run and the whole base study by its parts (medians of fresh processes)."""
+    """The small run and the whole base study by its parts (medians of fresh processes).
+    Each study runs between two plain simulations, in processes of their own: the
+    machine's speed drifts within minutes, so a study is set against the mean speed of the
+    plain runs just before and after it."""
     small = _small_runs(repeats)
     print(f"small run (1,000 patients, base case only): {small['seconds']:.2f} s wall (median)")
-    args = ["_study", "2000", "50"] if quick else ["_study"]
-    studies = [_child(args) for _ in range(1 if quick else 3)]
+    size = ["2000", "50"] if quick else []
+    plains = [_child(["_plain", *size])]
+    studies = []
+    for _ in range(1 if quick else 3):
+        study = _child(["_study", *size])
+        plains.append(_child(["_plain", *size]))
+        speed = (plains[-2]["per_second"] + plains[-1]["per_second"]) / 2
+        simulation = study["lifetimes"] / speed
+        studies.append(
+            study
+            | {
+                "simulation_seconds": simulation,
+                "total_over_simulation": study["total_seconds"] / simulation,
+                "share_not_simulation": 1 - simulation / study["total_seconds"],
+            }
+        )
     keys = ("total_seconds", "simulation_seconds", "total_over_simulation", "share_not_simulation")
-    study = {k: _median([s[k] for s in studies]) for k in keys}
-    study["parts"] = {k: _median([s["parts"][k] for s in studies]) for k in studies[0]["parts"]}
-    study["patients_per_run"] = studies[0]["patients_per_run"]
-    study["runs"] = studies
-    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in study["parts"].items())
+    found = {k: _median([s[k] for s in studies]) for k in keys}
+    found["parts"] = {k: _median([s["parts"][k] for s in studies]) for k in studies[0]["parts"]}
+    found["patients_per_run"] = studies[0]["lifetimes"]
+    found["runs"] = studies
+    found["plain_runs"] = plains
+    ratios = [s["total_over_simulation"] for s in studies]
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in found["parts"].items())
     print(
         f"whole base study{' (quick: 2,000 patients, 50 iterations)' if quick else ''}: "
-        f"{study['total_seconds']:.1f} s wall, {study['total_over_simulation']:.2f}x the "
-        f"{study['simulation_seconds']:.1f} s of simulating its "
-        f"{study['patients_per_run']:,} patients in one run "
-        f"({100 * study['share_not_simulation']:.0f}% of the time not simulation); {parts}"
+        f"{found['total_seconds']:.1f} s wall, {found['total_over_simulation']:.2f}x "
+        f"({min(ratios):.2f}-{max(ratios):.2f}) the {found['simulation_seconds']:.1f} s of "
+        f"simulating its {found['patients_per_run']:,} patients in one run, at the mean speed "
+        f"of the plain runs before and after it "
+        f"({100 * found['share_not_simulation']:.0f}% of the time not simulation); {parts}"
     )
-    return {"small_run": small, "base_study": study}
+    return {"small_run": small, "base_study": found}
 
 
 def _scaling(patients: int, n_strategies: int, repeats: int) -> dict:
@@ -248,8 +273,9 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["_start"]:
         _start_child()
         return
-    if argv[:1] == ["_study"]:
-        _study_child(*(int(a) for a in argv[1:3]), *([None] * (2 - len(argv[1:3]))))
+    if argv[:1] in (["_study"], ["_plain"]):
+        child = _study_child if argv[0] == "_study" else _plain_child
+        child(*(int(a) for a in argv[1:3]), *([None] * (2 - len(argv[1:3]))))
         return
     quick = "--quick" in argv
     if "time-to-answer" in argv:  # that part alone: python -m sim.bench time-to-answer
