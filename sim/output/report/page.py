@@ -401,7 +401,7 @@ def _convergence(r: ResultFolder) -> str:
     kinds += [str(a) for a in dict.fromkeys(conv["axis"]) if a not in kinds]
     points = {k: conv.loc[conv["axis"] == k, "n"].nunique() for k in kinds}
     few = [k for k in kinds if points[k] < CONVERGENCE_POINTS]
-    kinds = [k for k in kinds if k not in few]  # a line of 3 points shows nothing
+    kinds = [k for k in kinds if k not in few]  # a line of a few points shows little
     unplotted = "".join(
         f" By {k}: only {points[k]} running mean{'s' if points[k] != 1 else ''} (one per "
         f"{'block of patients' if k == 'patients' else 'iteration'}), not plotted; "
