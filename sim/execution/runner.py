@@ -14,8 +14,9 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.engines import cohort, des, fast, rules
+from sim.engines import cohort, fast, rules
 from sim.engines.tally import Outcome, Tally
 from sim.execution import interrupts
 from sim.execution.backends import Backend
@@ -23,6 +24,9 @@ from sim.model.units import MONTHS_PER_YEAR
 from sim.numerics import lifetable
 from sim.scenario import Scenario, params, prices
 from sim.scenario.prices import PriceIndex
+
+if TYPE_CHECKING:
+    from sim.engines import des
 
 BLOCK_SIZE = 4096
 #: Compiled calls in flight at once in this process (see _results).
@@ -123,6 +127,8 @@ def run_block(
     scenario: Scenario, arrays: cohort.CohortArrays, start: int, stop: int, parameter_set: int = 0
 ) -> Tally:
     """Tally of patients start..stop-1: every strategy simulates the same patients."""
+    from sim.engines import des  # the SimPy engine and SimPy: for its runs only
+
     names = scenario.strategy_names()
     tally = Tally(len(names), names.index(scenario.comparator), months_of(scenario))
     for index in range(start, stop):
@@ -340,6 +346,8 @@ def trace(
 ) -> tuple[cohort.Patient, list[des.TraceRow], Outcome]:
     """One patient of the base case under one strategy: who, each event, and the outcome
     (its totals, discounted as in the tables)."""
+    from sim.engines import des
+
     table = lifetable.load(scenario.cohort.life_table, base_dir)
     arrays = cohort.CohortArrays.of(scenario, table)
     person = cohort.draw(arrays, scenario.seed, 0, patient)
