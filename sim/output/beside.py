@@ -80,7 +80,7 @@ def can_fork() -> bool:
 
 class _Forked:
     """A writer process forked from this one, with the part of `subprocess.Popen` that
-    Writer uses: its stdin and stdout pipes, `poll`, `wait`, `kill` and `returncode`. The
+    Writer uses: its stdin and stdout pipes, `pid`, `poll`, `wait` and `returncode`. The
     child keeps only its pipes and `err` (every other descriptor closed: a writer forked
     after another must not hold the first one's pipes open), runs in a session of its
     own, serves `output` and ends with os._exit: it never returns into this process's
@@ -91,21 +91,14 @@ class _Forked:
             importlib.import_module(module)
         child_in, self_in = os.pipe()
         self_out, child_out = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # a signal between the fork and the child's own handlers would run this process's
-        # handler in the child, and its exception this process's code: held until then
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
-            self.pid = os.fork()
+            self.pid, held = _fork()
             if self.pid == 0:
                 _forked_child(output, child_in, child_out, err.fileno(), held)
         except BaseException:
             for fd in (child_in, self_in, self_out, child_out):
                 os.close(fd)
             raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(child_in)
         os.close(child_out)
         self.stdin: IO[bytes] | None = os.fdopen(self_in, "wb")
@@ -132,9 +125,24 @@ class _Forked:
             time.sleep(0.005)
         return self.returncode
 
-    def kill(self) -> None:
-        if self.poll() is None:
-            _kill_group(self.pid)
+
+def _fork() -> tuple[int, set[signal.Signals]]:
+    """os.fork with the standard streams flushed (nothing written twice) and SIGINT and
+    SIGTERM held: a signal before the child's own handlers would run this process's
+    handler there, and its exception this process's code. The parent gets the signals
+    back at once; the child restores the returned mask once it cannot return into the
+    caller's code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return pid, held
 
 
 def _kill_group(pid: int) -> None:
@@ -309,16 +317,10 @@ def in_two(here: Callable[[], T], there: Callable[[], U]) -> tuple[T, U]:
     with os._exit: it never returns into the caller's code."""
     if not can_fork():
         return here(), there()
-    sys.stdout.flush()
-    sys.stderr.flush()
     read, write = os.pipe()
-    # a signal's handler must not raise in the forked process outside the try below (its
-    # exception would run the caller's code there): held until then
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
-        pid = os.fork()
+        pid, held = _fork()
     except OSError:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(read)
         os.close(write)
         return here(), there()
@@ -335,7 +337,6 @@ def in_two(here: Callable[[], T], there: Callable[[], U]) -> tuple[T, U]:
             pass  # this process runs `there()` again, and says what went wrong
         finally:
             os._exit(code)
-    signal.pthread_sigmask(signal.SIG_SETMASK, held)
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
         try:
