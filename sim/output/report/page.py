@@ -184,7 +184,7 @@ def _costs(r: ResultFolder) -> str:
     if table is None:
         return f.absent("The cost breakdown", "cost_breakdown.csv")
     cur = r.currency
-    present = [s for s in r.strategies if s in set(table["strategy"])]
+    present = [s for s in r.strategies if s in set(table["strategy"].unique())]
     by_key = {(str(x["strategy"]), str(x["component"])): x for x in table.to_dict("records")}
     rows = []
     for component in dict.fromkeys(table["component"]):
@@ -229,7 +229,7 @@ def _subgroups(r: ResultFolder) -> str:
         "inputs: no input differs by subgroup beyond what the scenario gives each "
         "indication, sex and age.</p>"
     ]
-    others = [s for s in r.strategies if s != comp and s in set(table["strategy"])]
+    others = [s for s in r.strategies if s != comp and s in set(table["strategy"].unique())]
     for name in others:
         rows = []
         for row in table[table["strategy"] == name].to_dict("records"):
@@ -267,7 +267,7 @@ def _cumulative(r: ResultFolder) -> str:
     if ci is None:
         return f.absent("Cumulative incidence", "cumulative_incidence.csv")
     groups = [str(g) for g in dict.fromkeys(ci["group"])]
-    present = [s for s in r.strategies if s in set(ci["strategy"])]
+    present = [s for s in r.strategies if s in set(ci["strategy"].unique())]
     figure = plots.cumulative(r, ci, groups, present)
     alt = (
         f"Cumulative incidence of the first event, by strategy ({f.names(present)}), one panel "
@@ -286,7 +286,7 @@ def _occupancy(r: ResultFolder) -> str:
     states = ["on_pump", "on_tablets", "untreated", "dead"]
     if table is None or not set(states) <= set(table.columns):
         return f.absent("State occupancy", "state_occupancy.csv")
-    present = [s for s in r.strategies if s in set(table["strategy"])]
+    present = [s for s in r.strategies if s in set(table["strategy"].unique())]
     figure = plots.occupancy(r, table, present, states)
     alt = (
         f"Share of patients on the pump, on tablets, on no antispastic drug and dead, year "
@@ -309,10 +309,10 @@ def _forest(r: ResultFolder) -> str:
     needed = {"rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high"}
     if not needed <= set(events.columns):
         return f.note("events.csv has no rate ratios.")
-    others = [s for s in r.strategies if s != comp and s in set(events["strategy"])]
+    others = [s for s in r.strategies if s != comp and s in set(events["strategy"].unique())]
     ratio = events["rate_ratio"].to_numpy(float)
     usable = events[np.isfinite(ratio) & (ratio > 0) & events["strategy"].isin(others)]
-    order = [str(e) for e in dict.fromkeys(events["event"]) if e in set(usable["event"])]
+    order = [str(e) for e in dict.fromkeys(events["event"]) if e in set(usable["event"].unique())]
     if not order:
         return f.note(f"No event happened under both {comp} and another strategy.")
     figure, shown = plots.forest(r, events, usable, order, others)
@@ -361,7 +361,7 @@ def _events_table(r: ResultFolder) -> str:
     events = r.table("events")
     if events is None:
         return f.absent("The event table", "events.csv")
-    present = [s for s in r.strategies if s in set(events["strategy"])]
+    present = [s for s in r.strategies if s in set(events["strategy"].unique())]
     by_key = {(str(row["strategy"]), str(row["event"])): row for row in events.to_dict("records")}
     rows = []
     for event in dict.fromkeys(events["event"]):
@@ -397,7 +397,7 @@ def _convergence(r: ResultFolder) -> str:
     conv = r.table("convergence")
     if conv is None:
         return f.absent("The convergence analysis", "convergence.csv")
-    kinds = [a for a in ("patients", "iterations") if a in set(conv["axis"])]
+    kinds = [a for a in ("patients", "iterations") if a in set(conv["axis"].unique())]
     kinds += [str(a) for a in dict.fromkeys(conv["axis"]) if a not in kinds]
     points = {k: conv.loc[conv["axis"] == k, "n"].nunique() for k in kinds}
     few = [k for k in kinds if points[k] < CONVERGENCE_POINTS]
@@ -411,7 +411,7 @@ def _convergence(r: ResultFolder) -> str:
     if not kinds:  # a base case of up to four blocks: its precision is in the headline
         return f'<p class="note">{f.e("No plot." + unplotted)}</p>'
     quantities = [str(q) for q in dict.fromkeys(conv["quantity"])]
-    present = [s for s in r.strategies if s in set(conv["strategy"])]
+    present = [s for s in r.strategies if s in set(conv["strategy"].unique())]
     figure = plots.convergence(r, conv, kinds, quantities, present)
     alt = (
         f"Convergence: running means with bands of plus or minus 1.96 Monte Carlo standard "

@@ -96,6 +96,14 @@ def figure(r: ResultFolder, plot_id: str, alt: str, drawn: Figure, caption: str)
     return f.image(plot_id, alt, embed(r, plot_id, drawn), caption)
 
 
+def title(ax: Axes, text: str) -> None:
+    """A panel's title, placed at the top of its axes. matplotlib's automatic placement
+    lays out the y axis at every draw to lift a title above an offset text ("1e6"): a
+    quarter of a multi-panel figure's drawing, for axes whose formatters (percentages,
+    thousands, labels) never show one."""
+    ax.set_title(text, fontsize=10, y=1.0)
+
+
 def thousands(axis: Any) -> None:
     """Tick labels with thousands separators (costs, WTP)."""
     from matplotlib.ticker import FuncFormatter
@@ -332,10 +340,7 @@ def tornado(r: ResultFolder, panels: list[tuple[str, pd.DataFrame, int]], w0: fl
         ax.set_yticks(y, labels=labels, fontsize=8)
         ax.set_ylim(-0.6, len(part) - 0.4)
         more = f"; {total - len(part)} smaller swings not shown" if total > len(part) else ""
-        ax.set_title(
-            f"{f.tex(name)} vs {f.tex(comp)}: base incremental NMB {f.money(base)}{more}",
-            fontsize=10,
-        )
+        title(ax, f"{f.tex(name)} vs {f.tex(comp)}: base incremental NMB {f.money(base)}{more}")
         ax.set_xlabel(f"Incremental NMB at WTP {f.wtp_label(w0)} {f.tex(cur)}/QALY ({f.tex(cur)})")
         thousands(ax.xaxis)
         ax.grid(True, axis="x", lw=0.3, alpha=0.5)
@@ -367,7 +372,7 @@ def cumulative(r: ResultFolder, ci: pd.DataFrame, groups: list[str], present: li
                 drawstyle="steps-post",
                 label=f.tex(name),
             )
-        ax.set_title(f.tex(group.replace("_", " ")), fontsize=10)
+        title(ax, f.tex(group.replace("_", " ")))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(bottom=0)
         ax.grid(True, lw=0.3, alpha=0.5)
@@ -401,7 +406,7 @@ def occupancy(r: ResultFolder, table: pd.DataFrame, present: list[str], states: 
             colors=[colours.get(state, "#999999") for state in states],
             step="post",
         )
-        ax.set_title(f.tex(name), fontsize=10)
+        title(ax, f.tex(name))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(0, 1)
         ax.set_xlabel("Years from start")

@@ -63,7 +63,7 @@ def ceac(r: ResultFolder) -> str:
     if ceac is None:
         return f.absent("The cost-effectiveness acceptability curve", "ceac.csv")
     cur = r.currency
-    present = [s for s in r.strategies if s in set(ceac["strategy"])]
+    present = [s for s in r.strategies if s in set(ceac["strategy"].unique())]
     figure = plots.ceac(r, ceac, present)
     alt = (
         f"Cost-effectiveness acceptability curves of {f.names(present)} against willingness "
@@ -202,7 +202,7 @@ def tornado(r: ResultFolder) -> str:
     first = [w for _t, w in r.wtps if np.isclose(wtp_values, w).any()]
     w0 = first[0] if first else float(wtp_values[0])
     at_wtp = tornado[np.isclose(wtp_values, w0)]
-    names = [s for s in r.strategies if s != comp and s in set(at_wtp["strategy"])]
+    names = [s for s in r.strategies if s != comp and s in set(at_wtp["strategy"].unique())]
     if not names:
         return f.note("No strategy other than the comparator in tornado.csv.")
     panels = []
@@ -251,7 +251,7 @@ def _other_wtps(r: ResultFolder, tornado: pd.DataFrame, w0: float) -> str:
         if np.isclose(w, w0):
             continue
         part = tornado[np.isclose(tornado["wtp"].to_numpy(float), w)]
-        for name in [s for s in r.strategies if s in set(part["strategy"])]:
+        for name in [s for s in r.strategies if s in set(part["strategy"].unique())]:
             mine = part[part["strategy"] == name].sort_values(
                 "swing", ascending=False, kind="mergesort"
             )
