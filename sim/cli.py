@@ -22,8 +22,7 @@ from rich.progress import (
 )
 
 from sim import console, scenario
-from sim.console import err, out
-from sim.execution import interrupts
+from sim.execution import interrupts, resident
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.execution.collector import long_lived
 from sim.numerics.lifetable import LifeTableError
@@ -73,7 +72,7 @@ def _version(shown: bool) -> None:
     if shown:
         from sim import __version__
 
-        out.print(f"baclofen-sim {__version__}", highlight=False)
+        console.out.print(f"baclofen-sim {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -209,13 +208,13 @@ def _run_one(
                 f"{row.strategy} {getattr(row, f'probability_cost_effective_{tag}'):.1%}"
                 for row in summary.itertuples()
             )
-            out.print(
+            console.out.print(
                 f"PSA, {loaded.psa_iterations:,} iterations: probability cost-effective at "
                 f"{wtp:,.0f} {loaded.currency}/QALY: {shares}",
                 highlight=False,
             )
     for warning in results.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        console.err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     return target
 
 
@@ -329,7 +328,7 @@ def batch(
     todo = []
     for path, item in loaded:
         if not force and tables.up_to_date(out_dir / item.name, item, one_way):
-            out.print(
+            console.out.print(
                 f"{item.name}: up to date in {out_dir / item.name} (same scenario and versions); "
                 "skipped (--force reruns)",
                 highlight=False,
@@ -362,7 +361,7 @@ def _compare(folders: list[Path], out_dir: Path) -> None:
     except comparison.NotAResult as exc:
         raise UsageError(str(exc)) from None
     target = comparison.write(frame, out_dir)
-    out.print(f"{len(folders)} scenarios compared -> {target}", highlight=False)
+    console.out.print(f"{len(folders)} scenarios compared -> {target}", highlight=False)
 
 
 @app.command("compare")
@@ -392,10 +391,10 @@ def validate_command(
             _preflight(loaded, path)
         except scenario.ScenarioError as exc:
             for line in exc.lines():
-                err.print(line, markup=False, highlight=False, soft_wrap=True)
+                console.err.print(line, markup=False, highlight=False, soft_wrap=True)
             failed += 1
         else:
-            out.print(
+            console.out.print(
                 f"{path}: ok ({loaded.name}, {len(loaded.strategies)} strategies)",
                 markup=False,
                 highlight=False,
@@ -489,7 +488,7 @@ def validation_command(
     checks, figures, target = page.write(scenarios, out_dir, patients)
 
     def differs(what: str, model: float, reference: float, note: str) -> None:
-        out.print(
+        console.out.print(
             f"  differs: {what}: model {page.plain(model)}, reference {page.plain(reference)}"
             + (f" ({note})" if note else ""),
             highlight=False,
@@ -498,14 +497,14 @@ def validation_command(
 
     for kind in ("internal", "external"):
         mine = [c for c in checks if c.kind == kind]
-        out.print(
+        console.out.print(
             f"{kind}: {sum(c.passed for c in mine)} of {len(mine)} checks pass", highlight=False
         )
         for c in mine:
             if not c.passed:
                 differs(c.check, c.model, c.reference, c.note)
     compared = [f for f in figures if f.compared]
-    out.print(
+    console.out.print(
         f"published evaluations: {sum(f.passed for f in compared)} of {len(compared)} "
         f"figures reproduced, {len(figures) - len(compared)} not compared",
         highlight=False,
@@ -520,12 +519,12 @@ def validation_command(
                 explained and f"without it: {explained}",
             )
     mine = [c for c in checks if c.kind in page.NOT_VALIDATION]
-    out.print(
+    console.out.print(
         f"calibration and derivation (not validation): {sum(c.passed for c in mine)} of "
         f"{len(mine)} targets met",
         highlight=False,
     )
-    out.print(f"-> {target}", highlight=False)
+    console.out.print(f"-> {target}", highlight=False)
     if any(not c.passed for c in checks if c.kind == "internal"):
         raise typer.Exit(1)
 
@@ -564,13 +563,13 @@ def calibrate_command(
         manifest["versions"] = tables.versions()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     for r in fit.targets.itertuples():
-        out.print(
+        console.out.print(
             f"{r.target}: model {r.model:.4g}, target {r.value:.4g} (se {r.se:.3g}, z {r.z:+.2f})",
             highlight=False,
         )
     for r in fit.parameters.itertuples():
-        out.print(f"{r.path}: {r.cited:.6g} -> {r.calibrated:.6g}", highlight=False)
-    out.print(f"{fit.evaluations} evaluations -> {target}", highlight=False)
+        console.out.print(f"{r.path}: {r.cited:.6g} -> {r.calibrated:.6g}", highlight=False)
+    console.out.print(f"{fit.evaluations} evaluations -> {target}", highlight=False)
 
 
 @app.command("report")
@@ -603,7 +602,75 @@ def report_command(
             f"{f' writing {Path(exc.filename).name}' if exc.filename else ''}); the tables "
             "are untouched"
         ) from exc
-    out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
+    console.out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
+
+
+resident_app = typer.Typer(
+    no_args_is_help=True,
+    help=(
+        "A resident process that has done the command line's start-up (imports, the "
+        "compiled engine, the report's libraries) once: while it runs, each command is run "
+        "by a fork of it, about a second sooner, with the same results."
+    ),
+)
+app.add_typer(resident_app, name=resident.COMMAND)
+
+
+@resident_app.command("start")
+def resident_start(
+    idle_minutes: Annotated[
+        float, typer.Option(min=0.1, help="End after this many minutes without a command.")
+    ] = resident.IDLE_MINUTES,
+    warm_up: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scenario simulated once at start, to load its compiled code "
+            "(default: the checkout's scenarios/base.yaml)."
+        ),
+    ] = None,
+) -> None:
+    """Start this build's resident process (if none is running) and wait until it serves."""
+    if warm_up is not None and not warm_up.is_file():
+        raise UsageError(f"--warm-up {warm_up}: no such scenario file")
+    try:
+        started = resident.start(idle_minutes, warm_up)
+    except resident.Unavailable as exc:
+        raise UsageError(str(exc)) from None
+    state = "already running" if started.get("already") else "started"
+    console.out.print(
+        f"resident process {state} (pid {started['pid']}): commands run by it until it has "
+        f"been idle for {started['idle_seconds'] / 60:g} minutes; "
+        f"`baclofen-sim resident stop` ends it",
+        highlight=False,
+    )
+
+
+@resident_app.command("stop")
+def resident_stop() -> None:
+    """Stop this user's resident processes (commands they are running go on to their end)."""
+    stopped = resident.stop()
+    if not stopped:
+        console.out.print("no resident process was running", highlight=False)
+    for answer in stopped:
+        console.out.print(
+            f"resident process {answer['pid']} stopped after {answer['served']} commands",
+            highlight=False,
+        )
+
+
+@resident_app.command("status")
+def resident_status() -> None:
+    """Whether this build has a resident process, and what it has served."""
+    running = resident.status()
+    if running is None:
+        console.out.print("no resident process is running for this build", highlight=False)
+        return
+    console.out.print(
+        f"resident process {running['pid']}: {running['served']} commands served since "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(running['started']))}; ends "
+        f"after {running['idle_seconds'] / 60:g} idle minutes; socket {running['socket']}",
+        highlight=False,
+    )
 
 
 for _registered in app.registered_commands:  # every command's -h/--help as a switch
@@ -624,8 +691,8 @@ def main() -> None:
         if debug:
             raise
         for line in exc.lines:
-            err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-        err.print(
+            console.err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        console.err.print(
             f"{exc.bad} of {exc.files} scenario files have errors: nothing was run",
             markup=False,
             highlight=False,
@@ -636,25 +703,27 @@ def main() -> None:
             raise
         lines = exc.lines() if isinstance(exc, scenario.ScenarioError) else [str(exc)]
         for line in lines:
-            err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+            console.err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
     except WriteError as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        console.err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_CANNOT_WRITE)
     except interrupts.Interrupted as exc:
         if debug:
             raise
         sigterm = exc.args == (signal.SIGTERM,)
-        err.print("interrupted: no results written for the unfinished scenario", highlight=False)
+        console.err.print(
+            "interrupted: no results written for the unfinished scenario", highlight=False
+        )
         sys.exit(143 if sigterm else 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # bad option or argument on the command line
         message = exc.format_message()
         if message:  # empty when the usage text was shown (no arguments at all)
-            err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+            console.err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
     except typer.Abort:
         sys.exit(130)
@@ -662,14 +731,14 @@ def main() -> None:
         if debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        err.print(
+        console.err.print(
             f"error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
         )
         sys.exit(EXIT_BAD_INPUT)
     except Exception as exc:  # a bug: say so in one line, unless debugging
         if debug:
             raise
-        err.print(
+        console.err.print(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             markup=False,
             highlight=False,

@@ -23,9 +23,25 @@ from rich.text import Text
 
 from sim import scenario
 
-# Off a terminal (CI, pipes) Rich would wrap tables at 80 columns: give them room.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+def _consoles() -> tuple[Console, Console]:
+    """The consoles of this process's standard output and error. Off a terminal (CI,
+    pipes) Rich would wrap tables at 80 columns: give them room."""
+    return (
+        Console(width=None if sys.stdout.isatty() else 160),
+        Console(stderr=True, width=None if sys.stderr.isatty() else 160),
+    )
+
+
+out, err = _consoles()
+
+
+def reopen() -> None:
+    """Consoles for the standard streams as they are now: a resident process's fork takes
+    over a command line's terminal after the consoles were made (colours and width are
+    decided when a console is made)."""
+    global out, err
+    out, err = _consoles()
 
 
 class LifetimesPerSecond(ProgressColumn):

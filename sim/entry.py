@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from sim.execution import interrupts
+from sim.execution import interrupts, resident
 from sim.execution.collector import long_lived
 
 START_UP = "interrupted while starting: nothing was run\n"
@@ -23,13 +23,23 @@ def _early(signum: int, _frame: object) -> None:
     raise interrupts.Interrupted(signum)
 
 
-def main() -> None:
+def main(forward: bool = True) -> None:
+    """The command line: run by this build's resident process when one is running
+    (sim.execution.resident; `forward` is False in the resident process's own fork),
+    else here."""
     signal.signal(signal.SIGINT, _early)
     signal.signal(signal.SIGTERM, _early)
     interrupts.quiet_when_swallowed()
     try:
+        # a resident process's fork holds them until its handlers are in place
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, resident.STOPS)
+        served = resident.forward(sys.argv) if forward else None
+        if served is not None:
+            sys.exit(served)
         with long_lived():  # the libraries' imports: about a million objects
             from sim import cli  # installs its own handlers, then checks the record
+    except SystemExit:
+        raise
     except BaseException:
         # The Interrupted raised by the handler may come out as another exception: a
         # library that was running (pydantic building a validator, say) wraps it in its

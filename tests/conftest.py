@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from sim import scenario
-from sim.execution import runner
+from sim.execution import resident, runner
 from sim.model.events import COUNTERS
 from sim.validation import setups
 from sim.validation.setups import with_values
@@ -54,6 +55,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from the cache."""
     small = scenario.load(BASE).model_copy(update={"patients": 10})
     runner.run(small, BASE.parent)
+    # a resident process the developer started never serves the tests' commands (those
+    # of test_resident.py start their own, in this folder)
+    os.environ[resident.FOLDER] = tempfile.mkdtemp(prefix="bsr-")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop a resident process a test left running, and remove the sockets' folder."""
+    if resident.FOLDER in os.environ:
+        resident.stop()
+        shutil.rmtree(os.environ[resident.FOLDER], ignore_errors=True)
 
 
 @functools.cache
