@@ -12,7 +12,6 @@ The Python API::
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,11 +30,6 @@ __all__ = [
     "run",
 ]
 
-try:
-    __version__ = metadata.version("baclofen-sim")
-except metadata.PackageNotFoundError:  # a source tree that is not installed
-    __version__ = "0+unknown"
-
 #: Where each public name lives: imported when first used, so that `import sim` (and the
 #: command line's `validate`) stays quick.
 _PUBLIC = {
@@ -50,6 +44,13 @@ _PUBLIC = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata: 35 ms of every command's start
+        from importlib import metadata
+
+        try:
+            return metadata.version("baclofen-sim")
+        except metadata.PackageNotFoundError:  # a source tree that is not installed
+            return "0+unknown"
     if name in _PUBLIC:
         import importlib
 

@@ -7,6 +7,7 @@ processes (peak resident set size; an empty Numba cache for the cold compile).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,52 +169,86 @@ def _plain_child(patients: int | None, iterations: int | None) -> None:
     )
 
 
+@contextlib.contextmanager
+def _resident() -> Iterator[dict[str, str]]:
+    """A resident process of its own (`baclofen-sim resident start`, in a folder of its
+    own): the environment of the commands it serves."""
+    from sim.execution import resident
+
+    exe = Path(sys.executable).with_name("baclofen-sim")
+    with tempfile.TemporaryDirectory(prefix="bsr-") as folder:
+        env = {**os.environ, resident.FOLDER: folder}
+        subprocess.run([str(exe), "resident", "start"], check=True, capture_output=True, env=env)
+        try:
+            yield env
+        finally:
+            subprocess.run([str(exe), "resident", "stop"], capture_output=True, env=env)
+
+
+def _command(args: list[str], out: str, env: dict[str, str] | None = None) -> float:
+    """Wall time of `baclofen-sim ARGS --quiet --out OUT` as a user types it."""
+    exe = Path(sys.executable).with_name("baclofen-sim")
+    start = time.perf_counter()
+    subprocess.run(
+        [str(exe), *args, "--quiet", "--out", out], check=True, capture_output=True, env=env
+    )
+    return time.perf_counter() - start
+
+
 def _small_runs(repeats: int) -> dict:
     """Wall time of `baclofen-sim run` on 1,000 patients, base case only, cache warm: the
-    command as a user types it (imports, load, run, tables, report, workbook)."""
-    exe = Path(sys.executable).with_name("baclofen-sim")
-    with tempfile.TemporaryDirectory() as out:
-        command = [str(exe), "run", str(BASE), "--patients", "1000", "--psa-iterations", "0"]
-        command += ["--no-one-way", "--quiet", "--out", out]
-        subprocess.run(command, check=True, capture_output=True)  # warm the cache
-        times = []
+    command as a user types it (imports, load, run, tables, report, workbook), in its own
+    process and served by a resident process, in interleaved pairs."""
+    args = ["run", str(BASE), "--patients", "1000", "--psa-iterations", "0", "--no-one-way"]
+    own, served = [], []
+    with tempfile.TemporaryDirectory() as out, _resident() as env:
+        off = {**env, "BACLOFEN_SIM_RESIDENT": "off"}
+        _command(args, out, off)  # the page cache
+        _command(args, out, env)
         for _ in range(repeats):
-            t = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            times.append(time.perf_counter() - t)
-    return {"seconds": _median(times), "runs": times}
+            own.append(_command(args, out, off))
+            served.append(_command(args, out, env))
+    return {
+        "seconds": _median(own),
+        "runs": own,
+        "served_seconds": _median(served),
+        "served_runs": served,
+    }
 
 
 def _time_to_answer(quick: bool, repeats: int) -> dict:
     """The small run and the whole base study by its parts (medians of fresh processes).
     Each study runs between two plain simulations, in processes of their own: the
     machine's speed drifts within minutes, so a study is set against the mean speed of the
-    plain runs just before and after it."""
+    plain runs just before and after it. The study as typed, served by a resident process,
+    is set against its own pair of plain runs the same way."""
     small = _small_runs(repeats)
-    print(f"small run (1,000 patients, base case only): {small['seconds']:.2f} s wall (median)")
+    print(
+        f"small run (1,000 patients, base case only): {small['seconds']:.2f} s wall in its own "
+        f"process, {small['served_seconds']:.2f} s served by a resident process (medians of "
+        f"{repeats} interleaved pairs)"
+    )
     size = ["2000", "50"] if quick else []
     plains = [_child(["_plain", *size])]
-    studies = []
-    for _ in range(1 if quick else 3):
-        study = _child(["_study", *size])
-        plains.append(_child(["_plain", *size]))
-        speed = (plains[-2]["per_second"] + plains[-1]["per_second"]) / 2
-        simulation = study["lifetimes"] / speed
-        studies.append(
-            study
-            | {
-                "simulation_seconds": simulation,
-                "total_over_simulation": study["total_seconds"] / simulation,
-                "share_not_simulation": 1 - simulation / study["total_seconds"],
-            }
-        )
+    studies, served = [], []
+    with tempfile.TemporaryDirectory() as out, _resident() as env:
+        for _ in range(1 if quick else 3):
+            study = _child(["_study", *size])
+            plains.append(_child(["_plain", *size]))
+            studies.append(_against(study, plains[-2:]))
+            args = ["run", str(BASE), *_options(size)]
+            typed = {"total_seconds": _command(args, out, env), "lifetimes": study["lifetimes"]}
+            plains.append(_child(["_plain", *size]))
+            served.append(_against(typed, plains[-2:]))
     keys = ("total_seconds", "simulation_seconds", "total_over_simulation", "share_not_simulation")
     found = {k: _median([s[k] for s in studies]) for k in keys}
     found["parts"] = {k: _median([s["parts"][k] for s in studies]) for k in studies[0]["parts"]}
     found["patients_per_run"] = studies[0]["lifetimes"]
     found["runs"] = studies
     found["plain_runs"] = plains
+    found["served"] = {k: _median([s[k] for s in served]) for k in keys} | {"runs": served}
     ratios = [s["total_over_simulation"] for s in studies]
+    served_ratios = [s["total_over_simulation"] for s in served]
     parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in found["parts"].items())
     print(
         f"whole base study{' (quick: 2,000 patients, 50 iterations)' if quick else ''}: "
@@ -222,7 +258,30 @@ def _time_to_answer(quick: bool, repeats: int) -> dict:
         f"of the plain runs before and after it "
         f"({100 * found['share_not_simulation']:.0f}% of the time not simulation); {parts}"
     )
+    print(
+        f"whole base study as typed, served by a resident process: "
+        f"{found['served']['total_seconds']:.1f} s wall, "
+        f"{found['served']['total_over_simulation']:.2f}x "
+        f"({min(served_ratios):.2f}-{max(served_ratios):.2f}) its simulation"
+    )
     return {"small_run": small, "base_study": found}
+
+
+def _against(study: dict, plains: list[dict]) -> dict:
+    """A study's wall time over the time its patients take to simulate at the mean speed
+    of the plain runs before and after it."""
+    speed = (plains[0]["per_second"] + plains[1]["per_second"]) / 2
+    simulation = study["lifetimes"] / speed
+    return study | {
+        "simulation_seconds": simulation,
+        "total_over_simulation": study["total_seconds"] / simulation,
+        "share_not_simulation": 1 - simulation / study["total_seconds"],
+    }
+
+
+def _options(size: list[str]) -> list[str]:
+    """The command line's options for a study of `size` (patients, iterations)."""
+    return ["--patients", size[0], "--psa-iterations", size[1]] if size else []
 
 
 def _scaling(patients: int, n_strategies: int, repeats: int) -> dict:

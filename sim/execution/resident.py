@@ -29,7 +29,6 @@ What keeps a command from reaching a process that would run other code:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import io
 import json
@@ -39,9 +38,7 @@ import signal
 import socket
 import stat
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -100,7 +97,11 @@ def key(environ: dict[str, str] | None = None) -> str:
 def folder(create: bool = False) -> Path:
     """The user's own folder of sockets; Unavailable when it is not safe to use (another
     owner, or open to others)."""
-    base = os.environ.get(FOLDER) or os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    base = os.environ.get(FOLDER) or os.environ.get("XDG_RUNTIME_DIR")
+    if not base:
+        import tempfile
+
+        base = tempfile.gettempdir()
     path = Path(base) / f"baclofen-sim-{os.getuid()}"
     if create:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -274,6 +275,8 @@ def start(idle_minutes: float = IDLE_MINUTES, scenario: Path | None = None) -> d
     running = ask(path, "status")
     if running is not None:
         return {**running, "already": True}
+    import subprocess
+
     log = path.with_suffix(".log")
     command = [sys.executable, "-m", __name__, str(path), str(idle_minutes * 60)]
     if scenario is not None:
@@ -337,17 +340,6 @@ def status() -> dict[str, Any] | None:
 # -- the resident process ---------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _State:
-    """What `resident status` shows."""
-
-    pid: int
-    started: float
-    idle_seconds: float
-    socket: str
-    served: int = 0
-
-
 def warm(scenario: Path | None) -> None:
     """What every command would do first: the command line's imports, the writers' (the
     report's matplotlib, the workbook's XlsxWriter), Numba's machinery and the compiled
@@ -376,7 +368,9 @@ def serve(path: Path, idle_seconds: float, scenario: Path | None = None) -> None
     """The resident process's main: warm up, then serve each connection to `path` until
     it has been idle for `idle_seconds`, is asked to stop, or its socket is replaced."""
     warm(scenario)
-    state = _State(os.getpid(), time.time(), idle_seconds, str(path))
+    # what `resident status` shows
+    state = {"pid": os.getpid(), "started": time.time(), "idle_seconds": idle_seconds}
+    state |= {"socket": str(path), "served": 0}
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     staged = path.with_name(f".{path.name}.{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
@@ -430,7 +424,7 @@ def _still_mine(path: Path, inode: int) -> bool:
         return False
 
 
-def _serve_one(connection: socket.socket, listener: socket.socket, state: _State) -> str:
+def _serve_one(connection: socket.socket, listener: socket.socket, state: dict[str, Any]) -> str:
     """Answer a status or stop request, or fork the attendant of a command: what it was."""
     connection.settimeout(10)
     try:
@@ -441,15 +435,14 @@ def _serve_one(connection: socket.socket, listener: socket.socket, state: _State
     if kind in ("status", "stop"):
         for fd in fds:
             os.close(fd)
-        answer = dataclasses.asdict(state)
         with contextlib.suppress(OSError):
-            connection.sendall(json.dumps(answer).encode() + b"\n")
+            connection.sendall(json.dumps(state).encode() + b"\n")
         return str(kind)
     if kind != "run" or len(fds) != 3:
         for fd in fds:
             os.close(fd)
         return "bad"
-    state.served += 1
+    state["served"] += 1
     attendant = os.fork()
     if attendant == 0:
         listener.close()
@@ -530,6 +523,8 @@ def _work(request: dict[str, Any], fds: list[int]) -> NoReturn:
         os.environ.clear()
         os.environ.update(request["env"])
         os.umask(int(request["umask"]))
+        import tempfile
+
         tempfile.tempdir = None  # found again from this command's TMPDIR
         sys.argv = [str(a) for a in request["argv"]]
         sys.modules["__main__"].__package__ = request.get("main_package")
