@@ -21,7 +21,7 @@ from rich.progress import (
     Progress,
 )
 
-from sim import console, scenario
+from sim import console, resident_commands, scenario
 from sim.execution import interrupts, resident
 from sim.execution.backends import BACKENDS, Backend, open_backend
 from sim.execution.collector import long_lived
@@ -605,72 +605,7 @@ def report_command(
     console.out.print(f"{results / 'report.html'}\n{results / 'results.xlsx'}", highlight=False)
 
 
-resident_app = typer.Typer(
-    no_args_is_help=True,
-    help=(
-        "A resident process that has done the command line's start-up (imports, the "
-        "compiled engine, the report's libraries) once: while it runs, each command is run "
-        "by a fork of it, about a second sooner, with the same results."
-    ),
-)
-app.add_typer(resident_app, name=resident.COMMAND)
-
-
-@resident_app.command("start")
-def resident_start(
-    idle_minutes: Annotated[
-        float, typer.Option(min=0.1, help="End after this many minutes without a command.")
-    ] = resident.IDLE_MINUTES,
-    warm_up: Annotated[
-        Path | None,
-        typer.Option(
-            help="Scenario simulated once at start, to load its compiled code "
-            "(default: the checkout's scenarios/base.yaml)."
-        ),
-    ] = None,
-) -> None:
-    """Start this build's resident process (if none is running) and wait until it serves."""
-    if warm_up is not None and not warm_up.is_file():
-        raise UsageError(f"--warm-up {warm_up}: no such scenario file")
-    try:
-        started = resident.start(idle_minutes, warm_up)
-    except resident.Unavailable as exc:
-        raise UsageError(str(exc)) from None
-    state = "already running" if started.get("already") else "started"
-    console.out.print(
-        f"resident process {state} (pid {started['pid']}): commands run by it until it has "
-        f"been idle for {started['idle_seconds'] / 60:g} minutes; "
-        f"`baclofen-sim resident stop` ends it",
-        highlight=False,
-    )
-
-
-@resident_app.command("stop")
-def resident_stop() -> None:
-    """Stop this user's resident processes (commands they are running go on to their end)."""
-    stopped = resident.stop()
-    if not stopped:
-        console.out.print("no resident process was running", highlight=False)
-    for answer in stopped:
-        console.out.print(
-            f"resident process {answer['pid']} stopped after {answer['served']} commands",
-            highlight=False,
-        )
-
-
-@resident_app.command("status")
-def resident_status() -> None:
-    """Whether this build has a resident process, and what it has served."""
-    running = resident.status()
-    if running is None:
-        console.out.print("no resident process is running for this build", highlight=False)
-        return
-    console.out.print(
-        f"resident process {running['pid']}: {running['served']} commands served since "
-        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(running['started']))}; ends "
-        f"after {running['idle_seconds'] / 60:g} idle minutes; socket {running['socket']}",
-        highlight=False,
-    )
+app.add_typer(resident_commands.app, name=resident.COMMAND)
 
 
 for _registered in app.registered_commands:  # every command's -h/--help as a switch

@@ -1,5 +1,6 @@
-"""A resident process: the command line's start-up done once, each command run by a fork
-of it (`baclofen-sim resident start`, issue 19).
+"""A resident process, the command line's side: finding one, handing it a command,
+starting and stopping it (`baclofen-sim resident start`, issue 19; the process itself is
+sim.resident_process).
 
 A small run spends most of its time starting: the interpreter, NumPy, pydantic, pandas,
 Numba and the compiled engine loaded from its cache, matplotlib for the report (about
@@ -15,11 +16,11 @@ Only the standard library here: the command line looks for a resident process be
 imports anything heavy, and runs the command itself when there is none.
 
 What keeps a command from reaching a process that would run other code:
-- the socket's name is a hash of the interpreter, the package's files (path, size and
-  modification time) and the environment that decides what is imported or how the
-  engine runs (PYTHONPATH, NUMBA_*): after an edit of the package, from another checkout
-  or with other Numba settings the command runs in its own process, and the resident
-  one idles out;
+- the socket's name is a hash of the interpreter, the installed libraries, the package's
+  files (path, size and modification time) and the environment that decides what is
+  imported or how the engine and the linear algebra run (KEYED_ENVIRONMENT): after an
+  edit of the package, an install, from another checkout or with other thread settings
+  the command runs in its own process, and the resident one idles out;
 - the socket is in a folder of the user's own (mode 0700, owned by the user);
 - it starts only when asked for, and ends after `idle` seconds without a command, or by
   `baclofen-sim resident stop`. BACLOFEN_SIM_RESIDENT=off runs a command in its own
@@ -33,17 +34,15 @@ import hashlib
 import io
 import json
 import os
-import select
 import signal
 import socket
 import stat
 import struct
 import sys
 import time
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parents[1]
 #: Set to off (or 0, no, false) to run every command in its own process.
@@ -52,10 +51,13 @@ SWITCH = "BACLOFEN_SIM_RESIDENT"
 FOLDER = "BACLOFEN_SIM_RUNTIME_DIR"
 #: The command that manages resident processes: always run by the command line itself.
 COMMAND = "resident"
+#: The module that is the resident process (run as `python -m`).
+PROCESS = "sim.resident_process"
 #: Minutes without a command after which a resident process ends, by default.
 IDLE_MINUTES = 60.0
-#: The environment a resident process's imports and engine depend on (in its key).
-KEYED_ENVIRONMENT = ("PYTHONPATH", "NUMBA_")
+#: The environment that decides what a process imports, how its compiled engine and
+#: linear algebra run, and its default text encoding (in the key).
+KEYED_ENVIRONMENT = ("PYTHONPATH", "NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "LANG", "LC_")
 #: The package's own files: what its code and data are (the compiled cache is not).
 PACKAGE_FILES = (".py", ".csv", ".yaml", ".json")
 #: Signals the command line passes on to the command it waits for.
@@ -66,7 +68,7 @@ PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOPS = {signal.SIGINT, signal.SIGTERM}
 #: A Unix socket's path is at most this long (sun_path, less its NUL).
 MAX_SOCKET_PATH = 107
-_LENGTH = struct.Struct(">I")
+LENGTH = struct.Struct(">I")
 
 
 class Unavailable(Exception):
@@ -74,12 +76,16 @@ class Unavailable(Exception):
 
 
 def key(environ: dict[str, str] | None = None) -> str:
-    """A hash of what a resident process's imports are: the interpreter, the package's
-    files and the environment in KEYED_ENVIRONMENT."""
+    """A hash of what a resident process's imports are: the interpreter, the installed
+    libraries (their folders change when a package is installed or removed), the
+    package's files and the environment in KEYED_ENVIRONMENT."""
     environ = os.environ if environ is None else environ
     digest = hashlib.sha256()
     for part in (sys.executable, sys.version, str(PACKAGE)):
         digest.update(part.encode() + b"\0")
+    for entry in sys.path:
+        if entry.endswith("-packages") and os.path.isdir(entry):
+            digest.update(f"{entry}\0{os.stat(entry).st_mtime_ns}\0".encode())
     for name in sorted(environ):
         if name.startswith(KEYED_ENVIRONMENT):
             digest.update(f"{name}={environ[name]}\0".encode())
@@ -122,9 +128,6 @@ def socket_path(create: bool = False) -> Path:
     return path
 
 
-# -- the command line's side ----------------------------------------------------------------
-
-
 def forward(argv: list[str]) -> int | None:
     """Run the command `argv` (sys.argv) by the resident process, if there is one for
     this build: its exit code; None when the command is to run here (none is running, it
@@ -139,13 +142,17 @@ def forward(argv: list[str]) -> int | None:
         return None
     if not path.exists():
         return None
+    try:
+        where = os.getcwd()
+    except OSError:  # a folder deleted under the command line: it says so itself
+        return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with connection:
         streams = [sys.stdin, sys.stdout, sys.stderr]
         request = {
             "kind": "run",
             "argv": list(argv),
-            "cwd": os.getcwd(),
+            "cwd": where,
             "env": dict(os.environ),
             "umask": _umask(),
             # how click names the program in usage lines: "baclofen-sim" or "python -m sim"
@@ -160,7 +167,7 @@ def forward(argv: list[str]) -> int | None:
         with _passing_on(connection) as caught:
             try:
                 connection.connect(str(path))
-                _send(connection, request, [0, 1, 2])
+                send(connection, request, [0, 1, 2])
                 reply = connection.makefile("rb")
                 started = reply.readline()
             except OSError:
@@ -219,23 +226,23 @@ def _wait(reply: io.BufferedReader) -> int:
     return 1
 
 
-def _send(connection: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
+def send(connection: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
     data = json.dumps(message).encode()
-    framed = _LENGTH.pack(len(data)) + data
+    framed = LENGTH.pack(len(data)) + data
     sent = socket.send_fds(connection, [framed[:4096]], fds)
     if sent < len(framed):  # (sending nothing to a peer that has answered and gone: EPIPE)
         connection.sendall(framed[sent:])
 
 
-def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+def receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
     data, fds, _flags, _address = socket.recv_fds(connection, 4096, 3)
     try:
-        while len(data) < _LENGTH.size:
+        while len(data) < LENGTH.size:
             data += _more(connection)
-        (length,) = _LENGTH.unpack(data[: _LENGTH.size])
-        while len(data) < _LENGTH.size + length:
+        (length,) = LENGTH.unpack(data[: LENGTH.size])
+        while len(data) < LENGTH.size + length:
             data += _more(connection)
-        message = json.loads(data[_LENGTH.size : _LENGTH.size + length])
+        message = json.loads(data[LENGTH.size : LENGTH.size + length])
         if not isinstance(message, dict):
             raise ValueError("a request is a JSON object")
     except BaseException:
@@ -257,7 +264,7 @@ def ask(path: Path, kind: str) -> dict[str, Any] | None:
     try:
         with _connected(path) as connection:
             connection.settimeout(10)
-            _send(connection, {"kind": kind}, [])
+            send(connection, {"kind": kind}, [])
             line = connection.makefile("rb").readline()
     except OSError:
         return None
@@ -278,7 +285,7 @@ def start(idle_minutes: float = IDLE_MINUTES, scenario: Path | None = None) -> d
     import subprocess
 
     log = path.with_suffix(".log")
-    command = [sys.executable, "-m", __name__, str(path), str(idle_minutes * 60)]
+    command = [sys.executable, "-m", PROCESS, str(path), str(idle_minutes * 60)]
     if scenario is not None:
         command.append(str(Path(scenario).resolve()))
     with open(log, "wb") as err:
@@ -335,247 +342,3 @@ def status() -> dict[str, Any] | None:
         return ask(socket_path(), "status")
     except Unavailable:
         return None
-
-
-# -- the resident process ---------------------------------------------------------------------
-
-
-def warm(scenario: Path | None) -> None:
-    """What every command would do first: the command line's imports, the writers' (the
-    report's matplotlib, the workbook's XlsxWriter), Numba's machinery and the compiled
-    engine, by a small simulation of `scenario` (the checkout's base case by default, if
-    there is one). Its threads end before the process serves: a fork copies one thread."""
-    import importlib
-
-    from sim.execution.collector import long_lived
-
-    with long_lived():
-        from sim import cli  # noqa: F401
-        from sim.output import beside
-
-        for module in (*beside.SHARED, *beside.REPORT.imports, *beside.WORKBOOK.imports):
-            importlib.import_module(module)
-        for module in (beside.REPORT.module, beside.WORKBOOK.module, "sim.pipeline"):
-            importlib.import_module(module)
-        scenario = scenario or PACKAGE.parent / "scenarios" / "base.yaml"
-        if scenario.is_file():
-            import sim
-
-            sim.run(sim.load(scenario, patients=16, psa_iterations=0), one_way_analyses=False)
-
-
-def serve(path: Path, idle_seconds: float, scenario: Path | None = None) -> None:
-    """The resident process's main: warm up, then serve each connection to `path` until
-    it has been idle for `idle_seconds`, is asked to stop, or its socket is replaced."""
-    warm(scenario)
-    # what `resident status` shows
-    state = {"pid": os.getpid(), "started": time.time(), "idle_seconds": idle_seconds}
-    state |= {"socket": str(path), "served": 0}
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    staged = path.with_name(f".{path.name}.{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        staged.unlink()
-    listener.bind(str(staged))
-    listener.listen(16)
-    os.replace(staged, path)  # a running command line sees a socket that answers, or none
-    mine = path.stat().st_ino
-    last = time.monotonic()
-    signal.signal(signal.SIGTERM, _leave)
-    try:
-        while True:
-            _reap()
-            left = idle_seconds - (time.monotonic() - last)
-            if left <= 0 or not _still_mine(path, mine):
-                return
-            listener.settimeout(min(left, 5.0))
-            try:
-                connection, _address = listener.accept()
-            except TimeoutError:
-                continue
-            last = time.monotonic()
-            with connection:
-                if _serve_one(connection, listener, state) == "stop":
-                    return
-    finally:
-        if _still_mine(path, mine):
-            path.unlink()
-            log = path.with_suffix(".log")
-            with contextlib.suppress(OSError):
-                if not log.stat().st_size:  # kept when it says why a start failed
-                    log.unlink()
-        listener.close()
-
-
-def _leave(_signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(0)
-
-
-def _reap() -> None:
-    """Collect the commands' attendants that have ended."""
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-
-
-def _still_mine(path: Path, inode: int) -> bool:
-    try:
-        return path.stat().st_ino == inode
-    except FileNotFoundError:
-        return False
-
-
-def _serve_one(connection: socket.socket, listener: socket.socket, state: dict[str, Any]) -> str:
-    """Answer a status or stop request, or fork the attendant of a command: what it was."""
-    connection.settimeout(10)
-    try:
-        request, fds = _receive(connection)
-    except (OSError, ValueError):
-        return "bad"
-    kind = request.get("kind")
-    if kind in ("status", "stop"):
-        for fd in fds:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            connection.sendall(json.dumps(state).encode() + b"\n")
-        return str(kind)
-    if kind != "run" or len(fds) != 3:
-        for fd in fds:
-            os.close(fd)
-        return "bad"
-    state["served"] += 1
-    attendant = os.fork()
-    if attendant == 0:
-        listener.close()
-        _attend(connection, request, fds)
-    for fd in fds:
-        os.close(fd)
-    return "run"
-
-
-def _attend(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> NoReturn:
-    """One command's attendant: forks the worker that runs it, passes on the signals the
-    command line sends, stops it if the command line goes away, and sends its exit code.
-    Its own process, so that the worker has a single thread (its writers fork) and the
-    resident process goes on serving."""
-    try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
-        connection.settimeout(None)
-        worker = os.fork()
-        if worker == 0:
-            connection.close()
-            _work(request, fds)
-        for fd in fds:
-            os.close(fd)
-        connection.sendall(f"started {worker}\n".encode())
-        code = _watch(connection, worker)
-        with contextlib.suppress(OSError):
-            connection.sendall(f"exit {code}\n".encode())
-    finally:
-        os._exit(0)
-
-
-def _watch(connection: socket.socket, worker: int) -> int:
-    """The worker's exit code (128 + N for a signal N), passing on signals meanwhile."""
-    ended = os.pidfd_open(worker)
-    waiting: list[Any] = [connection, ended]
-    pending = b""
-    while True:
-        ready, _w, _x = select.select(waiting, [], [])
-        if ended in ready:
-            _pid, status = os.waitpid(worker, 0)
-            code = os.waitstatus_to_exitcode(status)
-            return 128 - code if code < 0 else code
-        data = b""
-        with contextlib.suppress(OSError):
-            data = connection.recv(256)
-        if not data:  # the command line went away: stop the command as SIGTERM would
-            waiting.remove(connection)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker, signal.SIGTERM)
-            continue
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            word, _, number = line.partition(b" ")
-            if word == b"signal" and number.isdigit() and int(number) in PASSED_ON:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker, int(number))
-
-
-def _work(request: dict[str, Any], fds: list[int]) -> NoReturn:
-    """Run the command as the command line's own process would, and end with its code."""
-    code = 1
-    try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(signum, signal.SIG_DFL)
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-        for fd in fds:
-            if fd > 2:
-                os.close(fd)
-        sys.stdin, sys.stdout, sys.stderr = (
-            _stream(fd, encoding, errors)
-            for fd, (encoding, errors) in enumerate(request["streams"])
-        )
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.umask(int(request["umask"]))
-        import tempfile
-
-        tempfile.tempdir = None  # found again from this command's TMPDIR
-        sys.argv = [str(a) for a in request["argv"]]
-        sys.modules["__main__"].__package__ = request.get("main_package")
-        from sim import console, entry
-
-        console.reopen()
-        try:
-            entry.main(forward=False)
-            code = 0
-        except SystemExit as exc:
-            code = _exit_code(exc.code)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):
-                stream.flush()
-        os._exit(code)
-
-
-def _stream(fd: int, encoding: str | None, errors: str | None) -> io.TextIOWrapper:
-    """A standard stream on `fd` as Python makes it at start-up (line-buffered on a
-    terminal, and stderr always), with the command line's encoding."""
-    encoding = encoding or "utf-8"
-    if fd == 0:
-        reader = io.BufferedReader(io.FileIO(0, "r", closefd=False))
-        return io.TextIOWrapper(reader, encoding=encoding, errors=errors or "strict")
-    writer = io.BufferedWriter(io.FileIO(fd, "w", closefd=False))
-    return io.TextIOWrapper(
-        writer,
-        encoding=encoding,
-        errors=errors or ("backslashreplace" if fd == 2 else "strict"),
-        line_buffering=fd == 2 or os.isatty(fd),
-    )
-
-
-def _exit_code(code: object) -> int:
-    """SystemExit's code as the interpreter turns it into an exit status."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    with contextlib.suppress(BaseException):
-        print(code, file=sys.stderr)
-    return 1
-
-
-if __name__ == "__main__":
-    serve(
-        Path(sys.argv[1]),
-        float(sys.argv[2]),
-        Path(sys.argv[3]) if len(sys.argv) > 3 else None,
-    )

@@ -172,6 +172,9 @@ def test_the_key_follows_the_package_and_the_engine_settings(
     source.write_text("RATE = 1\n")
     (package / "__pycache__").mkdir()
     monkeypatch.setattr(resident, "PACKAGE", package)
+    libraries = tmp_path / "site-packages"
+    libraries.mkdir()
+    monkeypatch.setattr(sys, "path", [str(libraries)])
     environ = {"HOME": "/home/a", "NUMBA_NUM_THREADS": "2"}
     first = resident.key(environ)
     assert resident.key({**environ, "HOME": "/home/b", "TERM": "xterm"}) == first
@@ -179,6 +182,10 @@ def test_the_key_follows_the_package_and_the_engine_settings(
     assert resident.key(environ) == first
     assert resident.key({**environ, "NUMBA_NUM_THREADS": "1"}) != first
     assert resident.key({**environ, "PYTHONPATH": "/elsewhere"}) != first
+    assert resident.key({**environ, "OMP_NUM_THREADS": "1"}) != first
+    os.utime(libraries, ns=(2, 2))  # a library installed or removed
+    assert resident.key(environ) != first
+    first = resident.key(environ)
     source.write_text("RATE = 2\n")
     os.utime(source, ns=(1, 1))
     assert resident.key(environ) != first

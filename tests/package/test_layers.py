@@ -18,7 +18,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sim.analysis",),
     ("sim.output",),
     ("sim.validation", "sim.pipeline"),
-    ("sim.cli", "sim.options", "sim.console", "sim.bench", "sim.entry", "sim.__main__", "sim"),
+    (
+        "sim.cli",
+        "sim.options",
+        "sim.console",
+        "sim.bench",
+        "sim.entry",
+        "sim.__main__",
+        "sim.resident_commands",
+        "sim.resident_process",
+        "sim",
+    ),
 )
 #: The compiled kernel is one next-event loop: it may be longer than a module should be.
 LONG_MODULES = {"sim.engines.fast.kernel"}
