@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -113,14 +114,20 @@ def test_help_is_the_command_lines(server: int, tmp_path: Path) -> None:
     assert by_it.code == 0 and "Usage: python -m sim run" in by_it.out  # not its own name
 
 
-def test_ctrl_c_stops_a_served_run_and_writes_nothing(server: int, tmp_path: Path) -> None:
-    results = tmp_path / "results"
+def _long_run_served(results: Path, seconds: float) -> subprocess.Popen[str]:
+    """LONG_RUN started and taken by the resident process, `seconds` into its run."""
     before = _served()
-    proc = console_start("run", BASE, *LONG_RUN, "--out", results, cwd=tmp_path)
+    proc = console_start("run", BASE, *LONG_RUN, "--out", results, cwd=results.parent)
     deadline = time.monotonic() + 60
     while _served() == before and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(1.5)  # into the simulation
+    time.sleep(seconds)
+    return proc
+
+
+def test_ctrl_c_stops_a_served_run_and_writes_nothing(server: int, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    proc = _long_run_served(results, seconds=1.5)
     proc.send_signal(signal.SIGINT)
     ran = console_finish(proc)
     assert_one_line_error(ran.code, ran.err, "interrupted", exit_code=130)
@@ -130,12 +137,7 @@ def test_ctrl_c_stops_a_served_run_and_writes_nothing(server: int, tmp_path: Pat
 
 def test_a_command_whose_command_line_is_killed_stops(server: int, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    before = _served()
-    proc = console_start("run", BASE, *LONG_RUN, "--out", results, cwd=tmp_path)
-    deadline = time.monotonic() + 60
-    while _served() == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(1.0)
+    proc = _long_run_served(results, seconds=1.0)
     proc.kill()  # no chance to pass anything on: the attendant sees the socket close
     proc.communicate()
     _no_command_left(server)
