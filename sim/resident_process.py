@@ -129,13 +129,18 @@ def _serve_one(connection: socket.socket, listener: socket.socket, state: dict[s
         for fd in fds:
             os.close(fd)
         return "bad"
-    state["served"] += 1
-    attendant = os.fork()
+    try:
+        attendant = os.fork()
+    except OSError:  # no process to spare: the command line runs the command itself
+        attendant = -1
     if attendant == 0:
         listener.close()
         _attend(connection, request, fds)
     for fd in fds:
         os.close(fd)
+    if attendant < 0:
+        return "bad"
+    state["served"] += 1
     return "run"
 
 

@@ -66,6 +66,9 @@ PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: line's handlers are in place (sim.entry), so that one sent early is not lost or a
 #: traceback.
 STOPS = {signal.SIGINT, signal.SIGTERM}
+#: How long the command line waits for a resident process to take its command, before it
+#: runs the command itself (if it took it after all, the closed socket stops it there).
+HANDSHAKE_SECONDS = 30.0
 #: A Unix socket's path is at most this long (sun_path, less its NUL).
 MAX_SOCKET_PATH = 107
 LENGTH = struct.Struct(">I")
@@ -166,6 +169,8 @@ def forward(argv: list[str]) -> int | None:
                 stream.flush()
         with _passing_on(connection) as caught:
             try:
+                # a resident process that does not answer (stopped, swamped) is passed by
+                connection.settimeout(HANDSHAKE_SECONDS)
                 connection.connect(str(path))
                 send(connection, request, [0, 1, 2])
                 reply = connection.makefile("rb")
@@ -173,6 +178,7 @@ def forward(argv: list[str]) -> int | None:
             except OSError:
                 started = b""
             if started.startswith(b"started "):
+                connection.settimeout(None)
                 return _wait(reply)
         for signum in caught:  # nothing was started: the command runs here, and stops
             signal.raise_signal(signum)

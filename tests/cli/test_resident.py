@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -204,3 +205,17 @@ def test_a_folder_open_to_others_is_not_used(
         resident.socket_path()
     (mine / f"{resident.key()[:24]}.sock").touch()
     assert resident.forward(["baclofen-sim", "schema"]) is None
+
+
+def test_a_resident_process_that_does_not_answer_is_passed_by(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(resident.FOLDER, str(tmp_path))
+    monkeypatch.setattr(resident, "HANDSHAKE_SECONDS", 0.3)
+    path = resident.socket_path(create=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hung:
+        hung.bind(str(path))
+        hung.listen(1)  # takes the connection, never the command
+        start = time.monotonic()
+        assert resident.forward(["baclofen-sim", "schema"]) is None
+        assert time.monotonic() - start < 5
