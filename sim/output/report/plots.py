@@ -97,11 +97,17 @@ def figure(r: ResultFolder, plot_id: str, alt: str, drawn: Figure, caption: str)
 
 
 def title(ax: Axes, text: str) -> None:
-    """A panel's title, placed at the top of its axes. matplotlib's automatic placement
-    lays out the y axis at every draw to lift a title above an offset text ("1e6"): a
-    quarter of a multi-panel figure's drawing, for axes whose formatters (percentages,
-    thousands, labels) never show one."""
-    ax.set_title(text, fontsize=10, y=1.0)
+    """A panel's title, placed at the top of its axes where its y axis's formatter
+    (percentages, thousands, labels) never shows an offset text ("1e6"), which
+    matplotlib's automatic placement lifts a title above: it lays the y axis out again
+    at every draw to find out, a quarter of a multi-panel figure's drawing. Set it after
+    the y axis's formatter."""
+    from matplotlib.ticker import ScalarFormatter
+
+    if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
+        ax.set_title(text, fontsize=10)
+    else:
+        ax.set_title(text, fontsize=10, y=1.0)
 
 
 def thousands(axis: Any) -> None:
@@ -372,8 +378,8 @@ def cumulative(r: ResultFolder, ci: pd.DataFrame, groups: list[str], present: li
                 drawstyle="steps-post",
                 label=f.tex(name),
             )
-        title(ax, f.tex(group.replace("_", " ")))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        title(ax, f.tex(group.replace("_", " ")))
         ax.set_ylim(bottom=0)
         ax.grid(True, lw=0.3, alpha=0.5)
     for ax in axes[len(groups) :]:
@@ -406,8 +412,8 @@ def occupancy(r: ResultFolder, table: pd.DataFrame, present: list[str], states: 
             colors=[colours.get(state, "#999999") for state in states],
             step="post",
         )
-        title(ax, f.tex(name))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        title(ax, f.tex(name))
         ax.set_ylim(0, 1)
         ax.set_xlabel("Years from start")
     for ax in axes[len(present) :]:
@@ -497,7 +503,6 @@ def convergence(
                 ax.fill_between(n, mean - band, mean + band, color=color, alpha=0.2, lw=0)
                 ax.plot(n, mean, color=color, lw=1.3, label=f.tex(name))
             log_if_wide(ax, part["n"].to_numpy(float))
-            ax.set_title(f"{f.tex(quantity)} by {f.tex(kind)}", fontsize=10)
             ax.set_xlabel(
                 {"patients": "patients per strategy", "iterations": "PSA iterations"}.get(
                     kind, f.tex(kind)
@@ -506,6 +511,7 @@ def convergence(
             ax.grid(True, lw=0.3, alpha=0.5)
             if abs(float(np.nanmax(np.abs(part["running_mean"].to_numpy(float))))) >= 1000:
                 thousands(ax.yaxis)
+            title(ax, f"{f.tex(quantity)} by {f.tex(kind)}")
     handles: list[Any] = []
     labels: list[str] = []
     for ax in axes.ravel():
