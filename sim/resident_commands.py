@@ -38,6 +38,12 @@ def resident_start(
     """Start this build's resident process (if none is running) and wait until it serves."""
     if warm_up is not None and not warm_up.is_file():
         raise typer.BadParameter(f"--warm-up {warm_up}: no such scenario file")
+    if resident.status() is None:
+        console.err.print(
+            "starting a resident process: the libraries, then the compiled engine (compiled "
+            "first if this machine has not yet, 10-30 s)...",
+            highlight=False,
+        )
     try:
         started = resident.start(idle_minutes, warm_up)
     except resident.Unavailable as exc:
