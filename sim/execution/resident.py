@@ -71,6 +71,7 @@ STOPS = {signal.SIGINT, signal.SIGTERM}
 HANDSHAKE_SECONDS = 30.0
 #: A Unix socket's path is at most this long (sun_path, less its NUL).
 MAX_SOCKET_PATH = 107
+#: A request on the socket: its length in 4 bytes, then its JSON (see `send`).
 LENGTH = struct.Struct(">I")
 
 
@@ -233,6 +234,7 @@ def _wait(reply: io.BufferedReader) -> int:
 
 
 def send(connection: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
+    """A request, with the file descriptors `fds` passed along (SCM_RIGHTS)."""
     data = json.dumps(message).encode()
     framed = LENGTH.pack(len(data)) + data
     sent = socket.send_fds(connection, [framed[:4096]], fds)
@@ -241,6 +243,7 @@ def send(connection: socket.socket, message: dict[str, Any], fds: list[int]) -> 
 
 
 def receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """A request sent by `send`, and the descriptors that came with it (now ours)."""
     data, fds, _flags, _address = socket.recv_fds(connection, 4096, 3)
     try:
         while len(data) < LENGTH.size:
