@@ -47,6 +47,7 @@ from typing import Any
 PACKAGE = Path(__file__).resolve().parents[1]
 #: Set to off (or 0, no, false) to run every command in its own process.
 SWITCH = "BACLOFEN_SIM_RESIDENT"
+OFF = ("off", "0", "no", "false")
 #: The folder that holds the sockets (default: $XDG_RUNTIME_DIR, else the temp folder).
 FOLDER = "BACLOFEN_SIM_RUNTIME_DIR"
 #: The command that manages resident processes: always run by the command line itself.
@@ -136,7 +137,7 @@ def forward(argv: list[str]) -> int | None:
     """Run the command `argv` (sys.argv) by the resident process, if there is one for
     this build: its exit code; None when the command is to run here (none is running, it
     is switched off, or the command manages resident processes)."""
-    if os.environ.get(SWITCH, "").strip().lower() in ("off", "0", "no", "false"):
+    if sys.platform != "linux" or os.environ.get(SWITCH, "").strip().lower() in OFF:
         return None
     if argv[1:2] == [COMMAND]:
         return None
@@ -287,6 +288,8 @@ def ask(path: Path, kind: str) -> dict[str, Any] | None:
 def start(idle_minutes: float = IDLE_MINUTES, scenario: Path | None = None) -> dict[str, Any]:
     """Start a resident process for this build (unless one is running) and wait until it
     serves: its status. Unavailable says why it could not start."""
+    if sys.platform != "linux":  # fork without exec, pidfd
+        raise Unavailable("a resident process needs Linux")
     path = socket_path(create=True)
     running = ask(path, "status")
     if running is not None:

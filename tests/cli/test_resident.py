@@ -219,3 +219,15 @@ def test_a_resident_process_that_does_not_answer_is_passed_by(
         start = time.monotonic()
         assert resident.forward(["baclofen-sim", "schema"]) is None
         assert time.monotonic() - start < 5
+
+
+def test_elsewhere_than_linux_every_command_runs_in_its_own_process(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _served()
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert resident.forward(["baclofen-sim", "schema"]) is None
+    with pytest.raises(resident.Unavailable, match="Linux"):
+        resident.start()
+    monkeypatch.undo()
+    assert _served() == before
