@@ -291,7 +291,7 @@ def batch(
     one_way: OneWayOption = True,
 ) -> None:
     """Run every scenario (*.yaml) in a folder; all are validated before any runs. A
-    scenario whose complete results are already in OUT (same scenario, same versions) is
+    scenario whose complete results are already in OUT (same scenario, versions and code) is
     skipped, so an interrupted batch resumes where it stopped."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder of scenario files")
@@ -329,8 +329,8 @@ def batch(
     for path, item in loaded:
         if not force and tables.up_to_date(out_dir / item.name, item, one_way):
             console.out.print(
-                f"{item.name}: up to date in {out_dir / item.name} (same scenario and versions); "
-                "skipped (--force reruns)",
+                f"{item.name}: up to date in {out_dir / item.name} (same scenario, versions "
+                "and code); skipped (--force reruns)",
                 highlight=False,
             )
         else:

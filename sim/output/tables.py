@@ -8,6 +8,8 @@ versions go to manifest.json only.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import math
 import platform
@@ -349,6 +351,26 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
 
 
+#: The package whose code makes a result folder (see source_sha256).
+PACKAGE = Path(__file__).resolve().parents[1]
+#: Its files that make results: code and the data it reads.
+SOURCE_FILES = ("*.py", "*.csv", "*.yaml")
+
+
+@functools.cache
+def source_sha256() -> str:
+    """SHA-256 of the package's source and data files, in path order: the code that made a
+    result folder. Its version string does not change with every change of its code, so
+    a batch could otherwise keep results (or a report) made by an older model."""
+    digest = hashlib.sha256()
+    paths = sorted(p for pattern in SOURCE_FILES for p in PACKAGE.rglob(pattern))
+    for path in paths:
+        if "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(PACKAGE).as_posix()).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def versions() -> dict[str, str]:
     """The package and the numerical libraries whose versions can change the numbers."""
     from importlib import metadata
@@ -362,9 +384,9 @@ def versions() -> dict[str, str]:
 
 def up_to_date(target: Path, scenario: Scenario, one_way: bool = True) -> bool:
     """Whether `target` holds the complete results of this very scenario (same resolved
-    scenario, overrides included) made by the same versions, with the one-way analyses if
-    they are asked for, and every file its manifest lists still there (a table deleted
-    by hand is rerun): a batch can skip it."""
+    scenario, overrides included) made by the same versions and the same code, with the
+    one-way analyses if they are asked for, and every file its manifest lists still there
+    (a table deleted by hand is rerun): a batch can skip it."""
     try:
         made = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -374,6 +396,7 @@ def up_to_date(target: Path, scenario: Scenario, one_way: bool = True) -> bool:
         isinstance(made, dict)
         and made.get("scenario_sha256") == sha256(scenario)
         and made.get("versions") == versions()
+        and made.get("source_sha256") == source_sha256()
         and (made.get("one_way_analyses", True) or not one_way)
         and isinstance(files, list)
         and all(isinstance(f, str) and (target / f).is_file() for f in files)
@@ -399,6 +422,7 @@ def manifest(
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions(),
+        "source_sha256": source_sha256(),
         "resolved_scenario": json.loads(canonical_json(scenario)),
         **(extra or {}),
     }

@@ -9,6 +9,7 @@ command line: an interrupted batch, Ctrl-C with workers running.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -36,6 +37,7 @@ import sim
 from sim.execution import runner
 from sim.execution.backends import Backend, Processes, open_backend
 from sim.numerics import lifetable
+from sim.output import tables
 
 #: The base case over 20 years with five uncertain parameters of its many (two correlated,
 #: a Dirichlet group), an EVPPI group and one threshold: 4,500 patients are two blocks (one
@@ -298,7 +300,9 @@ def test_an_interrupted_batch_resumed_gives_the_uninterrupted_tables(tmp_path: P
         assert contents(resumed / name) == contents(whole / name), name
 
 
-def test_a_changed_scenario_or_force_reruns(tmp_path: Path) -> None:
+def test_a_changed_scenario_code_or_force_reruns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = _batch_folder(tmp_path)
     for extra in ("second.yaml", "third.yaml"):
         (folder / extra).unlink()
@@ -323,6 +327,11 @@ def test_a_changed_scenario_or_force_reruns(tmp_path: Path) -> None:
     (out / "first" / "events.csv").unlink()  # a table deleted by hand: not up to date
     assert "up to date" not in batch("--patients", "1500").out
     assert (out / "first" / "events.csv").is_file()
+    assert "first: up to date" in batch("--patients", "1500").out
+    # the same version string, other code (a model or a report changed): made again
+    monkeypatch.setattr(tables, "source_sha256", lambda: "0" * 64)
+    assert "up to date" not in batch("--patients", "1500").out
+    assert json.loads((out / "first" / "manifest.json").read_text())["source_sha256"] == "0" * 64
 
 
 #: Tasks of 16 blocks that keep both workers busy for seconds: the executor's queue is

@@ -294,6 +294,7 @@ def _run_rows(r: ResultFolder) -> list[list[object]]:
         "patients_per_strategy",
         "psa_iterations",
         "engine",
+        "source_sha256",
         "python",
         "platform",
     ):
