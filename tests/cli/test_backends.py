@@ -53,8 +53,10 @@ UNCERTAIN = (
 )
 NAME = "backends"
 #: Options of the Ctrl-C runs: long enough (the shipped base case's fifteen uncertain
-#: parameters) that the run is still going a few seconds after its workers start.
-LONG = ["--patients", "5000", "--psa-iterations", "12"]
+#: parameters) that the run is still going a few seconds after its workers start, in a
+#: quick phase of the machine too (5,000 patients and 12 iterations, about 5.5 s in all,
+#: once ended within them; this is about 9 s).
+LONG = ["--patients", "20000", "--psa-iterations", "40"]
 
 
 @pytest.fixture(scope="module")
