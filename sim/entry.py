@@ -32,7 +32,7 @@ def main(forward: bool = True) -> None:
     interrupts.quiet_when_swallowed()
     try:
         # a resident process's fork holds them until its handlers are in place
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, resident.STOPS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.STOPS)
         served = resident.forward(sys.argv) if forward else None
         if served is not None:
             sys.exit(served)

@@ -24,7 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sim.execution.resident import PACKAGE, PASSED_ON, STOPS, receive
+from sim.execution.interrupts import STOPS
+from sim.execution.resident import PACKAGE, PASSED_ON, receive
 
 
 def warm(scenario: Path | None) -> None:
@@ -81,7 +82,7 @@ def serve(path: Path, idle_seconds: float, scenario: Path | None = None) -> None
                 continue
             last = time.monotonic()
             with connection:
-                if _serve_one(connection, listener, state) == "stop":
+                if _serve_one(connection, listener, state):
                     return
     finally:
         if _still_mine(path, mine):
@@ -111,24 +112,26 @@ def _still_mine(path: Path, inode: int) -> bool:
         return False
 
 
-def _serve_one(connection: socket.socket, listener: socket.socket, state: dict[str, Any]) -> str:
-    """Answer a status or stop request, or fork the attendant of a command: what it was."""
+def _serve_one(connection: socket.socket, listener: socket.socket, state: dict[str, Any]) -> bool:
+    """Answer a status or stop request, or fork the attendant of a command: whether the
+    request was to stop. A request that cannot be served is closed unanswered (the
+    command line then runs its command itself)."""
     connection.settimeout(10)
     try:
         request, fds = receive(connection)
     except (OSError, ValueError):
-        return "bad"
+        return False
     kind = request.get("kind")
     if kind in ("status", "stop"):
         for fd in fds:
             os.close(fd)
         with contextlib.suppress(OSError):
             connection.sendall(json.dumps(state).encode() + b"\n")
-        return str(kind)
+        return kind == "stop"
     if kind != "run" or len(fds) != 3:
         for fd in fds:
             os.close(fd)
-        return "bad"
+        return False
     try:
         attendant = os.fork()
     except OSError:  # no process to spare: the command line runs the command itself
@@ -138,10 +141,9 @@ def _serve_one(connection: socket.socket, listener: socket.socket, state: dict[s
         _attend(connection, request, fds)
     for fd in fds:
         os.close(fd)
-    if attendant < 0:
-        return "bad"
-    state["served"] += 1
-    return "run"
+    if attendant > 0:
+        state["served"] += 1
+    return False
 
 
 def _attend(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> NoReturn:
@@ -151,6 +153,8 @@ def _attend(connection: socket.socket, request: dict[str, Any], fds: list[int]) 
     resident process goes on serving."""
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # held in the worker until the command line's handlers are in place (sim.entry):
+        # one sent early is then neither lost nor a traceback
         signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
         connection.settimeout(None)
         worker = os.fork()

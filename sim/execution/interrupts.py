@@ -14,6 +14,9 @@ import signal
 import sys
 from typing import Any
 
+#: The signals that stop a run.
+STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
+
 
 class Interrupted(BaseException):
     """Ctrl-C (SIGINT) or SIGTERM: the run stops and writes nothing unfinished."""

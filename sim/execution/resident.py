@@ -63,10 +63,6 @@ KEYED_ENVIRONMENT = ("PYTHONPATH", "NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "LANG"
 PACKAGE_FILES = (".py", ".csv", ".yaml", ".json")
 #: Signals the command line passes on to the command it waits for.
 PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-#: The signals that stop a command: held from the fork of its worker until the command
-#: line's handlers are in place (sim.entry), so that one sent early is not lost or a
-#: traceback.
-STOPS = {signal.SIGINT, signal.SIGTERM}
 #: How long the command line waits for a resident process to take its command, before it
 #: runs the command itself (if it took it after all, the closed socket stops it there).
 HANDSHAKE_SECONDS = 30.0

@@ -2,8 +2,9 @@
 
 Both are pure Python work of about the same size (matplotlib's figures, XlsxWriter's
 cells), so a machine with two cores writes them in the time of one, and the process that
-ran the scenario never imports matplotlib. Only the standard library here: the command
-line starts the processes before it reads the scenario, so that they have imported their
+ran the scenario never imports matplotlib. Only the standard library here (and the
+signals of sim.execution.interrupts): the command line starts the processes before it
+reads the scenario, so that they have imported their
 libraries by the time the tables are written.
 
 On Linux, a process with a single thread forks its writers (`start="fork"`): they share
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn, TypeVar
 
+from sim.execution.interrupts import STOPS
+
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -41,8 +44,6 @@ DONE = b"written\n"
 #: Imported by the process that forks its writers, before it forks: what both writers
 #: use (the result folder's reader imports pandas and NumPy).
 SHARED = ("sim.output.report.folder",)
-#: The signals that stop a run (the command line's handlers catch them).
-_STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def _fork() -> tuple[int, set[signal.Signals]]:
     caller's code."""
     sys.stdout.flush()
     sys.stderr.flush()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     try:
         pid = os.fork()
     except BaseException:
@@ -163,7 +164,7 @@ def _forked_child(
     code = 1
     try:
         os.setsid()  # a Ctrl-C at the terminal reaches the parent only, which stops it
-        for signum in _STOPS:
+        for signum in STOPS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.dup2(stdin, 0)
